@@ -1,0 +1,95 @@
+//! `mcphub serve`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mcphub::http::Security;
+use mcphub::runtime::{ServeOptions, effective_config_files, serve};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Servers file (mcpServers JSON/JSON5); repeat to merge, later files win per server.
+    /// Default: $XDG_CONFIG_HOME/mcphub/servers.json when it exists.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Vec<PathBuf>,
+    /// Port to listen on; 0 picks a free one (printed at start).
+    #[arg(short, long, default_value_t = 7000, env = "MCPHUB_PORT")]
+    port: u16,
+    /// Address to listen on. Anything but loopback needs --token.
+    #[arg(long, default_value = "127.0.0.1", env = "MCPHUB_HOST")]
+    host: IpAddr,
+    /// Bearer token required on /mcp, /api and /metrics.
+    #[arg(long, env = "MCPHUB_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Listen on a non-loopback address without a token (a trusted network only).
+    #[arg(long)]
+    allow_insecure_bind: bool,
+    /// Extra Host name the hub answers to (besides localhost, 127.0.0.1, ::1).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_hosts: Vec<String>,
+    /// Extra browser Origin allowed (besides loopback origins), e.g. https://app.example.com.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = mcphub::http::DEFAULT_MAX_BODY)]
+    max_body: usize,
+    /// State directory (workspaces.json, logs/). Default: $XDG_STATE_HOME/mcp-hub.
+    #[arg(long, env = "MCPHUB_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Reload the config files when they change; only changed servers restart.
+    #[arg(long)]
+    watch: bool,
+    /// Serve one MCP session over stdin/stdout (for clients that spawn their servers).
+    #[arg(long)]
+    stdio: bool,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let state_dir = mcphub::state::resolve_state_dir(args.state_dir);
+    let log_file = mcphub::state::StateDir::new(state_dir.clone());
+    let log_path = log_file.ensure().ok().map(|_| log_file.log_file());
+    if let Err(e) = mcphub::telemetry::log::init(log_path.as_deref()) {
+        eprintln!(
+            "mcphub: cannot open the log file in {}: {e}",
+            state_dir.display()
+        );
+    }
+    let mut security = Security::loopback(args.token);
+    security.allowed_hosts.extend(args.allow_hosts);
+    security.allowed_origins = args.allow_origins;
+    security.max_body = args.max_body;
+    let opts = ServeOptions {
+        config_files: effective_config_files(args.config),
+        listen: SocketAddr::new(args.host, args.port),
+        state_dir,
+        security,
+        allow_insecure_bind: args.allow_insecure_bind,
+        watch: args.watch,
+        stdio: args.stdio,
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mcphub: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(opts, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcphub: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}

@@ -1,0 +1,381 @@
+//! Backends: one supervisor task per configured server that connects it, watches it,
+//! and reconnects it with exponential backoff and jitter when it dies.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Placeholders, ServerEntry, Transport};
+use crate::mcp::client::{Connection, Handle, Notice, Offer, ServerIdentity, StdioSpec};
+use crate::telemetry::log::events;
+
+/// mcp-hub's status words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Connecting,
+    Connected,
+    Disconnected,
+    Disabled,
+    Unauthorized,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Connecting => "connecting",
+            Status::Connected => "connected",
+            Status::Disconnected => "disconnected",
+            Status::Disabled => "disabled",
+            Status::Unauthorized => "unauthorized",
+        }
+    }
+}
+
+/// A backend's observable state.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub status: Status,
+    pub error: Option<String>,
+    pub last_started: Option<DateTime<Utc>>,
+    pub connected_at: Option<Instant>,
+    pub reconnects: u64,
+    pub pid: Option<u32>,
+    pub identity: Option<ServerIdentity>,
+    pub offer: Arc<Offer>,
+}
+
+/// What a backend reports to the hub.
+#[derive(Debug)]
+pub enum BackendEvent {
+    /// Status or offer changed: the hub rebuilds its catalog and tells clients.
+    Changed { server: String },
+    /// A notification to route to the client that caused it.
+    Notice { server: String, notice: Notice },
+}
+
+pub struct Backend {
+    pub name: String,
+    pub entry: ServerEntry,
+    state: RwLock<Snapshot>,
+    handle: RwLock<Option<Handle>>,
+    stop: CancellationToken,
+    /// Wakes a supervisor sleeping in backoff (a manual start or refresh).
+    kick: Notify,
+    /// Set by `/api/servers/stop`; cleared by `/api/servers/start`.
+    paused: Mutex<bool>,
+}
+
+impl Backend {
+    pub fn new(entry: ServerEntry) -> Arc<Backend> {
+        let status = if entry.disabled() {
+            Status::Disabled
+        } else {
+            Status::Connecting
+        };
+        Arc::new(Backend {
+            name: entry.name.clone(),
+            entry,
+            state: RwLock::new(Snapshot {
+                status,
+                error: None,
+                last_started: None,
+                connected_at: None,
+                reconnects: 0,
+                pid: None,
+                identity: None,
+                offer: Arc::new(Offer::default()),
+            }),
+            handle: RwLock::new(None),
+            stop: CancellationToken::new(),
+            kick: Notify::new(),
+            paused: Mutex::new(false),
+        })
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn offer(&self) -> Arc<Offer> {
+        self.state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .offer
+            .clone()
+    }
+
+    pub fn status(&self) -> Status {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).status
+    }
+
+    /// A handle for requests, or why there is none.
+    pub fn handle(&self) -> Result<Handle, String> {
+        if let Some(h) = self
+            .handle
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(h);
+        }
+        let s = self.snapshot();
+        Err(match (s.status, s.error) {
+            (Status::Disabled, _) => format!("server `{}` is disabled", self.name),
+            (st, Some(e)) => format!("server `{}` is {}: {e}", self.name, st.as_str()),
+            (st, None) => format!("server `{}` is {}", self.name, st.as_str()),
+        })
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Snapshot)) {
+        let mut s = self.state.write().unwrap_or_else(|p| p.into_inner());
+        f(&mut s);
+    }
+
+    /// Stops the supervisor for good (config removal, hub shutdown).
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    /// `/api/servers/stop`: disconnect and stay down until started again.
+    pub fn pause(&self) {
+        *self.paused.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.kick.notify_one();
+    }
+
+    /// `/api/servers/start`: (re)connect now, skipping any backoff.
+    pub fn resume(&self) {
+        *self.paused.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.kick.notify_one();
+    }
+
+    fn is_paused(&self) -> bool {
+        *self.paused.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Re-reads the offer (after `list_changed` or `/api/servers/refresh`).
+    pub async fn refresh_offer(&self) -> Result<(), String> {
+        let handle = self.handle()?;
+        let identity = self.snapshot().identity.unwrap_or_default();
+        let offer = handle.offer(&identity).await?;
+        self.update(|s| s.offer = Arc::new(offer));
+        Ok(())
+    }
+
+    /// Runs until `stop()`: connect, wait for the end, back off, again.
+    pub async fn supervise(
+        self: Arc<Self>,
+        placeholders: Arc<Placeholders>,
+        events: mpsc::UnboundedSender<BackendEvent>,
+    ) {
+        if self.entry.disabled() {
+            return;
+        }
+        let policy = self.entry.restart_policy();
+        let mut failures: u32 = 0;
+        let mut ever_connected = false;
+        let changed = || {
+            let _ = events.send(BackendEvent::Changed {
+                server: self.name.clone(),
+            });
+        };
+        loop {
+            if self.stop.is_cancelled() {
+                break;
+            }
+            if self.is_paused() {
+                self.update(|s| {
+                    s.status = Status::Disconnected;
+                    s.error = Some("stopped through the API".into());
+                });
+                changed();
+                tokio::select! {
+                    _ = self.stop.cancelled() => break,
+                    _ = self.kick.notified() => continue,
+                }
+            }
+            self.update(|s| {
+                s.status = Status::Connecting;
+                s.last_started = Some(Utc::now());
+            });
+            changed();
+            tracing::info!(event = events::SERVER_STARTING, server = %self.name, transport = self.entry.transport_kind(), "starting server {}", self.name);
+            let connected = tokio::select! {
+                _ = self.stop.cancelled() => break,
+                r = self.connect(&placeholders, &events) => r,
+            };
+            let reason = match connected {
+                Ok(mut conn) => {
+                    let since = Instant::now();
+                    if ever_connected {
+                        self.update(|s| s.reconnects += 1);
+                    }
+                    ever_connected = true;
+                    let handle = conn.handle();
+                    let identity = conn.identity.clone();
+                    let offer = handle.offer(&identity).await;
+                    match offer {
+                        Ok(offer) => {
+                            let tools = offer.tools.len();
+                            *self.handle.write().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+                            self.update(|s| {
+                                s.status = Status::Connected;
+                                s.error = None;
+                                s.connected_at = Some(since);
+                                s.pid = conn.pid();
+                                s.identity = Some(identity);
+                                s.offer = Arc::new(offer);
+                            });
+                            changed();
+                            tracing::info!(event = events::SERVER_CONNECTED, server = %self.name, tools, pid = conn.pid(), "server {} connected with {tools} tools", self.name);
+                            let reason = tokio::select! {
+                                _ = self.stop.cancelled() => None,
+                                _ = self.wait_for_pause() => Some("stopped through the API".to_owned()),
+                                r = conn.closed() => Some(r),
+                            };
+                            *self.handle.write().unwrap_or_else(|p| p.into_inner()) = None;
+                            conn.shutdown().await;
+                            if since.elapsed() > Duration::from_secs(60) {
+                                failures = 0;
+                            }
+                            match reason {
+                                None => break,
+                                Some(r) => r,
+                            }
+                        }
+                        Err(e) => {
+                            conn.shutdown().await;
+                            format!("connected, but listing its offer failed: {e}")
+                        }
+                    }
+                }
+                Err(e) => e,
+            };
+            self.update(|s| {
+                s.status = Status::Disconnected;
+                s.error = Some(reason.clone());
+                s.pid = None;
+                s.connected_at = None;
+                s.offer = Arc::new(Offer::default());
+            });
+            changed();
+            tracing::warn!(event = events::SERVER_DISCONNECTED, server = %self.name, error = %reason, "server {} disconnected: {reason}", self.name);
+            if self.is_paused() {
+                continue;
+            }
+            if !policy.enabled {
+                break;
+            }
+            let delay = backoff(failures, policy.initial, policy.max);
+            failures = failures.saturating_add(1);
+            tracing::info!(event = events::SERVER_RECONNECT_SCHEDULED, server = %self.name, delay_ms = delay.as_millis() as u64, attempt = failures, "reconnecting {} in {:?}", self.name, delay);
+            tokio::select! {
+                _ = self.stop.cancelled() => break,
+                _ = tokio::time::sleep(delay) => {},
+                _ = self.kick.notified() => { failures = 0; },
+            }
+        }
+        *self.handle.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.update(|s| {
+            if s.status != Status::Disabled {
+                s.status = Status::Disconnected;
+            }
+            s.pid = None;
+            s.offer = Arc::new(Offer::default());
+        });
+        changed();
+        tracing::info!(event = events::SERVER_STOPPED, server = %self.name, "server {} stopped", self.name);
+    }
+
+    async fn wait_for_pause(&self) {
+        loop {
+            self.kick.notified().await;
+            if self.is_paused() {
+                return;
+            }
+        }
+    }
+
+    async fn connect(
+        &self,
+        placeholders: &Arc<Placeholders>,
+        events: &mpsc::UnboundedSender<BackendEvent>,
+    ) -> Result<Connection, String> {
+        let entry = self.entry.clone();
+        let ph = placeholders.clone();
+        // `${cmd: …}` runs a process and may block for its timeout.
+        let transport = tokio::task::spawn_blocking(move || entry.resolve(&ph))
+            .await
+            .map_err(|e| e.to_string())??;
+        let (ntx, mut nrx) = mpsc::unbounded_channel();
+        let forward = events.clone();
+        let server = self.name.clone();
+        tokio::spawn(async move {
+            while let Some(notice) = nrx.recv().await {
+                let _ = forward.send(BackendEvent::Notice {
+                    server: server.clone(),
+                    notice,
+                });
+            }
+        });
+        let init_timeout = self.entry.timeout().max(Duration::from_secs(30));
+        match &transport {
+            Transport::Stdio {
+                command,
+                args,
+                env,
+                cwd,
+            } => {
+                let server = self.name.clone();
+                Connection::stdio(
+                    StdioSpec {
+                        command,
+                        args,
+                        env,
+                        cwd: cwd.as_deref(),
+                    },
+                    ntx,
+                    move |line| {
+                        tracing::info!(event = events::SERVER_STDERR, server = %server, "{line}");
+                    },
+                    init_timeout,
+                )
+                .await
+            }
+            Transport::Http { url, headers } => {
+                Connection::http(url, headers, ntx, init_timeout).await
+            }
+        }
+    }
+}
+
+/// Exponential backoff with full jitter in the upper half: `initial * 2^n`, capped at
+/// `max`, then a random point in [delay/2, delay] so that many servers dying together
+/// do not come back in lockstep.
+pub fn backoff(failures: u32, initial: Duration, max: Duration) -> Duration {
+    let exp = initial.saturating_mul(1u32 << failures.min(16));
+    let capped = exp.min(max);
+    let half = capped / 2;
+    let jitter = rand::random_range(0..=half.as_millis() as u64);
+    half + Duration::from_millis(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_a_cap_with_jitter() {
+        let (i, m) = (Duration::from_millis(100), Duration::from_secs(5));
+        for n in 0..30 {
+            let d = backoff(n, i, m);
+            let full = i.saturating_mul(1 << n.min(16)).min(m);
+            assert!(d >= full / 2 && d <= full, "n={n} d={d:?} full={full:?}");
+        }
+        assert!(backoff(20, i, m) >= Duration::from_millis(2500));
+    }
+}

@@ -1,0 +1,281 @@
+//! The aggregated offer of every connected backend: tools and prompts renamed to
+//! `<prefix>__<name>`, resources routed by URI, collisions resolved deterministically.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::mcp::client::Offer;
+use crate::mcp::model::{Prompt, Resource, ResourceTemplate, Tool};
+
+/// Longest name MCP clients accept for a tool (and the charset below).
+pub const MAX_NAME_LEN: usize = 64;
+pub const SEPARATOR: &str = "__";
+
+/// Where an exposed name leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub server: String,
+    pub name: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub tools: Vec<Tool>,
+    pub prompts: Vec<Prompt>,
+    pub resources: Vec<Resource>,
+    pub templates: Vec<ResourceTemplate>,
+    tool_routes: HashMap<String, Route>,
+    prompt_routes: HashMap<String, Route>,
+    resource_routes: HashMap<String, String>,
+    /// (literal prefix of a URI template, server), longest prefix first.
+    template_routes: Vec<(String, String)>,
+    /// Servers with resources, for URIs that no list or template names.
+    resource_servers: Vec<String>,
+    pub collisions: Vec<String>,
+}
+
+/// One connected backend's part of the catalog. Callers pass them sorted by server
+/// name: that order is what makes collision resolution deterministic.
+pub struct Part<'a> {
+    pub server: &'a str,
+    pub prefix: &'a str,
+    pub offer: Arc<Offer>,
+}
+
+impl Catalog {
+    pub fn build(parts: &[Part<'_>]) -> Catalog {
+        let mut c = Catalog::default();
+        let mut tool_names = HashSet::new();
+        let mut prompt_names = HashSet::new();
+        for part in parts {
+            for tool in &part.offer.tools {
+                let exposed = unique_name(
+                    &exposed_name(part.prefix, &tool.name),
+                    &mut tool_names,
+                    part.server,
+                    &tool.name,
+                    "tool",
+                    &mut c.collisions,
+                );
+                let mut t = tool.clone();
+                t.name = exposed.clone().into();
+                c.tool_routes.insert(
+                    exposed,
+                    Route {
+                        server: part.server.to_owned(),
+                        name: tool.name.to_string(),
+                    },
+                );
+                c.tools.push(t);
+            }
+            for prompt in &part.offer.prompts {
+                let exposed = unique_name(
+                    &exposed_name(part.prefix, &prompt.name),
+                    &mut prompt_names,
+                    part.server,
+                    &prompt.name,
+                    "prompt",
+                    &mut c.collisions,
+                );
+                let mut p = prompt.clone();
+                p.name = exposed.clone();
+                c.prompt_routes.insert(
+                    exposed,
+                    Route {
+                        server: part.server.to_owned(),
+                        name: prompt.name.clone(),
+                    },
+                );
+                c.prompts.push(p);
+            }
+            // URIs are global identifiers; they are passed on unchanged and the first
+            // server (in name order) that lists one owns it.
+            for r in &part.offer.resources {
+                if !c.resource_routes.contains_key(&r.uri) {
+                    c.resource_routes
+                        .insert(r.uri.clone(), part.server.to_owned());
+                    c.resources.push(r.clone());
+                }
+            }
+            for t in &part.offer.templates {
+                let literal = t
+                    .uri_template
+                    .split('{')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                c.template_routes.push((literal, part.server.to_owned()));
+                c.templates.push(t.clone());
+            }
+            if !part.offer.resources.is_empty() || !part.offer.templates.is_empty() {
+                c.resource_servers.push(part.server.to_owned());
+            }
+        }
+        c.template_routes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        c
+    }
+
+    pub fn tool(&self, exposed: &str) -> Option<&Route> {
+        self.tool_routes.get(exposed)
+    }
+
+    pub fn prompt(&self, exposed: &str) -> Option<&Route> {
+        self.prompt_routes.get(exposed)
+    }
+
+    /// The servers to try for `uri`, best guess first.
+    pub fn resource_servers(&self, uri: &str) -> Vec<String> {
+        if let Some(s) = self.resource_routes.get(uri) {
+            return vec![s.clone()];
+        }
+        let mut out: Vec<String> = self
+            .template_routes
+            .iter()
+            .filter(|(lit, _)| !lit.is_empty() && uri.starts_with(lit.as_str()))
+            .map(|(_, s)| s.clone())
+            .collect();
+        for s in &self.resource_servers {
+            if !out.contains(s) {
+                out.push(s.clone());
+            }
+        }
+        out
+    }
+
+    /// The exposed tool names of one server, in the order the server lists them.
+    pub fn tool_names_of(&self, server: &str) -> Vec<&str> {
+        self.tools
+            .iter()
+            .filter(|t| {
+                self.tool_routes
+                    .get(t.name.as_ref())
+                    .is_some_and(|r| r.server == server)
+            })
+            .map(|t| t.name.as_ref())
+            .collect()
+    }
+
+    pub fn tool_name_set(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.tools.iter().map(|t| t.name.as_ref()).collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// `<prefix>__<name>` (or `name` when the prefix is empty), restricted to
+/// `[A-Za-z0-9_.-]` and 64 characters; a name that had to be shortened ends in a hash
+/// of the full name so that two long names stay distinct.
+pub fn exposed_name(prefix: &str, name: &str) -> String {
+    let full = if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}{SEPARATOR}{name}")
+    };
+    let clean: String = full
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let clean = if clean.is_empty() {
+        "_".to_owned()
+    } else {
+        clean
+    };
+    if clean.len() <= MAX_NAME_LEN {
+        return clean;
+    }
+    let hash = format!("{:08x}", fnv1a(full.as_bytes()) as u32);
+    format!("{}_{hash}", &clean[..MAX_NAME_LEN - 9])
+}
+
+fn unique_name(
+    wanted: &str,
+    taken: &mut HashSet<String>,
+    server: &str,
+    original: &str,
+    kind: &str,
+    collisions: &mut Vec<String>,
+) -> String {
+    if taken.insert(wanted.to_owned()) {
+        return wanted.to_owned();
+    }
+    for n in 2.. {
+        let suffix = format!("_{n}");
+        let base = if wanted.len() + suffix.len() > MAX_NAME_LEN {
+            &wanted[..MAX_NAME_LEN - suffix.len()]
+        } else {
+            wanted
+        };
+        let candidate = format!("{base}{suffix}");
+        if taken.insert(candidate.clone()) {
+            let msg = format!(
+                "{kind} `{original}` of server `{server}` would be `{wanted}`, which is taken; exposed as `{candidate}`"
+            );
+            tracing::warn!(event = crate::telemetry::log::events::TOOL_NAME_COLLISION, server, tool = original, exposed = %candidate, "{msg}");
+            collisions.push(msg);
+            return candidate;
+        }
+    }
+    unreachable!("the integers are not exhausted")
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(name: &str) -> Tool {
+        serde_json::from_value(serde_json::json!({
+            "name": name, "inputSchema": {"type": "object"}
+        }))
+        .unwrap()
+    }
+
+    fn part<'a>(server: &'a str, prefix: &'a str, tools: &[&str]) -> Part<'a> {
+        Part {
+            server,
+            prefix,
+            offer: Arc::new(Offer {
+                tools: tools.iter().map(|t| tool(t)).collect(),
+                ..Offer::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn names_are_namespaced_sanitized_and_bounded() {
+        assert_eq!(
+            exposed_name("github", "create_issue"),
+            "github__create_issue"
+        );
+        assert_eq!(exposed_name("", "echo"), "echo");
+        assert_eq!(exposed_name("my server", "do/it"), "my_server__do_it");
+        let long = exposed_name("a-very-long-server-name-indeed", &"x".repeat(80));
+        assert_eq!(long.len(), MAX_NAME_LEN);
+        let other = exposed_name("a-very-long-server-name-indeed", &"x".repeat(81));
+        assert_ne!(long, other, "truncated names keep distinct hashes");
+    }
+
+    #[test]
+    fn collisions_resolve_deterministically_and_route_correctly() {
+        let parts = [part("a", "", &["echo", "x"]), part("b", "", &["echo"])];
+        let c = Catalog::build(&parts);
+        assert_eq!(c.tool_name_set(), vec!["echo", "echo_2", "x"]);
+        assert_eq!(c.tool("echo").unwrap().server, "a");
+        let r = c.tool("echo_2").unwrap();
+        assert_eq!((r.server.as_str(), r.name.as_str()), ("b", "echo"));
+        assert_eq!(c.collisions.len(), 1);
+        let again = Catalog::build(&parts);
+        assert_eq!(again.tool_name_set(), c.tool_name_set());
+    }
+}

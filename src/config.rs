@@ -1,0 +1,498 @@
+//! The servers file: mcp-hub's `mcpServers` format read as mcp-hub reads it (JSON5,
+//! VS Code's `servers`, placeholders), several files merged in order, plus mcphub's
+//! optional extras (`prefix`, `timeoutMs`, `restart`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+pub mod placeholders;
+
+pub use placeholders::Placeholders;
+
+/// Per-call timeout when a server sets no `timeoutMs` (mcp-hub's request timeout).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {reason}")]
+    Read { file: PathBuf, reason: String },
+    #[error("{file}:{line}:{column}: {reason}")]
+    Parse {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+    #[error("{file}: {reason}")]
+    Invalid { file: PathBuf, reason: String },
+}
+
+/// The merged configuration of every `-c` file.
+#[derive(Debug, Clone, Default)]
+pub struct HubConfig {
+    pub files: Vec<PathBuf>,
+    pub servers: BTreeMap<String, ServerEntry>,
+    /// Top-level keys other than the servers map (`toolFiltering`, `toolExposure`, …),
+    /// later files winning per key, kept for the modules that read them.
+    pub extras: Map<String, Value>,
+}
+
+/// One server as written in the file, before placeholders are resolved. Resolution
+/// happens when the server starts so that a bad placeholder fails that server only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerEntry {
+    pub name: String,
+    pub source: PathBuf,
+    pub raw: Map<String, Value>,
+}
+
+/// How to reach a server, with every placeholder resolved.
+#[derive(Clone, PartialEq)]
+pub enum Transport {
+    Stdio {
+        command: String,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+        cwd: Option<PathBuf>,
+    },
+    Http {
+        url: String,
+        headers: BTreeMap<String, String>,
+    },
+}
+
+impl std::fmt::Debug for Transport {
+    // Hand-written so that env and header values (secrets) can never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transport::Stdio {
+                command, args, env, ..
+            } => f
+                .debug_struct("Stdio")
+                .field("command", command)
+                .field("args", args)
+                .field("env_keys", &env.keys().collect::<Vec<_>>())
+                .finish(),
+            Transport::Http { url, headers } => f
+                .debug_struct("Http")
+                .field("url", url)
+                .field("header_names", &headers.keys().collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+impl Transport {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Transport::Stdio { .. } => "stdio",
+            Transport::Http { .. } => "streamable-http",
+        }
+    }
+}
+
+/// Restart policy for a server that dies: exponential backoff with jitter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestartPolicy {
+    pub enabled: bool,
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy {
+            enabled: true,
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ServerEntry {
+    pub fn disabled(&self) -> bool {
+        self.raw
+            .get("disabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    pub fn display_name(&self) -> String {
+        self.str_field("name")
+            .or_else(|| self.str_field("displayName"))
+            .unwrap_or_else(|| self.name.clone())
+    }
+
+    pub fn description(&self) -> Option<String> {
+        self.str_field("description")
+    }
+
+    /// Tool namespace: `prefix` when given (`""` means none), else the server name.
+    pub fn prefix(&self) -> String {
+        self.str_field("prefix")
+            .unwrap_or_else(|| self.name.clone())
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.raw
+            .get("timeoutMs")
+            .and_then(Value::as_u64)
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis)
+            .unwrap_or(DEFAULT_TIMEOUT)
+    }
+
+    pub fn restart_policy(&self) -> RestartPolicy {
+        let mut policy = RestartPolicy::default();
+        match self.raw.get("restart") {
+            Some(Value::Bool(enabled)) => policy.enabled = *enabled,
+            Some(Value::String(s)) => policy.enabled = s != "never",
+            Some(Value::Object(o)) => {
+                if let Some(e) = o.get("enabled").and_then(Value::as_bool) {
+                    policy.enabled = e;
+                }
+                if let Some(ms) = o.get("initialDelayMs").and_then(Value::as_u64) {
+                    policy.initial = Duration::from_millis(ms.max(1));
+                }
+                if let Some(ms) = o.get("maxDelayMs").and_then(Value::as_u64) {
+                    policy.max = Duration::from_millis(ms.max(1));
+                }
+            }
+            _ => {}
+        }
+        policy
+    }
+
+    pub fn transport_kind(&self) -> &'static str {
+        if self.raw.contains_key("url") {
+            "streamable-http"
+        } else {
+            "stdio"
+        }
+    }
+
+    fn str_field(&self, key: &str) -> Option<String> {
+        self.raw.get(key).and_then(Value::as_str).map(str::to_owned)
+    }
+
+    /// Resolves placeholders and returns how to reach this server. `env` resolves
+    /// first so that other fields may refer to the server's own env values.
+    pub fn resolve(&self, ph: &Placeholders) -> Result<Transport, String> {
+        if let Some(url) = self.raw.get("url") {
+            let url = url
+                .as_str()
+                .ok_or_else(|| "`url` must be a string".to_owned())?;
+            let empty = BTreeMap::new();
+            let url = ph.resolve(url, &empty).map_err(|e| format!("url: {e}"))?;
+            let mut headers = BTreeMap::new();
+            for (k, v) in string_map(self.raw.get("headers"), "headers")? {
+                let v = v.unwrap_or_default();
+                let v = ph
+                    .resolve(&v, &empty)
+                    .map_err(|e| format!("headers.{k}: {e}"))?;
+                headers.insert(k, v);
+            }
+            return Ok(Transport::Http { url, headers });
+        }
+        let command = self
+            .raw
+            .get("command")
+            .and_then(Value::as_str)
+            .filter(|c| !c.trim().is_empty())
+            .ok_or_else(|| {
+                "needs either `command` (a stdio server) or `url` (a remote server)".to_owned()
+            })?;
+        let mut env = BTreeMap::new();
+        let none = BTreeMap::new();
+        for (k, v) in ph.hub_env() {
+            env.insert(k.clone(), v.clone());
+        }
+        for (k, v) in string_map(self.raw.get("env"), "env")? {
+            // mcp-hub: a null or empty value means "take it from the hub's environment".
+            let value = match v {
+                Some(v) if !v.is_empty() => {
+                    ph.resolve(&v, &none).map_err(|e| format!("env.{k}: {e}"))?
+                }
+                _ => ph
+                    .lookup_env(&k)
+                    .ok_or_else(|| format!("env.{k}: no value given and {k} is not set"))?,
+            };
+            env.insert(k, value);
+        }
+        let command = ph
+            .resolve(command, &env)
+            .map_err(|e| format!("command: {e}"))?;
+        let mut args = Vec::new();
+        if let Some(raw_args) = self.raw.get("args") {
+            let list = raw_args
+                .as_array()
+                .ok_or_else(|| "`args` must be an array of strings".to_owned())?;
+            for (i, a) in list.iter().enumerate() {
+                let a = match a {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => return Err(format!("args[{i}] must be a string")),
+                };
+                args.push(
+                    ph.resolve(&a, &env)
+                        .map_err(|e| format!("args[{i}]: {e}"))?,
+                );
+            }
+        }
+        let cwd = match self.raw.get("cwd").and_then(Value::as_str) {
+            Some(c) => Some(PathBuf::from(
+                ph.resolve(c, &env).map_err(|e| format!("cwd: {e}"))?,
+            )),
+            None => None,
+        };
+        Ok(Transport::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        })
+    }
+}
+
+fn string_map(v: Option<&Value>, what: &str) -> Result<Vec<(String, Option<String>)>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k.clone(), Some(s.clone()))),
+                Value::Null => Ok((k.clone(), None)),
+                Value::Number(n) => Ok((k.clone(), Some(n.to_string()))),
+                Value::Bool(b) => Ok((k.clone(), Some(b.to_string()))),
+                _ => Err(format!("{what}.{k} must be a string")),
+            })
+            .collect(),
+        Some(_) => Err(format!("`{what}` must be an object of strings")),
+    }
+}
+
+/// `$XDG_CONFIG_HOME/mcphub/servers.json` (or `~/.config/mcphub/servers.json`).
+pub fn default_config_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("mcphub").join("servers.json"))
+}
+
+/// Parses one file's text. Separate from I/O so that tests and fuzzers can drive it.
+pub fn parse_file(file: &Path, text: &str) -> Result<Map<String, Value>, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    let value: Value = json5::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .position()
+            .map(|p| (p.line + 1, p.column + 1))
+            .unwrap_or((1, 1));
+        let reason = e.to_string();
+        // json5 appends its own "at line L column C"; the position is already in front.
+        let reason = reason
+            .split(" at line ")
+            .next()
+            .unwrap_or(&reason)
+            .to_owned();
+        ConfigError::Parse {
+            file: file.to_owned(),
+            line,
+            column,
+            reason,
+        }
+    })?;
+    match value {
+        Value::Object(m) => Ok(m),
+        other => Err(ConfigError::Invalid {
+            file: file.to_owned(),
+            reason: format!(
+                "the top level must be an object with `mcpServers`, found {}",
+                json_kind(&other)
+            ),
+        }),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl HubConfig {
+    /// Reads and merges `files` in order: per server name, a later file wins.
+    pub fn load(files: &[PathBuf]) -> Result<HubConfig, ConfigError> {
+        let mut cfg = HubConfig {
+            files: files.to_vec(),
+            ..HubConfig::default()
+        };
+        for file in files {
+            let text = std::fs::read_to_string(file).map_err(|e| ConfigError::Read {
+                file: file.clone(),
+                reason: e.to_string(),
+            })?;
+            cfg.merge(file, parse_file(file, &text)?)?;
+        }
+        Ok(cfg)
+    }
+
+    pub fn merge(&mut self, file: &Path, top: Map<String, Value>) -> Result<(), ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            file: file.to_owned(),
+            reason,
+        };
+        for (key, value) in top {
+            if key != "mcpServers" && key != "servers" {
+                self.extras.insert(key, value);
+                continue;
+            }
+            let servers = match value {
+                Value::Object(m) => m,
+                Value::Null => continue,
+                other => {
+                    return Err(invalid(format!(
+                        "`{key}` must be an object of servers, found {}",
+                        json_kind(&other)
+                    )));
+                }
+            };
+            for (name, entry) in servers {
+                let raw = match entry {
+                    Value::Object(m) => m,
+                    other => {
+                        return Err(invalid(format!(
+                            "server `{name}` must be an object, found {}",
+                            json_kind(&other)
+                        )));
+                    }
+                };
+                if name.trim().is_empty() {
+                    return Err(invalid("a server has an empty name".into()));
+                }
+                if !raw.contains_key("command") && !raw.contains_key("url") {
+                    return Err(invalid(format!(
+                        "server `{name}` needs either `command` (stdio) or `url` (remote)"
+                    )));
+                }
+                if let Some(p) = raw.get("prefix")
+                    && !p.is_string()
+                {
+                    return Err(invalid(format!(
+                        "server `{name}`: `prefix` must be a string"
+                    )));
+                }
+                if let Some(t) = raw.get("timeoutMs")
+                    && !t.is_u64()
+                {
+                    return Err(invalid(format!(
+                        "server `{name}`: `timeoutMs` must be a positive whole number of milliseconds"
+                    )));
+                }
+                self.servers.insert(
+                    name.clone(),
+                    ServerEntry {
+                        name,
+                        source: file.to_owned(),
+                        raw,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<HubConfig, ConfigError> {
+        let mut cfg = HubConfig::default();
+        cfg.merge(Path::new("s.json"), parse_file(Path::new("s.json"), text)?)?;
+        Ok(cfg)
+    }
+
+    #[test]
+    fn reads_json5_with_comments_trailing_commas_and_vscode_servers() {
+        let cfg = parse(
+            r#"{
+              // a comment
+              servers: { a: { command: "x", args: ["1",], }, },
+              toolFiltering: { enabled: true },
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.servers.len(), 1);
+        assert!(cfg.extras.contains_key("toolFiltering"));
+    }
+
+    #[test]
+    fn parse_error_names_line_and_column() {
+        let err = parse("{\n  \"mcpServers\": {\n    \"a\": { \"command\": }\n  }\n}").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("s.json:3:"), "{msg}");
+    }
+
+    #[test]
+    fn later_file_wins_per_server() {
+        let mut cfg = HubConfig::default();
+        let a = parse_file(
+            Path::new("a"),
+            r#"{"mcpServers":{"x":{"command":"one"},"y":{"command":"y"}}}"#,
+        )
+        .unwrap();
+        let b = parse_file(Path::new("b"), r#"{"mcpServers":{"x":{"command":"two"}}}"#).unwrap();
+        cfg.merge(Path::new("a"), a).unwrap();
+        cfg.merge(Path::new("b"), b).unwrap();
+        assert_eq!(cfg.servers["x"].raw["command"], "two");
+        assert_eq!(cfg.servers["x"].source, Path::new("b"));
+        assert_eq!(cfg.servers["y"].source, Path::new("a"));
+    }
+
+    #[test]
+    fn server_without_command_or_url_is_refused_with_its_name() {
+        let err = parse(r#"{"mcpServers":{"broken":{"args":[]}}}"#).unwrap_err();
+        assert!(err.to_string().contains("`broken`"), "{err}");
+    }
+
+    #[test]
+    fn prefix_timeout_and_disabled() {
+        let cfg = parse(
+            r#"{"mcpServers":{"a":{"command":"x","prefix":"","timeoutMs":1500,"disabled":true},
+                              "b":{"url":"http://h/mcp"}}}"#,
+        )
+        .unwrap();
+        let a = &cfg.servers["a"];
+        assert_eq!(a.prefix(), "");
+        assert_eq!(a.timeout(), Duration::from_millis(1500));
+        assert!(a.disabled());
+        let b = &cfg.servers["b"];
+        assert_eq!(b.prefix(), "b");
+        assert_eq!(b.timeout(), DEFAULT_TIMEOUT);
+        assert_eq!(b.transport_kind(), "streamable-http");
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let t = Transport::Stdio {
+            command: "x".into(),
+            args: vec![],
+            env: BTreeMap::from([("TOKEN".into(), "s3cret".into())]),
+            cwd: None,
+        };
+        let s = format!("{t:?}");
+        assert!(s.contains("TOKEN") && !s.contains("s3cret"), "{s}");
+    }
+}

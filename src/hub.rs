@@ -1,0 +1,445 @@
+//! The hub: owns the backends, the aggregated catalog, the client sessions and the
+//! hub's lifecycle state. The HTTP front (`http`) and the REST API (`rest`) read it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::backends::{Backend, BackendEvent, Status};
+use crate::catalog::{Catalog, Part};
+use crate::config::{HubConfig, Placeholders};
+use crate::mcp::client::Notice;
+use crate::mcp::server::Clients;
+use crate::state::{StateDir, WorkspaceEntry, Workspaces};
+use crate::telemetry::log::events;
+use crate::telemetry::metrics::Metrics;
+
+/// mcp-hub's hub states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HubState {
+    Starting,
+    Ready,
+    Restarting,
+    Restarted,
+    Stopping,
+    Stopped,
+    Error,
+}
+
+impl HubState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HubState::Starting => "starting",
+            HubState::Ready => "ready",
+            HubState::Restarting => "restarting",
+            HubState::Restarted => "restarted",
+            HubState::Stopping => "stopping",
+            HubState::Stopped => "stopped",
+            HubState::Error => "error",
+        }
+    }
+}
+
+/// Something a subscriber of `/api/events` (and the front) wants to know.
+#[derive(Debug, Clone, Serialize)]
+pub struct HubEvent {
+    /// mcp-hub's SSE event name: `hub_state`, `subscription_event`, `log`.
+    pub event: &'static str,
+    pub data: Value,
+}
+
+pub struct HubOptions {
+    pub config_files: Vec<PathBuf>,
+    pub state_dir: StateDir,
+}
+
+pub struct Hub {
+    pub options: HubOptions,
+    pub metrics: Metrics,
+    pub clients: Clients,
+    pub server_id: String,
+    pub started: Instant,
+    pub start_time: DateTime<Utc>,
+    port: AtomicU16,
+    config: RwLock<HubConfig>,
+    backends: RwLock<BTreeMap<String, Arc<Backend>>>,
+    catalog: RwLock<Arc<Catalog>>,
+    state: RwLock<HubState>,
+    events: broadcast::Sender<HubEvent>,
+    backend_tx: mpsc::UnboundedSender<BackendEvent>,
+    backend_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<BackendEvent>>>,
+    placeholders: Arc<Placeholders>,
+}
+
+impl Hub {
+    pub fn new(config: HubConfig, options: HubOptions, placeholders: Placeholders) -> Arc<Hub> {
+        let (backend_tx, backend_rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(1024);
+        Arc::new(Hub {
+            options,
+            metrics: Metrics::new(),
+            clients: Clients::default(),
+            server_id: format!("mcphub-{}", std::process::id()),
+            started: Instant::now(),
+            start_time: Utc::now(),
+            port: AtomicU16::new(0),
+            config: RwLock::new(config),
+            backends: RwLock::new(BTreeMap::new()),
+            catalog: RwLock::new(Arc::new(Catalog::default())),
+            state: RwLock::new(HubState::Starting),
+            events,
+            backend_tx,
+            backend_rx: std::sync::Mutex::new(Some(backend_rx)),
+            placeholders: Arc::new(placeholders),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port.load(Ordering::Relaxed)
+    }
+
+    pub fn set_port(&self, port: u16) {
+        self.port.store(port, Ordering::Relaxed);
+    }
+
+    pub fn state(&self) -> HubState {
+        *self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_state(&self, state: HubState) {
+        let old = std::mem::replace(
+            &mut *self.state.write().unwrap_or_else(|p| p.into_inner()),
+            state,
+        );
+        if old != state {
+            self.emit(
+                "hub_state",
+                json!({"state": state.as_str(), "server_id": self.server_id, "pid": std::process::id(), "port": self.port(), "timestamp": Utc::now().to_rfc3339()}),
+            );
+            self.write_workspace();
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn emit(&self, event: &'static str, data: Value) {
+        let _ = self.events.send(HubEvent { event, data });
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn backends(&self) -> Vec<Arc<Backend>> {
+        self.backends
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn backend(&self, name: &str) -> Option<Arc<Backend>> {
+        self.backends
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    pub fn config_files(&self) -> Vec<PathBuf> {
+        self.options.config_files.clone()
+    }
+
+    /// Starts every configured server (in parallel: each has its own task) and the
+    /// event loop. Returns at once; `wait_ready` tells when the first round is done.
+    pub fn start(self: &Arc<Self>) {
+        let rx = self
+            .backend_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(rx) = rx {
+            tokio::spawn(self.clone().event_loop(rx));
+        }
+        let entries: Vec<_> = self
+            .config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .servers
+            .values()
+            .cloned()
+            .collect();
+        if entries.is_empty() {
+            let hint = crate::config::default_config_path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "servers.json".into());
+            tracing::info!(
+                event = events::HUB_STARTED,
+                "no MCP servers configured: add one under \"mcpServers\" in {hint} (or pass -c FILE), e.g. {{\"mcpServers\": {{\"time\": {{\"command\": \"uvx\", \"args\": [\"mcp-server-time\"]}}}}}}, then POST /api/restart"
+            );
+        }
+        for entry in entries {
+            self.add_backend(Backend::new(entry));
+        }
+        self.check_ready();
+    }
+
+    fn add_backend(self: &Arc<Self>, backend: Arc<Backend>) {
+        self.metrics
+            .set_status(&backend.name, backend.status().as_str());
+        self.backends
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(backend.name.clone(), backend.clone());
+        tokio::spawn(backend.supervise(self.placeholders.clone(), self.backend_tx.clone()));
+    }
+
+    async fn event_loop(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<BackendEvent>) {
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                BackendEvent::Changed { server } => {
+                    if let Some(b) = self.backend(&server) {
+                        let snap = b.snapshot();
+                        self.metrics.set_status(&server, snap.status.as_str());
+                        self.emit(
+                            "subscription_event",
+                            json!({"type": "servers_updated", "server": server, "status": snap.status.as_str(), "error": snap.error}),
+                        );
+                    }
+                    self.rebuild_catalog();
+                    self.check_ready();
+                }
+                BackendEvent::Notice { server, notice } => self.on_notice(&server, notice),
+            }
+        }
+    }
+
+    fn on_notice(self: &Arc<Self>, server: &str, notice: Notice) {
+        match notice {
+            Notice::ToolsChanged | Notice::PromptsChanged | Notice::ResourcesChanged => {
+                if let Some(b) = self.backend(server) {
+                    let hub = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = b.refresh_offer().await {
+                            tracing::warn!(server = %b.name, error = %e, "refreshing the offer of {} failed: {e}", b.name);
+                        }
+                        hub.rebuild_catalog();
+                    });
+                }
+            }
+            Notice::Progress(p) => self.clients.route_progress(server, p),
+            Notice::Log(l) => self.clients.route_log(server, l),
+            Notice::ResourceUpdated(r) => self.clients.broadcast_resource_updated(r),
+        }
+    }
+
+    /// Rebuilds the aggregated catalog and tells clients what changed.
+    pub fn rebuild_catalog(&self) {
+        let backends = self.backends();
+        let offers: Vec<(String, String, _)> = backends
+            .iter()
+            .filter(|b| b.status() == Status::Connected)
+            .map(|b| (b.name.clone(), b.entry.prefix(), b.offer()))
+            .collect();
+        let parts: Vec<Part<'_>> = offers
+            .iter()
+            .map(|(server, prefix, offer)| Part {
+                server,
+                prefix,
+                offer: offer.clone(),
+            })
+            .collect();
+        let new = Arc::new(Catalog::build(&parts));
+        let old = std::mem::replace(
+            &mut *self.catalog.write().unwrap_or_else(|p| p.into_inner()),
+            new.clone(),
+        );
+        let tools_changed =
+            serde_json::to_value(&old.tools).ok() != serde_json::to_value(&new.tools).ok();
+        let prompts_changed =
+            serde_json::to_value(&old.prompts).ok() != serde_json::to_value(&new.prompts).ok();
+        let resources_changed = serde_json::to_value((&old.resources, &old.templates)).ok()
+            != serde_json::to_value((&new.resources, &new.templates)).ok();
+        if tools_changed {
+            self.clients.broadcast_tools_changed();
+            self.emit("subscription_event", json!({"type": "tool_list_changed"}));
+        }
+        if prompts_changed {
+            self.clients.broadcast_prompts_changed();
+            self.emit("subscription_event", json!({"type": "prompt_list_changed"}));
+        }
+        if resources_changed {
+            self.clients.broadcast_resources_changed();
+            self.emit(
+                "subscription_event",
+                json!({"type": "resource_list_changed"}),
+            );
+        }
+    }
+
+    /// `ready` once every enabled server has had its first attempt (connected or
+    /// failed): one broken server never holds the hub in `starting`.
+    fn check_ready(&self) {
+        let state = self.state();
+        if !matches!(state, HubState::Starting | HubState::Restarting) {
+            return;
+        }
+        let pending = self.backends().iter().any(|b| {
+            let s = b.snapshot();
+            s.status == Status::Connecting
+                && s.error.is_none()
+                && s.reconnects == 0
+                && s.identity.is_none()
+        });
+        if !pending {
+            let connected = self
+                .backends()
+                .iter()
+                .filter(|b| b.status() == Status::Connected)
+                .count();
+            let next = if state == HubState::Restarting {
+                HubState::Restarted
+            } else {
+                HubState::Ready
+            };
+            self.set_state(next);
+            if next == HubState::Restarted {
+                self.set_state(HubState::Ready);
+            }
+            tracing::info!(
+                event = events::HUB_READY,
+                connected,
+                total = self.backends().len(),
+                port = self.port(),
+                "hub ready: {connected}/{} servers connected",
+                self.backends().len()
+            );
+        }
+    }
+
+    /// Re-reads the config files and restarts only the servers whose entry changed;
+    /// servers that are gone are stopped, new ones started. A bad file changes nothing.
+    pub fn reload(self: &Arc<Self>) -> Result<ReloadSummary, crate::config::ConfigError> {
+        let new = HubConfig::load(&self.options.config_files)?;
+        let mut summary = ReloadSummary::default();
+        {
+            let current = self.backends();
+            let mut map = self.backends.write().unwrap_or_else(|p| p.into_inner());
+            for b in current {
+                match new.servers.get(&b.name) {
+                    Some(e) if *e == b.entry => summary.unchanged.push(b.name.clone()),
+                    Some(_) => {
+                        b.stop();
+                        map.remove(&b.name);
+                        summary.restarted.push(b.name.clone());
+                    }
+                    None => {
+                        b.stop();
+                        map.remove(&b.name);
+                        self.metrics.forget_server(&b.name);
+                        summary.removed.push(b.name.clone());
+                    }
+                }
+            }
+        }
+        for (name, entry) in &new.servers {
+            if self.backend(name).is_none() {
+                if !summary.restarted.contains(name) {
+                    summary.added.push(name.clone());
+                }
+                self.add_backend(Backend::new(entry.clone()));
+            }
+        }
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = new;
+        tracing::info!(event = events::CONFIG_RELOADED, added = ?summary.added, removed = ?summary.removed, restarted = ?summary.restarted, "config reloaded");
+        self.rebuild_catalog();
+        Ok(summary)
+    }
+
+    /// Stops every backend and waits for their processes to be gone.
+    pub async fn stop_backends(&self) {
+        let backends = self.backends();
+        for b in &backends {
+            b.stop();
+        }
+        // Each supervisor shuts its child down (SIGTERM, then SIGKILL after a grace
+        // period); wait until every one reports it.
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let mut rx = self.subscribe();
+        loop {
+            let live = backends.iter().any(|b| {
+                b.snapshot().pid.is_some()
+                    || b.status() == Status::Connected
+                    || b.status() == Status::Connecting
+            });
+            if !live || Instant::now() >= deadline {
+                break;
+            }
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv()).await;
+        }
+    }
+
+    pub fn workspace_entry(&self) -> WorkspaceEntry {
+        let mut extra = serde_json::Map::new();
+        extra.insert("server_id".into(), json!(self.server_id));
+        extra.insert("hub".into(), json!("mcphub"));
+        extra.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
+        WorkspaceEntry {
+            pid: std::process::id(),
+            port: self.port(),
+            cwd: std::env::current_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            config_files: self
+                .options
+                .config_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            start_time: self.start_time.to_rfc3339(),
+            state: self.state().as_str().to_owned(),
+            extra,
+        }
+    }
+
+    /// Records this hub in `workspaces.json`. A state directory that cannot be
+    /// written is logged; the hub keeps serving.
+    pub fn write_workspace(&self) {
+        if self.port() == 0 {
+            return;
+        }
+        if let Err(e) = Workspaces::new(&self.options.state_dir).upsert(&self.workspace_entry()) {
+            tracing::warn!(error = %e, "cannot write {}: {e}", self.options.state_dir.workspaces_file().display());
+        }
+    }
+
+    pub fn remove_workspace(&self) {
+        if let Err(e) =
+            Workspaces::new(&self.options.state_dir).remove(self.port(), std::process::id())
+        {
+            tracing::warn!(error = %e, "cannot update workspaces.json: {e}");
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ReloadSummary {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub restarted: Vec<String>,
+    pub unchanged: Vec<String>,
+}

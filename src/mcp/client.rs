@@ -1,0 +1,445 @@
+//! One live MCP client connection to a backend server, stdio or streamable HTTP.
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
+    GetPromptRequestParams, GetPromptResult, Implementation, LoggingMessageNotificationParam,
+    ProgressNotificationParam, ProgressToken, Prompt, ReadResourceRequestParams,
+    ReadResourceResult, Resource, ResourceTemplate, ResourceUpdatedNotificationParam, ServerResult,
+    Tool,
+};
+use rmcp::service::{
+    NotificationContext, Peer, PeerRequestOptions, RoleClient, RunningService,
+    RunningServiceCancellationToken, ServiceError, ServiceExt,
+};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+
+use super::McpError;
+
+/// What a backend tells the hub outside of a request's answer.
+#[derive(Debug)]
+pub enum Notice {
+    ToolsChanged,
+    ResourcesChanged,
+    PromptsChanged,
+    ResourceUpdated(ResourceUpdatedNotificationParam),
+    Progress(ProgressNotificationParam),
+    Log(LoggingMessageNotificationParam),
+}
+
+/// The client side handler: passes the backend's notifications to the hub.
+struct BackendClient {
+    notices: mpsc::UnboundedSender<Notice>,
+}
+
+impl rmcp::ClientHandler for BackendClient {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.notices.send(Notice::Progress(params));
+    }
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.notices.send(Notice::Log(params));
+    }
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.notices.send(Notice::ResourceUpdated(params));
+    }
+    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
+        let _ = self.notices.send(Notice::ToolsChanged);
+    }
+    async fn on_resource_list_changed(&self, _: NotificationContext<RoleClient>) {
+        let _ = self.notices.send(Notice::ResourcesChanged);
+    }
+    async fn on_prompt_list_changed(&self, _: NotificationContext<RoleClient>) {
+        let _ = self.notices.send(Notice::PromptsChanged);
+    }
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("mcphub", env!("CARGO_PKG_VERSION")),
+        )
+    }
+}
+
+/// What the backend said about itself in `initialize`.
+#[derive(Debug, Clone, Default)]
+pub struct ServerIdentity {
+    pub protocol_version: String,
+    pub server_info: serde_json::Value,
+    pub capabilities: serde_json::Value,
+    pub instructions: Option<String>,
+    pub has_tools: bool,
+    pub has_resources: bool,
+    pub has_prompts: bool,
+}
+
+/// Everything the backend offers.
+#[derive(Debug, Clone, Default)]
+pub struct Offer {
+    pub tools: Vec<Tool>,
+    pub resources: Vec<Resource>,
+    pub templates: Vec<ResourceTemplate>,
+    pub prompts: Vec<Prompt>,
+}
+
+/// A stdio child in its own process group.
+pub struct ChildProcess {
+    child: Child,
+    pub pid: u32,
+}
+
+impl ChildProcess {
+    /// Signals the whole process group (the server and anything it spawned).
+    fn signal_group(&self, sig: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(self.pid as i32), sig);
+    }
+
+    /// SIGTERM to the group, then SIGKILL after `grace`; reaps the child.
+    pub async fn terminate(&mut self, grace: Duration) {
+        use nix::sys::signal::Signal;
+        self.signal_group(Signal::SIGTERM);
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
+            self.signal_group(Signal::SIGKILL);
+            let _ = self.child.wait().await;
+        } else {
+            // The leader is gone; anything left in its group goes too.
+            self.signal_group(Signal::SIGKILL);
+        }
+    }
+}
+
+/// A connected backend.
+pub struct Connection {
+    peer: Peer<RoleClient>,
+    cancel: Option<RunningServiceCancellationToken>,
+    closed: Option<oneshot::Receiver<String>>,
+    child: Option<ChildProcess>,
+    pub identity: ServerIdentity,
+}
+
+/// Why a backend call failed, in the terms the hub reports.
+#[derive(Debug)]
+pub enum CallError {
+    /// The backend answered with a JSON-RPC error: pass it on as it is.
+    Protocol(McpError),
+    Timeout(Duration),
+    /// The connection is gone or broke during the call.
+    Unavailable(String),
+}
+
+impl From<ServiceError> for CallError {
+    fn from(e: ServiceError) -> CallError {
+        match e {
+            ServiceError::McpError(e) => CallError::Protocol(e),
+            ServiceError::Timeout { timeout } => CallError::Timeout(timeout),
+            other => CallError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Lines of a backend's stderr kept to explain why it died.
+pub type StderrTail = Arc<std::sync::Mutex<std::collections::VecDeque<String>>>;
+
+pub struct StdioSpec<'a> {
+    pub command: &'a str,
+    pub args: &'a [String],
+    pub env: &'a BTreeMap<String, String>,
+    pub cwd: Option<&'a std::path::Path>,
+}
+
+impl Connection {
+    /// Spawns a stdio server and runs `initialize`. Its stderr lines are handed to
+    /// `on_stderr` (the hub logs them) as they arrive.
+    pub async fn stdio(
+        spec: StdioSpec<'_>,
+        notices: mpsc::UnboundedSender<Notice>,
+        on_stderr: impl Fn(String) + Send + 'static,
+        init_timeout: Duration,
+    ) -> Result<Connection, String> {
+        let mut cmd = Command::new(spec.command);
+        cmd.args(spec.args)
+            .envs(spec.env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            // Own process group: a signal to the group reaches whatever the server
+            // spawned (npx → node, uv → python), so nothing is orphaned.
+            .process_group(0);
+        if let Some(cwd) = spec.cwd {
+            cmd.current_dir(cwd);
+        }
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        // If the hub is killed with SIGKILL, the kernel sends SIGTERM to the server.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!(
+                "command `{}` not found: install it or give its absolute path in `command`",
+                spec.command
+            ),
+            _ => format!("cannot start `{}`: {e}", spec.command),
+        })?;
+        let pid = child.id().unwrap_or(0);
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut lines = tokio::io::BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    on_stderr(line);
+                }
+            });
+        }
+        let mut process = ChildProcess { child, pid };
+        let client = BackendClient { notices };
+        let started = tokio::select! {
+            r = tokio::time::timeout(init_timeout, client.serve((stdout, stdin))) => r,
+            status = process.child.wait() => {
+                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                return Err(format!("process exited during initialize ({status})"));
+            }
+        };
+        let service = match started {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                process.terminate(Duration::from_secs(2)).await;
+                return Err(format!("initialize failed: {e}"));
+            }
+            Err(_) => {
+                process.terminate(Duration::from_secs(2)).await;
+                return Err(format!(
+                    "no answer to initialize within {}s",
+                    init_timeout.as_secs()
+                ));
+            }
+        };
+        Ok(Connection::from_service(service, Some(process)))
+    }
+
+    /// Connects to a streamable HTTP server and runs `initialize`.
+    pub async fn http(
+        url: &str,
+        headers: &BTreeMap<String, String>,
+        notices: mpsc::UnboundedSender<Notice>,
+        init_timeout: Duration,
+    ) -> Result<Connection, String> {
+        let mut custom = HashMap::new();
+        for (k, v) in headers {
+            let name = http::HeaderName::try_from(k.as_str())
+                .map_err(|_| format!("headers: `{k}` is not a valid header name"))?;
+            let value = http::HeaderValue::try_from(v.as_str())
+                .map_err(|_| format!("headers.{k}: the value is not a valid header value"))?;
+            custom.insert(name, value);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let config =
+            StreamableHttpClientTransportConfig::with_uri(url.to_owned()).custom_headers(custom);
+        let transport = StreamableHttpClientTransport::with_client(http, config);
+        let client = BackendClient { notices };
+        let service = match tokio::time::timeout(init_timeout, client.serve(transport)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(format!("initialize failed: {e}")),
+            Err(_) => {
+                return Err(format!(
+                    "no answer to initialize within {}s",
+                    init_timeout.as_secs()
+                ));
+            }
+        };
+        Ok(Connection::from_service(service, None))
+    }
+
+    fn from_service(
+        service: RunningService<RoleClient, BackendClient>,
+        child: Option<ChildProcess>,
+    ) -> Connection {
+        let peer = service.peer().clone();
+        let identity = peer
+            .peer_info()
+            .map(|info| ServerIdentity {
+                protocol_version: info.protocol_version.to_string(),
+                server_info: serde_json::to_value(&info.server_info).unwrap_or_default(),
+                capabilities: serde_json::to_value(&info.capabilities).unwrap_or_default(),
+                instructions: info.instructions.clone(),
+                has_tools: info.capabilities.tools.is_some(),
+                has_resources: info.capabilities.resources.is_some(),
+                has_prompts: info.capabilities.prompts.is_some(),
+            })
+            .unwrap_or_default();
+        let cancel = service.cancellation_token();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let reason = match service.waiting().await {
+                Ok(rmcp::service::QuitReason::Cancelled) => "connection closed by the hub".into(),
+                Ok(_) => "MCP error -32000: Connection closed".to_owned(),
+                Err(e) => format!("connection task failed: {e}"),
+            };
+            let _ = tx.send(reason);
+        });
+        Connection {
+            peer,
+            cancel: Some(cancel),
+            closed: Some(rx),
+            child,
+            identity,
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.pid)
+    }
+
+    pub fn handle(&self) -> Handle {
+        Handle {
+            peer: self.peer.clone(),
+        }
+    }
+
+    /// Resolves when the backend is gone, with the reason: its process exited or its
+    /// connection closed. A dead process is noticed at once, not at the next call.
+    pub async fn closed(&mut self) -> String {
+        let closed = self.closed.as_mut();
+        let child = self.child.as_mut();
+        match (closed, child) {
+            (Some(closed), Some(child)) => tokio::select! {
+                r = closed => r.unwrap_or_else(|_| "connection lost".into()),
+                status = child.child.wait() => match status {
+                    Ok(s) => format!("MCP error -32000: Connection closed (process exited: {s})"),
+                    Err(e) => format!("MCP error -32000: Connection closed ({e})"),
+                },
+            },
+            (Some(closed), None) => closed.await.unwrap_or_else(|_| "connection lost".into()),
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// Closes the session and stops the process (group).
+    pub async fn shutdown(mut self) {
+        if let Some(c) = self.cancel.take() {
+            c.cancel();
+        }
+        if let Some(mut child) = self.child.take() {
+            child.terminate(Duration::from_secs(3)).await;
+        }
+    }
+}
+
+/// A cheap, cloneable way to make requests on a connection.
+#[derive(Clone)]
+pub struct Handle {
+    peer: Peer<RoleClient>,
+}
+
+impl Handle {
+    pub async fn offer(&self, id: &ServerIdentity) -> Result<Offer, String> {
+        let mut offer = Offer::default();
+        let err = |what: &str, e: ServiceError| format!("{what}: {e}");
+        if id.has_tools {
+            offer.tools = self
+                .peer
+                .list_all_tools()
+                .await
+                .map_err(|e| err("tools/list", e))?;
+        }
+        if id.has_resources {
+            // Optional parts of a server's offer: a server that lists resources but
+            // not templates (or the reverse) is common, so a failure here is empty.
+            offer.resources = self.peer.list_all_resources().await.unwrap_or_default();
+            offer.templates = self
+                .peer
+                .list_all_resource_templates()
+                .await
+                .unwrap_or_default();
+        }
+        if id.has_prompts {
+            offer.prompts = self.peer.list_all_prompts().await.unwrap_or_default();
+        }
+        Ok(offer)
+    }
+
+    pub async fn tools(&self) -> Result<Vec<Tool>, String> {
+        self.peer.list_all_tools().await.map_err(|e| e.to_string())
+    }
+
+    /// Calls a tool. `on_token` learns the progress token the backend will use for
+    /// this call before any progress can arrive, so progress can be routed back.
+    pub async fn call_tool(
+        &self,
+        params: CallToolRequestParams,
+        timeout: Duration,
+        on_token: impl FnOnce(&ProgressToken),
+    ) -> Result<CallToolResult, CallError> {
+        let request = ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(params));
+        let handle = self
+            .peer
+            .send_request_with_option(request, PeerRequestOptions::with_timeout(timeout))
+            .await?;
+        on_token(&handle.progress_token);
+        match handle.await_response().await? {
+            ServerResult::CallToolResult(r) => Ok(r),
+            other => Err(CallError::Unavailable(format!(
+                "the backend answered tools/call with an unexpected result: {}",
+                serde_json::to_string(&other).unwrap_or_default()
+            ))),
+        }
+    }
+
+    pub async fn read_resource(
+        &self,
+        params: ReadResourceRequestParams,
+        timeout: Duration,
+    ) -> Result<ReadResourceResult, CallError> {
+        match tokio::time::timeout(timeout, self.peer.read_resource_once(params)).await {
+            Err(_) => Err(CallError::Timeout(timeout)),
+            Ok(Err(e)) => Err(e.into()),
+            Ok(Ok(rmcp::model::ReadResourceResponse::Complete(r))) => Ok(r),
+            Ok(Ok(_)) => Err(CallError::Unavailable(
+                "the backend asked for input the hub cannot relay".into(),
+            )),
+        }
+    }
+
+    pub async fn get_prompt(
+        &self,
+        params: GetPromptRequestParams,
+        timeout: Duration,
+    ) -> Result<GetPromptResult, CallError> {
+        match tokio::time::timeout(timeout, self.peer.get_prompt_once(params)).await {
+            Err(_) => Err(CallError::Timeout(timeout)),
+            Ok(Err(e)) => Err(e.into()),
+            Ok(Ok(rmcp::model::GetPromptResponse::Complete(r))) => Ok(r),
+            Ok(Ok(_)) => Err(CallError::Unavailable(
+                "the backend asked for input the hub cannot relay".into(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,550 @@
+//! The hub's MCP face: one [`HubService`] per client session, answering from the
+//! aggregated catalog and forwarding calls to the backend that owns the name.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, GetPromptRequestParams,
+    GetPromptResponse, Implementation, InitializeRequestParams, InitializeResult,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    LoggingMessageNotificationParam, PaginatedRequestParams, ProgressNotificationParam,
+    ProgressToken, ReadResourceRequestParams, ReadResourceResponse,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+
+use super::McpError;
+use super::client::CallError;
+use crate::hub::Hub;
+use crate::telemetry::log::events;
+use crate::telemetry::metrics::Outcome;
+
+/// Open client sessions, for notifications that are not an answer to a request.
+#[derive(Default)]
+pub struct Clients {
+    next: AtomicU64,
+    peers: Mutex<HashMap<u64, ClientSession>>,
+    /// (server, backend's progress token) → the client's own token and session.
+    progress: Mutex<HashMap<(String, ProgressToken), (u64, ProgressToken)>>,
+    /// Which client session has calls in flight on which server: where a backend's
+    /// log messages go.
+    inflight: Mutex<HashMap<String, Vec<u64>>>,
+}
+
+struct ClientSession {
+    peer: Peer<RoleServer>,
+    name: String,
+}
+
+impl Clients {
+    fn register(&self, peer: Peer<RoleServer>, name: String) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, ClientSession { peer, name });
+        id
+    }
+
+    fn unregister(&self, id: u64) -> Option<String> {
+        self.peers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id)
+            .map(|s| s.name)
+    }
+
+    /// Open sessions; sessions whose transport closed are dropped first.
+    pub fn count(&self) -> usize {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers.retain(|_, s| !s.peer.is_transport_closed());
+        peers.len()
+    }
+
+    fn peers(&self) -> Vec<Peer<RoleServer>> {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers.retain(|_, s| !s.peer.is_transport_closed());
+        peers.values().map(|s| s.peer.clone()).collect()
+    }
+
+    fn peer(&self, id: u64) -> Option<Peer<RoleServer>> {
+        self.peers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .map(|s| s.peer.clone())
+    }
+
+    pub fn broadcast_tools_changed(&self) {
+        for peer in self.peers() {
+            tokio::spawn(async move {
+                let _ = peer.notify_tool_list_changed().await;
+            });
+        }
+    }
+
+    pub fn broadcast_prompts_changed(&self) {
+        for peer in self.peers() {
+            tokio::spawn(async move {
+                let _ = peer.notify_prompt_list_changed().await;
+            });
+        }
+    }
+
+    pub fn broadcast_resources_changed(&self) {
+        for peer in self.peers() {
+            tokio::spawn(async move {
+                let _ = peer.notify_resource_list_changed().await;
+            });
+        }
+    }
+
+    pub fn broadcast_resource_updated(&self, params: ResourceUpdatedNotificationParam) {
+        for peer in self.peers() {
+            let params = params.clone();
+            tokio::spawn(async move {
+                let _ = peer.notify_resource_updated(params).await;
+            });
+        }
+    }
+
+    /// A backend's progress goes to the session that made the call, under the token
+    /// that session chose.
+    pub fn route_progress(&self, server: &str, mut params: ProgressNotificationParam) {
+        let key = (server.to_owned(), params.progress_token.clone());
+        let target = self
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some((client, token)) = target
+            && let Some(peer) = self.peer(client)
+        {
+            params.progress_token = token;
+            tokio::spawn(async move {
+                let _ = peer.notify_progress(params).await;
+            });
+        }
+    }
+
+    /// A backend's log message goes to the sessions with calls in flight on it.
+    pub fn route_log(&self, server: &str, params: LoggingMessageNotificationParam) {
+        let ids = self
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(server)
+            .cloned()
+            .unwrap_or_default();
+        for id in ids {
+            if let Some(peer) = self.peer(id) {
+                let params = params.clone();
+                tokio::spawn(async move {
+                    let _ = peer.notify_logging_message(params).await;
+                });
+            }
+        }
+    }
+}
+
+/// Removes the routing entries of one call when it ends, however it ends.
+struct CallRoutes<'a> {
+    clients: &'a Clients,
+    server: String,
+    client: u64,
+    token: Option<ProgressToken>,
+}
+
+impl Drop for CallRoutes<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.token.take() {
+            self.clients
+                .progress
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&(self.server.clone(), t));
+        }
+        let mut inflight = self
+            .clients
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = inflight.get_mut(&self.server) {
+            if let Some(pos) = v.iter().position(|c| *c == self.client) {
+                v.remove(pos);
+            }
+            if v.is_empty() {
+                inflight.remove(&self.server);
+            }
+        }
+    }
+}
+
+/// The handler of one client session.
+pub struct HubService {
+    hub: Arc<Hub>,
+    client_id: Mutex<Option<u64>>,
+}
+
+impl HubService {
+    pub fn new(hub: Arc<Hub>) -> HubService {
+        HubService {
+            hub,
+            client_id: Mutex::new(None),
+        }
+    }
+
+    fn client_id(&self) -> u64 {
+        self.client_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for HubService {
+    fn drop(&mut self) {
+        let id = self
+            .client_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(id) = id
+            && let Some(name) = self.hub.clients.unregister(id)
+        {
+            self.hub
+                .metrics
+                .active_clients
+                .set(self.hub.clients.count() as i64);
+            tracing::info!(event = events::CLIENT_DISCONNECTED, client = %name, "client {name} disconnected");
+        }
+    }
+}
+
+fn server_info() -> ServerConfig {
+    let caps = ServerCapabilities::builder()
+        .enable_tools()
+        .enable_tool_list_changed()
+        .enable_prompts()
+        .enable_prompts_list_changed()
+        .enable_resources()
+        .enable_resources_list_changed()
+        .build();
+    let mut info = InitializeResult::new(caps);
+    info.server_info = Implementation::new("mcphub", env!("CARGO_PKG_VERSION"));
+    info.instructions = Some(
+        "mcphub aggregates several MCP servers; tool and prompt names are <server>__<name>.".into(),
+    );
+    info
+}
+
+/// The JSON-RPC error a client gets when a call cannot reach its backend.
+pub fn call_error_to_mcp(server: &str, e: CallError) -> McpError {
+    match e {
+        CallError::Protocol(e) => e,
+        CallError::Timeout(t) => McpError::new(
+            ErrorCode::INTERNAL_ERROR,
+            format!(
+                "server `{server}` did not answer within {} ms",
+                t.as_millis()
+            ),
+            Some(json!({"server": server, "reason": "timeout"})),
+        ),
+        CallError::Unavailable(msg) => McpError::new(
+            ErrorCode(-32000),
+            format!("server `{server}` is unavailable: {msg}"),
+            Some(json!({"server": server, "reason": "unavailable"})),
+        ),
+    }
+}
+
+impl Hub {
+    /// A tool call by exposed name, the one path for `/mcp` and the REST API.
+    pub async fn call_tool(
+        &self,
+        exposed: &str,
+        arguments: Option<serde_json::Map<String, serde_json::Value>>,
+        progress: Option<(u64, ProgressToken)>,
+    ) -> Result<CallToolResult, McpError> {
+        let catalog = self.catalog();
+        let route = catalog.tool(exposed).cloned().ok_or_else(|| {
+            McpError::invalid_params(
+                format!("unknown tool `{exposed}`: tools/list shows the tools this hub has"),
+                Some(json!({"tool": exposed})),
+            )
+        })?;
+        self.call_backend_tool(&route.server, &route.name, arguments, progress)
+            .await
+    }
+
+    /// A tool call by server and the server's own tool name.
+    pub async fn call_backend_tool(
+        &self,
+        server: &str,
+        tool: &str,
+        arguments: Option<serde_json::Map<String, serde_json::Value>>,
+        progress: Option<(u64, ProgressToken)>,
+    ) -> Result<CallToolResult, McpError> {
+        let started = Instant::now();
+        let backend = self
+            .backend(server)
+            .ok_or_else(|| McpError::invalid_params(format!("unknown server `{server}`"), None))?;
+        let handle = backend.handle().map_err(|msg| {
+            self.metrics
+                .record_call(server, Outcome::Unavailable, started.elapsed());
+            McpError::new(ErrorCode(-32000), msg, Some(json!({"server": server})))
+        })?;
+        let client = progress.as_ref().map(|p| p.0).unwrap_or(0);
+        self.clients
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(server.to_owned())
+            .or_default()
+            .push(client);
+        let mut routes = CallRoutes {
+            clients: &self.clients,
+            server: server.to_owned(),
+            client,
+            token: None,
+        };
+        let mut params = CallToolRequestParams::new(tool.to_owned());
+        params.arguments = arguments;
+        let result = handle
+            .call_tool(params, backend.entry.timeout(), |backend_token| {
+                if let Some((client, token)) = progress {
+                    self.clients
+                        .progress
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert((server.to_owned(), backend_token.clone()), (client, token));
+                    routes.token = Some(backend_token.clone());
+                }
+            })
+            .await;
+        drop(routes);
+        let elapsed = started.elapsed();
+        let outcome = match &result {
+            Ok(_) => Outcome::Success,
+            Err(CallError::Protocol(_)) => Outcome::Error,
+            Err(CallError::Timeout(_)) => Outcome::Timeout,
+            Err(CallError::Unavailable(_)) => Outcome::Unavailable,
+        };
+        self.metrics.record_call(server, outcome, elapsed);
+        let duration_ms = elapsed.as_secs_f64() * 1000.0;
+        match &result {
+            Ok(r) => {
+                tracing::info!(
+                    event = events::TOOL_CALL,
+                    server,
+                    tool,
+                    duration_ms,
+                    outcome = "success",
+                    is_error = r.is_error.unwrap_or(false),
+                    "tools/call {server}/{tool}"
+                )
+            }
+            Err(e) => {
+                tracing::warn!(event = events::TOOL_CALL, server, tool, duration_ms, outcome = ?outcome, error = ?e, "tools/call {server}/{tool} failed")
+            }
+        }
+        result.map_err(|e| call_error_to_mcp(server, e))
+    }
+}
+
+impl rmcp::ServerHandler for HubService {
+    fn get_info(&self) -> ServerConfig {
+        server_info()
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        context.peer.set_peer_info(request.clone());
+        let name = format!(
+            "{} {}",
+            request.client_info.name, request.client_info.version
+        );
+        let id = self
+            .hub
+            .clients
+            .register(context.peer.clone(), name.clone());
+        if let Some(old) = self
+            .client_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(id)
+        {
+            self.hub.clients.unregister(old);
+        }
+        self.hub
+            .metrics
+            .active_clients
+            .set(self.hub.clients.count() as i64);
+        tracing::info!(event = events::CLIENT_CONNECTED, client = %name, protocol = %request.protocol_version, "client {name} connected");
+        self.negotiate_initialize(&request)
+    }
+
+    async fn on_initialized(&self, _: NotificationContext<RoleServer>) {}
+
+    async fn list_tools(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(
+            self.hub.catalog().tools.clone(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let progress = context
+            .meta
+            .get_progress_token()
+            .map(|t| (self.client_id(), t));
+        self.hub
+            .call_tool(&request.name, request.arguments, progress)
+            .await
+            .map(CallToolResponse::Complete)
+    }
+
+    async fn list_prompts(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(
+            self.hub.catalog().prompts.clone(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let catalog = self.hub.catalog();
+        let route = catalog.prompt(&request.name).cloned().ok_or_else(|| {
+            McpError::invalid_params(format!("unknown prompt `{}`", request.name), None)
+        })?;
+        let backend = self.hub.backend(&route.server).ok_or_else(|| {
+            McpError::invalid_params(format!("unknown server `{}`", route.server), None)
+        })?;
+        let handle = backend
+            .handle()
+            .map_err(|m| McpError::new(ErrorCode(-32000), m, None))?;
+        let mut params = request;
+        params.name = route.name.clone();
+        handle
+            .get_prompt(params, backend.entry.timeout())
+            .await
+            .map(GetPromptResponse::Complete)
+            .map_err(|e| call_error_to_mcp(&route.server, e))
+    }
+
+    async fn list_resources(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Ok(ListResourcesResult::with_all_items(
+            self.hub.catalog().resources.clone(),
+        ))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            self.hub.catalog().templates.clone(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        self.hub
+            .read_resource(request)
+            .await
+            .map(ReadResourceResponse::Complete)
+    }
+}
+
+impl Hub {
+    /// Reads a resource from the server that lists it (or whose template matches).
+    pub async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+    ) -> Result<rmcp::model::ReadResourceResult, McpError> {
+        let servers = self.catalog().resource_servers(&request.uri);
+        let mut last = None;
+        for server in servers {
+            let Some(backend) = self.backend(&server) else {
+                continue;
+            };
+            let Ok(handle) = backend.handle() else {
+                continue;
+            };
+            match handle
+                .read_resource(request.clone(), backend.entry.timeout())
+                .await
+            {
+                Ok(r) => return Ok(r),
+                Err(e) => last = Some(call_error_to_mcp(&server, e)),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            McpError::resource_not_found(
+                format!("no connected server has resource `{}`", request.uri),
+                Some(json!({"uri": request.uri})),
+            )
+        }))
+    }
+}
+
+/// The `/mcp` endpoint as a tower service: sessions for 2025-06-18 and 2025-11-25
+/// clients, stateless for 2026-07-28 ones (the SDK decides per request).
+pub fn streamable_http_service(
+    hub: Arc<Hub>,
+    allowed_hosts: Vec<String>,
+    max_body: usize,
+    cancel: tokio_util::sync::CancellationToken,
+) -> StreamableHttpService<HubService, LocalSessionManager> {
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(allowed_hosts)
+        .with_max_request_body_bytes(max_body)
+        .with_cancellation_token(cancel);
+    StreamableHttpService::new(
+        move || Ok(HubService::new(hub.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
+}
+
+/// `mcphub serve --stdio`: one session over this process's stdin/stdout.
+pub async fn serve_stdio(hub: Arc<Hub>) -> anyhow::Result<()> {
+    use rmcp::ServiceExt;
+    let service = HubService::new(hub)
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| anyhow::anyhow!("stdio session failed to start: {e}"))?;
+    service.waiting().await?;
+    Ok(())
+}

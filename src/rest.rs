@@ -1,0 +1,480 @@
+//! mcp-hub's REST API (so its clients, such as mcphub.nvim, keep working) plus
+//! `/api/metrics` (JSON for the toolkit) and `/metrics` (Prometheus).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::backends::{Backend, Status};
+use crate::hub::{Hub, HubState};
+use crate::mcp::McpError;
+
+pub fn routes(hub: Arc<Hub>) -> Router {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/servers", get(servers))
+        .route("/api/servers/info", post(server_info))
+        .route("/api/servers/start", post(server_start))
+        .route("/api/servers/stop", post(server_stop))
+        .route("/api/servers/refresh", post(server_refresh))
+        .route("/api/servers/tools", post(server_tool))
+        .route("/api/servers/resources", post(server_resource))
+        .route("/api/servers/prompts", post(server_prompt))
+        .route("/api/restart", post(restart))
+        .route("/api/hard-restart", post(hard_restart))
+        .route("/api/events", get(events))
+        .route("/api/workspaces", get(workspaces))
+        .route("/api/metrics", get(metrics_json))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .with_state(hub)
+}
+
+/// mcp-hub's error body: `{error, code, data, timestamp}`.
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    data: Value,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            data: Value::Null,
+        }
+    }
+    fn with_data(mut self, data: Value) -> ApiError {
+        self.data = data;
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({
+                "error": self.message,
+                "code": self.code,
+                "data": self.data,
+                "timestamp": Utc::now().to_rfc3339(),
+            })),
+        )
+            .into_response()
+    }
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!("no such endpoint `{uri}`: see /api/health, /api/servers, /mcp"),
+    )
+}
+
+/// The JSON body of a server request; a malformed body is a 400 that says why.
+#[derive(Debug, Deserialize, Default)]
+struct ServerRequest {
+    server_name: Option<String>,
+    tool: Option<String>,
+    uri: Option<String>,
+    prompt: Option<String>,
+    arguments: Option<Map<String, Value>>,
+}
+
+fn parse_body(body: &axum::body::Bytes) -> Result<ServerRequest, ApiError> {
+    if body.is_empty() {
+        return Ok(ServerRequest::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            format!("the request body is not valid JSON of the form {{\"server_name\": …}}: {e}"),
+        )
+    })
+}
+
+fn find_server(hub: &Hub, req: &ServerRequest) -> Result<Arc<Backend>, ApiError> {
+    let name = req.server_name.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "missing `server_name` in the request body",
+        )
+    })?;
+    hub.backend(name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "SERVER_NOT_FOUND",
+            format!("server `{name}` not found: GET /api/servers lists the configured servers"),
+        )
+        .with_data(json!({"server": name}))
+    })
+}
+
+fn require_connected(b: &Backend) -> Result<(), ApiError> {
+    match b.handle() {
+        Ok(_) => Ok(()),
+        Err(msg) => {
+            Err(
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVER_NOT_CONNECTED", msg)
+                    .with_data(json!({"server": b.name})),
+            )
+        }
+    }
+}
+
+/// One server in mcp-hub's shape. Secrets (env, headers) are never included.
+pub fn server_json(b: &Backend) -> Value {
+    let s = b.snapshot();
+    let offer = s.offer.clone();
+    let uptime = s.connected_at.map(|t| t.elapsed().as_secs()).unwrap_or(0);
+    let identity = s.identity.clone().unwrap_or_default();
+    json!({
+        "name": b.name,
+        "displayName": b.entry.display_name(),
+        "description": b.entry.description().unwrap_or_default(),
+        "status": s.status.as_str(),
+        "error": s.error,
+        "transportType": b.entry.transport_kind(),
+        "uptime": uptime,
+        "lastStarted": s.last_started.map(|t| t.to_rfc3339()),
+        "reconnects": s.reconnects,
+        "pid": s.pid,
+        "prefix": b.entry.prefix(),
+        "capabilities": {
+            "tools": offer.tools,
+            "resources": offer.resources,
+            "resourceTemplates": offer.templates,
+            "prompts": offer.prompts,
+        },
+        "serverInfo": identity.server_info,
+        "protocolVersion": if identity.protocol_version.is_empty() { Value::Null } else { json!(identity.protocol_version) },
+        "config_source": b.entry.source.display().to_string(),
+    })
+}
+
+async fn health(State(hub): State<Arc<Hub>>) -> Json<Value> {
+    let servers: Vec<Value> = hub.backends().iter().map(|b| server_json(b)).collect();
+    let connected = hub
+        .backends()
+        .iter()
+        .filter(|b| b.status() == Status::Connected)
+        .count();
+    let clients = hub.clients.count();
+    let port = hub.port();
+    let state = hub.state();
+    Json(json!({
+        "status": if state == HubState::Error { "error" } else { "ok" },
+        "state": state.as_str(),
+        "server_id": hub.server_id,
+        "version": env!("CARGO_PKG_VERSION"),
+        "activeClients": clients,
+        "timestamp": Utc::now().to_rfc3339(),
+        "servers": servers,
+        "connections": {"totalConnections": clients, "connected": connected, "total": hub.backends().len()},
+        "mcpEndpoint": format!("http://127.0.0.1:{port}/mcp"),
+        "workspaces": {"current": port.to_string(), "allActive": crate::state::Workspaces::new(&hub.options.state_dir).read()},
+        "pid": std::process::id(),
+        "port": port,
+        "uptime_s": hub.started.elapsed().as_secs(),
+        "config_files": hub.config_files(),
+        "tools": {"exposed": hub.catalog().tools.len()},
+    }))
+}
+
+async fn servers(State(hub): State<Arc<Hub>>) -> Json<Value> {
+    let servers: Vec<Value> = hub.backends().iter().map(|b| server_json(b)).collect();
+    Json(json!({"servers": servers, "timestamp": Utc::now().to_rfc3339()}))
+}
+
+async fn server_info(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
+    let req = parse_body(&body)?;
+    let b = find_server(&hub, &req)?;
+    Ok(Json(
+        json!({"server": server_json(&b), "timestamp": Utc::now().to_rfc3339()}),
+    ))
+}
+
+async fn server_start(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
+    let req = parse_body(&body)?;
+    let b = find_server(&hub, &req)?;
+    if b.entry.disabled() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "SERVER_DISABLED",
+            format!(
+                "server `{}` is disabled in {}: set \"disabled\": false and POST /api/restart",
+                b.name,
+                b.entry.source.display()
+            ),
+        ));
+    }
+    b.resume();
+    Ok(Json(
+        json!({"status": "ok", "server": server_json(&b), "timestamp": Utc::now().to_rfc3339()}),
+    ))
+}
+
+async fn server_stop(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
+    let req = parse_body(&body)?;
+    let b = find_server(&hub, &req)?;
+    b.pause();
+    Ok(Json(
+        json!({"status": "ok", "server": server_json(&b), "timestamp": Utc::now().to_rfc3339()}),
+    ))
+}
+
+async fn server_refresh(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
+    let req = parse_body(&body)?;
+    let b = find_server(&hub, &req)?;
+    require_connected(&b)?;
+    b.refresh_offer()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "REFRESH_FAILED", e))?;
+    hub.rebuild_catalog();
+    Ok(Json(
+        json!({"status": "ok", "server": server_json(&b), "timestamp": Utc::now().to_rfc3339()}),
+    ))
+}
+
+fn mcp_error_to_api(server: &str, what: &str, e: McpError) -> ApiError {
+    let code = e.code.0;
+    let (status, code_name) = if code == -32602 {
+        (StatusCode::NOT_FOUND, "TOOL_NOT_FOUND")
+    } else if code == -32000 {
+        (StatusCode::SERVICE_UNAVAILABLE, "SERVER_NOT_CONNECTED")
+    } else {
+        (StatusCode::INTERNAL_SERVER_ERROR, "TOOL_EXECUTION_ERROR")
+    };
+    ApiError::new(
+        status,
+        code_name,
+        format!("{what} on `{server}` failed: {}", e.message),
+    )
+    .with_data(json!({"server": server, "mcpCode": code, "mcpData": e.data}))
+}
+
+async fn server_tool(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
+    let req = parse_body(&body)?;
+    let b = find_server(&hub, &req)?;
+    let tool = req.tool.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "missing `tool` in the request body",
+        )
+    })?;
+    require_connected(&b)?;
+    if !b.offer().tools.iter().any(|t| t.name == tool) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "TOOL_NOT_FOUND",
+            format!("server `{}` has no tool `{tool}`", b.name),
+        )
+        .with_data(json!({"server": b.name, "tool": tool})));
+    }
+    let result = hub
+        .call_backend_tool(&b.name, &tool, req.arguments, None)
+        .await
+        .map_err(|e| mcp_error_to_api(&b.name, "tools/call", e))?;
+    Ok(Json(
+        json!({"result": result, "timestamp": Utc::now().to_rfc3339()}),
+    ))
+}
+
+async fn server_resource(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
+    let req = parse_body(&body)?;
+    let b = find_server(&hub, &req)?;
+    let uri = req.uri.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "missing `uri` in the request body",
+        )
+    })?;
+    require_connected(&b)?;
+    let handle = b
+        .handle()
+        .map_err(|m| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVER_NOT_CONNECTED", m))?;
+    let result = handle
+        .read_resource(rmcp_read(uri), b.entry.timeout())
+        .await
+        .map_err(|e| {
+            mcp_error_to_api(
+                &b.name,
+                "resources/read",
+                crate::mcp::server::call_error_to_mcp(&b.name, e),
+            )
+        })?;
+    Ok(Json(
+        json!({"result": result, "timestamp": Utc::now().to_rfc3339()}),
+    ))
+}
+
+fn rmcp_read(uri: String) -> crate::mcp::model::ReadResourceRequestParams {
+    serde_json::from_value(json!({"uri": uri}))
+        .unwrap_or_else(|_| unreachable!("a uri string is always a valid request"))
+}
+
+async fn server_prompt(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
+    let req = parse_body(&body)?;
+    let b = find_server(&hub, &req)?;
+    let prompt = req.prompt.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "missing `prompt` in the request body",
+        )
+    })?;
+    require_connected(&b)?;
+    let handle = b
+        .handle()
+        .map_err(|m| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVER_NOT_CONNECTED", m))?;
+    let params: crate::mcp::model::GetPromptRequestParams = serde_json::from_value(
+        json!({"name": prompt, "arguments": req.arguments}),
+    )
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            format!("prompt arguments must be strings: {e}"),
+        )
+    })?;
+    let result = handle
+        .get_prompt(params, b.entry.timeout())
+        .await
+        .map_err(|e| {
+            mcp_error_to_api(
+                &b.name,
+                "prompts/get",
+                crate::mcp::server::call_error_to_mcp(&b.name, e),
+            )
+        })?;
+    Ok(Json(
+        json!({"result": result, "timestamp": Utc::now().to_rfc3339()}),
+    ))
+}
+
+async fn restart(State(hub): State<Arc<Hub>>) -> ApiResult {
+    hub.set_state(HubState::Restarting);
+    match hub.reload() {
+        Ok(summary) => {
+            hub.set_state(HubState::Restarted);
+            hub.set_state(HubState::Ready);
+            Ok(Json(
+                json!({"status": "ok", "changes": summary, "timestamp": Utc::now().to_rfc3339()}),
+            ))
+        }
+        Err(e) => {
+            hub.set_state(HubState::Ready);
+            tracing::error!(event = crate::telemetry::log::events::CONFIG_ERROR, error = %e, "config reload refused: {e}");
+            Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "CONFIG_ERROR",
+                format!("config not reloaded, the running servers are unchanged: {e}"),
+            ))
+        }
+    }
+}
+
+async fn hard_restart(State(hub): State<Arc<Hub>>) -> ApiResult {
+    hub.set_state(HubState::Restarting);
+    for b in hub.backends() {
+        b.pause();
+        b.resume();
+    }
+    let r = hub.reload();
+    hub.set_state(HubState::Restarted);
+    hub.set_state(HubState::Ready);
+    match r {
+        Ok(summary) => Ok(Json(
+            json!({"status": "ok", "changes": summary, "timestamp": Utc::now().to_rfc3339()}),
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "CONFIG_ERROR",
+            e.to_string(),
+        )),
+    }
+}
+
+async fn events(State(hub): State<Arc<Hub>>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    use tokio_stream::StreamExt;
+    use tokio_stream::wrappers::BroadcastStream;
+    let first = Event::default().event("hub_state").data(
+        json!({"state": hub.state().as_str(), "server_id": hub.server_id, "pid": std::process::id(), "port": hub.port(), "timestamp": Utc::now().to_rfc3339()})
+            .to_string(),
+    );
+    let rest = BroadcastStream::new(hub.subscribe()).filter_map(|ev| {
+        ev.ok()
+            .map(|ev| Event::default().event(ev.event).data(ev.data.to_string()))
+    });
+    let stream = tokio_stream::once(first).chain(rest).map(Ok);
+    Sse::new(stream).keep_alive(
+        KeepAlive::new()
+            .interval(std::time::Duration::from_secs(10))
+            .event(Event::default().event("heartbeat").data("{}")),
+    )
+}
+
+async fn workspaces(State(hub): State<Arc<Hub>>) -> Json<Value> {
+    let entries = crate::state::Workspaces::new(&hub.options.state_dir).read();
+    let map: Map<String, Value> = entries
+        .into_iter()
+        .map(|e| {
+            (
+                e.port.to_string(),
+                serde_json::to_value(e).unwrap_or_default(),
+            )
+        })
+        .collect();
+    Json(json!({"workspaces": map, "timestamp": Utc::now().to_rfc3339()}))
+}
+
+async fn metrics_json(State(hub): State<Arc<Hub>>) -> Json<Value> {
+    let (total, ok) = hub.metrics.calls();
+    let process = crate::telemetry::sample_process(std::process::id()).unwrap_or_default();
+    let backends = hub.backends();
+    let by_status = |s: Status| backends.iter().filter(|b| b.status() == s).count();
+    Json(json!({
+        "timestamp": Utc::now().to_rfc3339(),
+        "hub": {"state": hub.state().as_str(), "pid": std::process::id(), "port": hub.port(), "uptime_s": hub.started.elapsed().as_secs(), "version": env!("CARGO_PKG_VERSION")},
+        "process": {"rss_bytes": process.rss_bytes, "cpu_seconds": process.cpu_seconds},
+        "clients": {"active": hub.clients.count()},
+        "servers": {"total": backends.len(), "connected": by_status(Status::Connected), "connecting": by_status(Status::Connecting), "disconnected": by_status(Status::Disconnected), "disabled": by_status(Status::Disabled)},
+        "tools": {"exposed": hub.catalog().tools.len()},
+        "tool_calls": {"total": total, "success": ok, "failed": total - ok},
+        // The LLM categorizer is not part of this build yet: its figures are absent
+        // (null), never zero, so no one mistakes "no data" for "0% success".
+        "llm": Value::Null,
+    }))
+}
+
+async fn metrics_text(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
+    hub.metrics.active_clients.set(hub.clients.count() as i64);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        hub.metrics.encode(),
+    )
+}

@@ -1,0 +1,176 @@
+//! `mcphub serve`: wires config, state, backends and the HTTP listener together and
+//! runs until the injected shutdown future resolves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::{HubConfig, Placeholders};
+use crate::http::Security;
+use crate::hub::{Hub, HubOptions, HubState};
+use crate::state::StateDir;
+use crate::telemetry::log::events;
+
+pub struct ServeOptions {
+    /// Config files in merge order; empty means "the default file, if it exists".
+    pub config_files: Vec<PathBuf>,
+    pub listen: SocketAddr,
+    pub state_dir: PathBuf,
+    pub security: Security,
+    pub allow_insecure_bind: bool,
+    pub watch: bool,
+    /// Serve one MCP session on stdin/stdout instead of HTTP.
+    pub stdio: bool,
+}
+
+/// Config files to use: those given, else the default file when it exists.
+pub fn effective_config_files(given: Vec<PathBuf>) -> Vec<PathBuf> {
+    if !given.is_empty() {
+        return given;
+    }
+    crate::config::default_config_path()
+        .filter(|p| p.exists())
+        .into_iter()
+        .collect()
+}
+
+/// Runs the hub until `shutdown` resolves, then stops clients, children and the
+/// workspace entry. Errors are for start-up problems (bad config, port taken).
+pub async fn serve(
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let config = HubConfig::load(&opts.config_files)?;
+    let placeholders = Placeholders::from_process().map_err(anyhow::Error::msg)?;
+    crate::http::check_bind(
+        &opts.listen,
+        opts.security.token.as_deref(),
+        opts.allow_insecure_bind,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let state = StateDir::new(opts.state_dir.clone());
+    if let Err(e) = state.ensure() {
+        tracing::warn!(error = %e, "state directory {} is not writable: {e}; serving without workspace entry and log file", state.root().display());
+    }
+    let hub = Hub::new(
+        config,
+        HubOptions {
+            config_files: opts.config_files.clone(),
+            state_dir: state,
+        },
+        placeholders,
+    );
+    tracing::info!(event = events::HUB_STARTED, pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), config_files = ?opts.config_files, "mcphub {} starting", env!("CARGO_PKG_VERSION"));
+
+    if opts.stdio {
+        hub.start();
+        let r = tokio::select! {
+            r = crate::mcp::server::serve_stdio(hub.clone()) => r,
+            _ = shutdown => Ok(()),
+        };
+        hub.set_state(HubState::Stopping);
+        hub.stop_backends().await;
+        hub.set_state(HubState::Stopped);
+        return r;
+    }
+
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}: is another hub running there? Use --port to pick another",
+                opts.listen
+            )
+        })?;
+    let local = listener.local_addr()?;
+    hub.set_port(local.port());
+    let mut security = opts.security.clone();
+    if !local.ip().is_loopback() && !local.ip().is_unspecified() {
+        security.allowed_hosts.push(local.ip().to_string());
+    }
+    hub.write_workspace();
+    hub.start();
+    // The line tests and scripts wait for: the real address when --port 0 was given.
+    tracing::info!(
+        event = "hub_listening",
+        port = local.port(),
+        "listening on http://{local}/mcp"
+    );
+    if opts.watch {
+        tokio::spawn(watch_config(hub.clone()));
+    }
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let app = crate::http::router(hub.clone(), security, cancel.clone());
+    let stop = cancel.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        stop.cancel();
+    });
+    let hub2 = hub.clone();
+    let server = async move {
+        let r = server.await;
+        hub2.set_state(HubState::Stopping);
+        r
+    };
+    // In-flight calls get a grace period to finish after shutdown is requested.
+    let grace = async {
+        cancel.cancelled().await;
+        tracing::info!(
+            event = events::HUB_STOPPING,
+            "stopping: finishing in-flight calls"
+        );
+        hub.set_state(HubState::Stopping);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    };
+    tokio::select! {
+        r = server => r?,
+        _ = grace => tracing::warn!("in-flight calls did not finish within 5s; closing them"),
+    }
+    hub.stop_backends().await;
+    hub.set_state(HubState::Stopped);
+    hub.remove_workspace();
+    tracing::info!(event = events::HUB_STOPPED, "mcphub stopped");
+    Ok(())
+}
+
+/// `--watch`: reloads when a config file's contents change. Polls the files' metadata
+/// because editors save by renaming a new file over the old one, which an inotify
+/// watch on the old inode never reports.
+async fn watch_config(hub: Arc<Hub>) {
+    let files = hub.config_files();
+    let stamp = |files: &[PathBuf]| -> Vec<Option<(std::time::SystemTime, u64)>> {
+        files
+            .iter()
+            .map(|f| {
+                std::fs::metadata(f)
+                    .ok()
+                    .and_then(|m| Some((m.modified().ok()?, m.len())))
+            })
+            .collect()
+    };
+    let mut last = stamp(&files);
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        if matches!(hub.state(), HubState::Stopping | HubState::Stopped) {
+            return;
+        }
+        let now = stamp(&files);
+        if now != last {
+            last = now;
+            match hub.reload() {
+                Ok(s) => {
+                    tracing::info!(event = events::CONFIG_RELOADED, added = ?s.added, removed = ?s.removed, restarted = ?s.restarted, "config changed on disk, reloaded")
+                }
+                Err(e) => {
+                    tracing::error!(event = events::CONFIG_ERROR, error = %e, "config changed on disk but was refused, servers unchanged: {e}")
+                }
+            }
+        }
+    }
+}

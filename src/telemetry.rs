@@ -1,0 +1,29 @@
+//! JSON-lines log, Prometheus metrics and process probes.
+
+pub mod log;
+pub mod metrics;
+
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+/// CPU and memory of one process, as the toolkit and `/metrics` report them.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct ProcessSample {
+    pub rss_bytes: u64,
+    pub cpu_seconds: f64,
+}
+
+/// Samples `pid` (the hub samples itself), or `None` if it does not exist.
+pub fn sample_process(pid: u32) -> Option<ProcessSample> {
+    let mut sys = System::new().ok()?;
+    let pid = Pid::from_u32(pid);
+    sys.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        true,
+        ProcessRefreshKind::nothing().with_memory().with_cpu(),
+    );
+    let p = sys.process(pid)?;
+    Some(ProcessSample {
+        rss_bytes: p.memory(),
+        cpu_seconds: p.accumulated_cpu_time() as f64 / 1000.0,
+    })
+}

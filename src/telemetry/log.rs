@@ -1,0 +1,208 @@
+//! The hub's log: JSON lines in `logs/mcp-hub.log` (`timestamp`, `level`, `event`,
+//! `message`, plus fields), appended to and never truncated at start, rotated by size;
+//! and human-readable lines on stderr.
+//!
+//! Every line that matters to the toolkit carries `event = "<stable name>"`; the names
+//! are the constants in [`events`].
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The stable event names of SPEC ("State directory").
+pub mod events {
+    pub const HUB_STARTED: &str = "hub_started";
+    pub const HUB_READY: &str = "hub_ready";
+    pub const HUB_STOPPING: &str = "hub_stopping";
+    pub const HUB_STOPPED: &str = "hub_stopped";
+    pub const SERVER_STARTING: &str = "server_starting";
+    pub const SERVER_CONNECTED: &str = "server_connected";
+    pub const SERVER_DISCONNECTED: &str = "server_disconnected";
+    pub const SERVER_RECONNECT_SCHEDULED: &str = "server_reconnect_scheduled";
+    pub const SERVER_STDERR: &str = "server_stderr";
+    pub const SERVER_STOPPED: &str = "server_stopped";
+    pub const TOOL_CALL: &str = "tool_call";
+    pub const TOOL_NAME_COLLISION: &str = "tool_name_collision";
+    pub const CLIENT_CONNECTED: &str = "client_connected";
+    pub const CLIENT_DISCONNECTED: &str = "client_disconnected";
+    pub const CONFIG_RELOADED: &str = "config_reloaded";
+    pub const CONFIG_ERROR: &str = "config_error";
+}
+
+/// Rotate when the file passes this size; keep this many old files.
+pub const ROTATE_BYTES: u64 = 10 * 1024 * 1024;
+pub const KEEP_ROTATED: usize = 5;
+
+/// Size-rotated append-only file. Hand-written because tracing-appender rotates by
+/// time only, and the toolkit's log-growth check needs a bounded, size-rotated file
+/// with the `.1 … .N` names logrotate users expect.
+pub struct RotatingFile {
+    path: PathBuf,
+    inner: Mutex<(File, u64)>,
+    max_bytes: u64,
+    keep: usize,
+}
+
+impl RotatingFile {
+    pub fn open(path: &Path, max_bytes: u64, keep: usize) -> io::Result<RotatingFile> {
+        let file = open_append(path)?;
+        let len = file.metadata()?.len();
+        Ok(RotatingFile {
+            path: path.to_owned(),
+            inner: Mutex::new((file, len)),
+            max_bytes,
+            keep,
+        })
+    }
+
+    fn rotate(&self, guard: &mut (File, u64)) -> io::Result<()> {
+        for i in (1..self.keep).rev() {
+            let from = rotated_name(&self.path, i);
+            if from.exists() {
+                std::fs::rename(&from, rotated_name(&self.path, i + 1))?;
+            }
+        }
+        std::fs::rename(&self.path, rotated_name(&self.path, 1))?;
+        *guard = (open_append(&self.path)?, 0);
+        Ok(())
+    }
+
+    fn write_line(&self, buf: &[u8]) -> io::Result<()> {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.1 > 0 && guard.1 + buf.len() as u64 > self.max_bytes {
+            // A failed rotation must not lose the line: keep appending to the old file.
+            let _ = self.rotate(&mut guard);
+        }
+        guard.0.write_all(buf)?;
+        guard.1 += buf.len() as u64;
+        Ok(())
+    }
+}
+
+pub fn rotated_name(path: &Path, i: usize) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{i}"));
+    PathBuf::from(s)
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// A `MakeWriter` that hands out a buffer and writes it as one `write` on drop, so a
+/// line is never interleaved with another thread's.
+#[derive(Clone)]
+pub struct LogWriter(Arc<RotatingFile>);
+
+pub struct LineBuffer {
+    file: Arc<RotatingFile>,
+    buf: Vec<u8>,
+}
+
+impl Write for LineBuffer {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LineBuffer {
+    fn drop(&mut self) {
+        if !self.buf.is_empty() {
+            // The log is best effort: a full or read-only disk must not stop the hub.
+            let _ = self.file.write_line(&self.buf);
+        }
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogWriter {
+    type Writer = LineBuffer;
+    fn make_writer(&'a self) -> LineBuffer {
+        LineBuffer {
+            file: self.0.clone(),
+            buf: Vec::with_capacity(256),
+        }
+    }
+}
+
+/// Installs the global subscriber: JSON lines to `log_file` (when given) and compact
+/// text on stderr. `RUST_LOG` overrides the level (default `info`).
+pub fn init(log_file: Option<&Path>) -> io::Result<()> {
+    let filter = || {
+        EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn,hyper=warn,reqwest=warn"))
+    };
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(io::stderr)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
+        .with_target(false)
+        .compact()
+        .with_filter(filter());
+    let file_layer = match log_file {
+        Some(path) => {
+            let file = RotatingFile::open(path, ROTATE_BYTES, KEEP_ROTATED)?;
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(false)
+                    .with_target(false)
+                    .with_writer(LogWriter(Arc::new(file)))
+                    .with_filter(filter()),
+            )
+        }
+        None => None,
+    };
+    // A second init (tests in one process) is harmless.
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file_layer)
+        .try_init();
+    Ok(())
+}
+
+use tracing_subscriber::Layer as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotates_by_size_and_keeps_n_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.log");
+        std::fs::write(&path, "old line from a previous run\n").unwrap();
+        let f = RotatingFile::open(&path, 100, 2).unwrap();
+        for i in 0..20 {
+            f.write_line(format!("{{\"n\":{i:03},\"pad\":\"xxxxxxxxxxxxxxxxxxxx\"}}\n").as_bytes())
+                .unwrap();
+        }
+        assert!(rotated_name(&path, 1).exists());
+        assert!(rotated_name(&path, 2).exists());
+        assert!(!rotated_name(&path, 3).exists());
+        let current = std::fs::read_to_string(&path).unwrap();
+        assert!(current.len() <= 100 + 40, "{current}");
+        assert!(current.contains("\"n\":019"));
+        for line in current.lines() {
+            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+    }
+}

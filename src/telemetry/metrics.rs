@@ -1,0 +1,248 @@
+//! Prometheus metrics (`/metrics`) and the JSON snapshot (`/api/metrics`) come from
+//! the same counters, so the two never disagree.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    pub server: String,
+    pub outcome: Outcome,
+}
+
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Hash,
+    PartialEq,
+    Eq,
+    prometheus_client::encoding::EncodeLabelValue,
+    serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The backend answered with a result (even `isError: true`).
+    Success,
+    /// The backend answered with a JSON-RPC error.
+    Error,
+    /// The per-call timeout fired.
+    Timeout,
+    /// The backend was not connected or its connection broke.
+    Unavailable,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServerLabels {
+    pub server: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServerStatusLabels {
+    pub server: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub tool_calls: Family<CallLabels, Counter>,
+    pub tool_call_duration: Family<ServerLabels, Histogram>,
+    pub reconnects: Family<ServerLabels, Counter>,
+    pub server_status: Family<ServerStatusLabels, Gauge>,
+    pub active_clients: Gauge,
+    /// Totals kept beside the families for the cheap JSON snapshot.
+    calls_total: AtomicU64,
+    calls_ok: AtomicU64,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+/// Seconds buckets from 0.5 ms to about 65 s: proxied calls span both ends.
+fn duration_buckets() -> impl Iterator<Item = f64> {
+    prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 18)
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("mcphub");
+        let tool_calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "tool_calls",
+            "Tool calls proxied to backends, by server and outcome",
+            tool_calls.clone(),
+        );
+        let tool_call_duration = Family::<ServerLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(duration_buckets())
+        });
+        registry.register_with_unit(
+            "tool_call_duration",
+            "Time from a client's tools/call to the backend's answer",
+            prometheus_client::registry::Unit::Seconds,
+            tool_call_duration.clone(),
+        );
+        let reconnects = Family::<ServerLabels, Counter>::default();
+        registry.register(
+            "backend_reconnects",
+            "Reconnections of a backend after it was lost",
+            reconnects.clone(),
+        );
+        let server_status = Family::<ServerStatusLabels, Gauge>::default();
+        registry.register(
+            "backend_status",
+            "1 for the backend's current status (connected, connecting, disconnected, disabled)",
+            server_status.clone(),
+        );
+        let active_clients = Gauge::default();
+        registry.register(
+            "active_clients",
+            "MCP client sessions currently open on /mcp",
+            active_clients.clone(),
+        );
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .set(1);
+        registry.register("build_info", "mcphub build, value 1", build);
+        registry.register_collector(Box::new(ProcessCollector));
+        Metrics {
+            registry,
+            tool_calls,
+            tool_call_duration,
+            reconnects,
+            server_status,
+            active_clients,
+            calls_total: AtomicU64::new(0),
+            calls_ok: AtomicU64::new(0),
+        }
+    }
+
+    pub fn record_call(&self, server: &str, outcome: Outcome, elapsed: Duration) {
+        self.tool_calls
+            .get_or_create(&CallLabels {
+                server: server.to_owned(),
+                outcome,
+            })
+            .inc();
+        self.tool_call_duration
+            .get_or_create(&ServerLabels {
+                server: server.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+        self.calls_total.fetch_add(1, Ordering::Relaxed);
+        if outcome == Outcome::Success {
+            self.calls_ok.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn record_reconnect(&self, server: &str) {
+        self.reconnects
+            .get_or_create(&ServerLabels {
+                server: server.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Sets `status` to 1 and every other status of `server` to 0.
+    pub fn set_status(&self, server: &str, status: &str) {
+        for s in [
+            "connected",
+            "connecting",
+            "disconnected",
+            "disabled",
+            "unauthorized",
+        ] {
+            self.server_status
+                .get_or_create(&ServerStatusLabels {
+                    server: server.to_owned(),
+                    status: s.to_owned(),
+                })
+                .set(i64::from(s == status));
+        }
+    }
+
+    pub fn forget_server(&self, server: &str) {
+        for s in [
+            "connected",
+            "connecting",
+            "disconnected",
+            "disabled",
+            "unauthorized",
+        ] {
+            self.server_status.remove(&ServerStatusLabels {
+                server: server.to_owned(),
+                status: s.to_owned(),
+            });
+        }
+    }
+
+    pub fn calls(&self) -> (u64, u64) {
+        (
+            self.calls_total.load(Ordering::Relaxed),
+            self.calls_ok.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The Prometheus text exposition format (OpenMetrics flavour, `# EOF` included).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// `process_cpu_seconds_total` and `process_resident_memory_bytes` of the hub itself,
+/// read at scrape time, under the names the Prometheus ecosystem already knows.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(sample) = super::sample_process(std::process::id()) else {
+            return Ok(());
+        };
+        let cpu = ConstCounter::new(sample.cpu_seconds);
+        cpu.encode(encoder.encode_descriptor(
+            "process_cpu_seconds",
+            "CPU time of the hub process",
+            None,
+            cpu.metric_type(),
+        )?)?;
+        let rss = ConstGauge::new(sample.rss_bytes as i64);
+        rss.encode(encoder.encode_descriptor(
+            "process_resident_memory_bytes",
+            "Resident memory of the hub process",
+            None,
+            rss.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
+
+pub type SharedMetrics = Arc<Metrics>;
