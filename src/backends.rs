@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Placeholders, ServerEntry, Transport};
 use crate::mcp::client::{Connection, Handle, Notice, Offer, ServerIdentity, StdioSpec};
+use crate::mcp::server::Clients;
 use crate::telemetry::log::events;
 
 /// mcp-hub's status words.
@@ -171,6 +172,7 @@ impl Backend {
         self: Arc<Self>,
         placeholders: Arc<Placeholders>,
         events: mpsc::UnboundedSender<BackendEvent>,
+        clients: Arc<Clients>,
     ) {
         if self.entry.disabled() {
             return;
@@ -206,7 +208,7 @@ impl Backend {
             tracing::info!(event = events::SERVER_STARTING, server = %self.name, transport = self.entry.transport_kind(), "starting server {}", self.name);
             let connected = tokio::select! {
                 _ = self.stop.cancelled() => break,
-                r = self.connect(&placeholders, &events) => r,
+                r = self.connect(&placeholders, &events, &clients) => r,
             };
             let reason = match connected {
                 Ok(mut conn) => {
@@ -304,6 +306,7 @@ impl Backend {
         &self,
         placeholders: &Arc<Placeholders>,
         events: &mpsc::UnboundedSender<BackendEvent>,
+        clients: &Arc<Clients>,
     ) -> Result<Connection, String> {
         let entry = self.entry.clone();
         let ph = placeholders.clone();
@@ -314,12 +317,20 @@ impl Backend {
         let (ntx, mut nrx) = mpsc::unbounded_channel();
         let forward = events.clone();
         let server = self.name.clone();
+        let clients = clients.clone();
         tokio::spawn(async move {
             while let Some(notice) = nrx.recv().await {
-                let _ = forward.send(BackendEvent::Notice {
-                    server: server.clone(),
-                    notice,
-                });
+                // Progress goes straight to its client: it must arrive while the call
+                // it reports on is still open, so it skips the hub's event queue.
+                match notice {
+                    Notice::Progress(p) => clients.route_progress(&server, p).await,
+                    notice => {
+                        let _ = forward.send(BackendEvent::Notice {
+                            server: server.clone(),
+                            notice,
+                        });
+                    }
+                }
             }
         });
         let init_timeout = self.entry.timeout().max(Duration::from_secs(30));

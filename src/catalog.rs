@@ -111,7 +111,8 @@ impl Catalog {
                 c.resource_servers.push(part.server.to_owned());
             }
         }
-        c.template_routes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        c.template_routes
+            .sort_by_key(|(lit, _)| std::cmp::Reverse(lit.len()));
         c
     }
 

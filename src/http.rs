@@ -67,6 +67,8 @@ pub fn router(
     crate::rest::routes(hub)
         .route_service("/mcp", mcp)
         .layer(axum::middleware::from_fn_with_state(security, guard))
+        // `guard` enforces the configured limit for every route.
+        .layer(axum::extract::DefaultBodyLimit::disable())
 }
 
 fn host_without_port(host: &str) -> &str {
@@ -161,11 +163,37 @@ async fn guard(State(sec): State<Arc<Security>>, req: Request, next: Next) -> Re
             format!("request body over the {} byte limit", sec.max_body),
         );
     }
-    // Bodies without a length (chunked) are capped while they stream.
+    // Bodies are small JSON documents: buffer them (bounded), so that a chunked body
+    // over the limit is refused like a declared one.
     let (parts, body) = req.into_parts();
-    let limited = Body::new(http_body_util::Limited::new(body, sec.max_body));
-    let resp = next.run(Request::from_parts(parts, limited)).await;
-    resp
+    let bytes = match axum::body::to_bytes(body, sec.max_body).await {
+        Ok(b) => b,
+        Err(_) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("request body over the {} byte limit", sec.max_body),
+            );
+        }
+    };
+    // The SDK answers an unparseable JSON-RPC body with 415; JSON-RPC says -32700 and
+    // HTTP says 400, which is what clients expect.
+    if parts.method == axum::http::Method::POST
+        && parts.uri.path() == "/mcp"
+        && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err()
+    {
+        let err = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let body = serde_json::json!({
+            "jsonrpc": "2.0", "id": null,
+            "error": {"code": -32700, "message": format!("Parse error: the body is not JSON ({err})")},
+        });
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -64,7 +64,7 @@ pub struct HubOptions {
 pub struct Hub {
     pub options: HubOptions,
     pub metrics: Metrics,
-    pub clients: Clients,
+    pub clients: Arc<Clients>,
     pub server_id: String,
     pub started: Instant,
     pub start_time: DateTime<Utc>,
@@ -86,7 +86,7 @@ impl Hub {
         Arc::new(Hub {
             options,
             metrics: Metrics::new(),
-            clients: Clients::default(),
+            clients: Arc::new(Clients::default()),
             server_id: format!("mcphub-{}", std::process::id()),
             started: Instant::now(),
             start_time: Utc::now(),
@@ -205,7 +205,11 @@ impl Hub {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(backend.name.clone(), backend.clone());
-        tokio::spawn(backend.supervise(self.placeholders.clone(), self.backend_tx.clone()));
+        tokio::spawn(backend.supervise(
+            self.placeholders.clone(),
+            self.backend_tx.clone(),
+            self.clients.clone(),
+        ));
     }
 
     async fn event_loop(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<BackendEvent>) {
@@ -241,7 +245,11 @@ impl Hub {
                     });
                 }
             }
-            Notice::Progress(p) => self.clients.route_progress(server, p),
+            Notice::Progress(p) => {
+                let clients = self.clients.clone();
+                let server = server.to_owned();
+                tokio::spawn(async move { clients.route_progress(&server, p).await });
+            }
             Notice::Log(l) => self.clients.route_log(server, l),
             Notice::ResourceUpdated(r) => self.clients.broadcast_resource_updated(r),
         }

@@ -107,24 +107,19 @@ pub async fn serve(
     let cancel = tokio_util::sync::CancellationToken::new();
     let app = crate::http::router(hub.clone(), security, cancel.clone());
     let stop = cancel.clone();
+    let stopping = hub.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
-        stop.cancel();
-    });
-    let hub2 = hub.clone();
-    let server = async move {
-        let r = server.await;
-        hub2.set_state(HubState::Stopping);
-        r
-    };
-    // In-flight calls get a grace period to finish after shutdown is requested.
-    let grace = async {
-        cancel.cancelled().await;
         tracing::info!(
             event = events::HUB_STOPPING,
             "stopping: finishing in-flight calls"
         );
-        hub.set_state(HubState::Stopping);
+        stopping.set_state(HubState::Stopping);
+        stop.cancel();
+    });
+    // In-flight calls get a grace period to finish after shutdown is requested.
+    let grace = async {
+        cancel.cancelled().await;
         tokio::time::sleep(Duration::from_secs(5)).await;
     };
     tokio::select! {

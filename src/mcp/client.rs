@@ -9,8 +9,8 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
     GetPromptRequestParams, GetPromptResult, Implementation, LoggingMessageNotificationParam,
     ProgressNotificationParam, ProgressToken, Prompt, ReadResourceRequestParams,
-    ReadResourceResult, Resource, ResourceTemplate, ResourceUpdatedNotificationParam, ServerResult,
-    Tool,
+    ReadResourceResult, Resource, ResourceTemplate, ResourceUpdatedNotificationParam, ResultType,
+    ServerResult, Tool,
 };
 use rmcp::service::{
     NotificationContext, Peer, PeerRequestOptions, RoleClient, RunningService,
@@ -354,6 +354,10 @@ impl Connection {
 }
 
 /// A cheap, cloneable way to make requests on a connection.
+///
+/// Results from backends on a handshake-era revision carry no `resultType`; 2026-07-28
+/// clients require it, so every final result is marked `complete` here (the SDK strips
+/// it again for legacy clients).
 #[derive(Clone)]
 pub struct Handle {
     peer: Peer<RoleClient>,
@@ -405,7 +409,10 @@ impl Handle {
             .await?;
         on_token(&handle.progress_token);
         match handle.await_response().await? {
-            ServerResult::CallToolResult(r) => Ok(r),
+            ServerResult::CallToolResult(mut r) => {
+                r.result_type = Some(ResultType::COMPLETE);
+                Ok(r)
+            }
             other => Err(CallError::Unavailable(format!(
                 "the backend answered tools/call with an unexpected result: {}",
                 serde_json::to_string(&other).unwrap_or_default()
@@ -421,7 +428,10 @@ impl Handle {
         match tokio::time::timeout(timeout, self.peer.read_resource_once(params)).await {
             Err(_) => Err(CallError::Timeout(timeout)),
             Ok(Err(e)) => Err(e.into()),
-            Ok(Ok(rmcp::model::ReadResourceResponse::Complete(r))) => Ok(r),
+            Ok(Ok(rmcp::model::ReadResourceResponse::Complete(mut r))) => {
+                r.result_type = Some(ResultType::COMPLETE);
+                Ok(r)
+            }
             Ok(Ok(_)) => Err(CallError::Unavailable(
                 "the backend asked for input the hub cannot relay".into(),
             )),
@@ -436,7 +446,10 @@ impl Handle {
         match tokio::time::timeout(timeout, self.peer.get_prompt_once(params)).await {
             Err(_) => Err(CallError::Timeout(timeout)),
             Ok(Err(e)) => Err(e.into()),
-            Ok(Ok(rmcp::model::GetPromptResponse::Complete(r))) => Ok(r),
+            Ok(Ok(rmcp::model::GetPromptResponse::Complete(mut r))) => {
+                r.result_type = Some(ResultType::COMPLETE);
+                Ok(r)
+            }
             Ok(Ok(_)) => Err(CallError::Unavailable(
                 "the backend asked for input the hub cannot relay".into(),
             )),

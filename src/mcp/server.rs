@@ -116,7 +116,7 @@ impl Clients {
 
     /// A backend's progress goes to the session that made the call, under the token
     /// that session chose.
-    pub fn route_progress(&self, server: &str, mut params: ProgressNotificationParam) {
+    pub async fn route_progress(&self, server: &str, mut params: ProgressNotificationParam) {
         let key = (server.to_owned(), params.progress_token.clone());
         let target = self
             .progress
@@ -128,9 +128,7 @@ impl Clients {
             && let Some(peer) = self.peer(client)
         {
             params.progress_token = token;
-            tokio::spawn(async move {
-                let _ = peer.notify_progress(params).await;
-            });
+            let _ = peer.notify_progress(params).await;
         }
     }
 

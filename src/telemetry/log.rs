@@ -192,7 +192,7 @@ mod tests {
         std::fs::write(&path, "old line from a previous run\n").unwrap();
         let f = RotatingFile::open(&path, 100, 2).unwrap();
         for i in 0..20 {
-            f.write_line(format!("{{\"n\":{i:03},\"pad\":\"xxxxxxxxxxxxxxxxxxxx\"}}\n").as_bytes())
+            f.write_line(format!("{{\"n\":{i},\"pad\":\"xxxxxxxxxxxxxxxxxxxx\"}}\n").as_bytes())
                 .unwrap();
         }
         assert!(rotated_name(&path, 1).exists());
@@ -200,7 +200,7 @@ mod tests {
         assert!(!rotated_name(&path, 3).exists());
         let current = std::fs::read_to_string(&path).unwrap();
         assert!(current.len() <= 100 + 40, "{current}");
-        assert!(current.contains("\"n\":019"));
+        assert!(current.contains("\"n\":19,"));
         for line in current.lines() {
             serde_json::from_str::<serde_json::Value>(line).unwrap();
         }

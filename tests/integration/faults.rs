@@ -1,0 +1,154 @@
+use nix::sys::signal::Signal;
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_killed_backend_is_noticed_at_once_and_reconnected() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    let s = hub.wait_connected(&a).await;
+    let pid = s["pid"].as_u64().unwrap() as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+    let h = hub
+        .wait_health("reconnected with a new process", |h| {
+            let s = &h["servers"][0];
+            s["status"] == "connected" && s["pid"] != pid && s["reconnects"] == 1
+        })
+        .await;
+    assert_eq!(h["state"], "ready");
+    let client = hub.mcp().await;
+    assert_eq!(
+        client
+            .call_text(&format!("{a}__echo"), json!({"text": "back"}))
+            .await,
+        "back"
+    );
+    // The crash was visible in the log with the reason.
+    assert!(read(&hub.log_file()).contains("server_disconnected"));
+}
+
+#[tokio::test]
+async fn a_server_that_exits_at_start_is_reported_and_does_not_hold_the_others_back() {
+    let good = random_name("good");
+    let bad = random_name("bad");
+    let hang = random_name("hang");
+    let mut hanging = fixture(&hang, &["--hang-init"]);
+    hanging["timeoutMs"] = json!(1);
+    let hub = HubBuilder::new()
+        .fixture(&good)
+        .server(&bad, fixture(&bad, &["--exit-at-start"]))
+        .server(&hang, hanging)
+        .start()
+        .await;
+    let h = hub
+        .wait_health("bad reported", |h| {
+            RunningHub::server(h, &bad)["error"].is_string()
+        })
+        .await;
+    assert_eq!(RunningHub::server(&h, &good)["status"], "connected");
+    let b = RunningHub::server(&h, &bad);
+    assert_ne!(b["status"], "connected");
+    // Its reconnect attempts are scheduled with backoff and logged.
+    hub.wait_health("reconnect scheduled", |_| {
+        read(&hub.log_file()).contains("server_reconnect_scheduled")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn garbage_on_stdout_is_survived() {
+    let a = random_name("a");
+    let hub = HubBuilder::new()
+        .server(&a, fixture(&a, &["--garbage"]))
+        .start()
+        .await;
+    let s = hub.wait_connected(&a).await;
+    assert_eq!(s["status"], "connected");
+    assert_eq!(
+        hub.mcp()
+            .await
+            .call_text(&format!("{a}__echo"), json!({"text": "ok"}))
+            .await,
+        "ok"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_mid_call_answers_the_caller_promptly_with_an_error() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    let client = hub.mcp().await;
+    let r = tokio::time::timeout(DEADLINE, client.call(&format!("{a}__crash"), json!({}))).await;
+    let err = r
+        .expect("an answer, not a hang")
+        .expect_err("a crash is an error");
+    assert!(err.to_string().contains(&a), "{err}");
+    hub.wait_health("back", |h| {
+        h["servers"][0]["reconnects"] == 1 && h["servers"][0]["status"] == "connected"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_hanging_call_is_answered_by_the_per_call_timeout() {
+    let a = random_name("a");
+    let mut entry = fixture(&a, &[]);
+    entry["timeoutMs"] = json!(300);
+    let hub = HubBuilder::new().server(&a, entry).start().await;
+    let client = hub.mcp().await;
+    let err = client
+        .call(&format!("{a}__hang"), json!({}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("did not answer within 300 ms"),
+        "{err}"
+    );
+    // The connection is still usable afterwards.
+    assert_eq!(
+        client
+            .call_text(&format!("{a}__echo"), json!({"text": "still"}))
+            .await,
+        "still"
+    );
+    let text = hub
+        .http
+        .get(hub.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(&format!(
+            "mcphub_tool_calls_total{{server=\"{a}\",outcome=\"timeout\"}} 1"
+        )),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_exits_zero_and_leaves_no_child_behind() {
+    let a = random_name("a");
+    let b = random_name("b");
+    let mut hub = HubBuilder::new().fixture(&a).fixture(&b).start().await;
+    let pa = hub.wait_connected(&a).await["pid"].as_u64().unwrap() as u32;
+    let pb = hub.wait_connected(&b).await["pid"].as_u64().unwrap() as u32;
+    hub.signal(Signal::SIGTERM);
+    let status = hub.wait_exit().await;
+    assert!(status.success(), "{status}");
+    assert!(!pid_alive(pa) && !pid_alive(pb), "children left behind");
+    assert!(read(&hub.log_file()).contains("hub_stopping"));
+}
+
+#[tokio::test]
+async fn sigkill_of_the_hub_takes_its_children_down_too() {
+    let a = random_name("a");
+    let mut hub = HubBuilder::new().fixture(&a).start().await;
+    let pa = hub.wait_connected(&a).await["pid"].as_u64().unwrap() as u32;
+    hub.signal(Signal::SIGKILL);
+    hub.wait_exit().await;
+    assert!(wait_pid_gone(pa).await, "backend {pa} orphaned");
+}

@@ -1,0 +1,244 @@
+//! The hub with real MCP servers from npm and PyPI, and real clients in front of it.
+
+use serde_json::json;
+
+use crate::deps::deps;
+use crate::support::*;
+
+/// server-everything over streamable HTTP on a free port; returns its URL.
+async fn everything_over_http() -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(deps().npm_bin("mcp-server-everything"))
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if l.contains("listening on port") {
+                return;
+            }
+        }
+        panic!("server-everything exited before listening");
+    })
+    .await
+    .expect("server-everything listens");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://127.0.0.1:{port}/mcp"))
+}
+
+struct RealHub {
+    hub: RunningHub,
+    _remote: tokio::process::Child,
+    _memory_dir: tempfile::TempDir,
+}
+
+/// The bar of the hub issue: four real servers, stdio and HTTP, 4/4 connected.
+async fn real_hub() -> RealHub {
+    let d = deps();
+    let (remote, url) = everything_over_http().await;
+    let memory_dir = tempfile::tempdir().unwrap();
+    let hub = HubBuilder::new()
+        .server("everything", json!({"command": d.npm_bin("mcp-server-everything"), "args": ["stdio"], "env": {"EVERYTHING_SECRET": "s3cr3t-everything"}}))
+        .server("memory", json!({"command": d.npm_bin("mcp-server-memory"), "env": {"MEMORY_FILE_PATH": memory_dir.path().join("memory.jsonl").display().to_string()}}))
+        .server("time", json!({"command": d.venv_bin("mcp-server-time"), "args": ["--local-timezone", "UTC"]}))
+        .server("everything-http", json!({"url": url, "headers": {"Authorization": "Bearer s3cr3t-header"}}))
+        .start()
+        .await;
+    hub.wait_health("4/4 connected", |h| {
+        h["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["status"] == "connected")
+            .count()
+            == 4
+    })
+    .await;
+    RealHub {
+        hub,
+        _remote: remote,
+        _memory_dir: memory_dir,
+    }
+}
+
+#[tokio::test]
+async fn four_real_servers_are_aggregated_and_callable_over_mcp_and_rest() {
+    let real = real_hub().await;
+    let hub = &real.hub;
+    let client = hub.mcp().await;
+    let names = client.tool_names().await;
+    for want in [
+        "everything__echo",
+        "everything-http__echo",
+        "memory__read_graph",
+        "time__get_current_time",
+    ] {
+        assert!(
+            names.contains(&want.to_owned()),
+            "{want} missing from {names:?}"
+        );
+    }
+    assert!(
+        client
+            .call_text("everything__echo", json!({"message": "hi"}))
+            .await
+            .contains("hi")
+    );
+    assert!(
+        client
+            .call_text("everything-http__echo", json!({"message": "remote"}))
+            .await
+            .contains("remote")
+    );
+    let created = client
+        .call_text("memory__create_entities", json!({"entities": [{"name": "mcphub", "entityType": "project", "observations": ["fast"]}]}))
+        .await;
+    assert!(created.contains("mcphub"), "{created}");
+    let time = client
+        .call_text("time__get_current_time", json!({"timezone": "UTC"}))
+        .await;
+    assert!(time.contains("UTC"), "{time}");
+    let (st, body) = hub
+        .post(
+            "/api/servers/tools",
+            json!({"server_name": "everything", "tool": "get-sum", "arguments": {"a": 2, "b": 40}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert!(
+        body["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("42"),
+        "{body}"
+    );
+    let health = hub.get("/api/health").await.1.to_string();
+    assert!(
+        !health.contains("s3cr3t"),
+        "a secret leaked into /api/health"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_real_server_is_back_within_seconds() {
+    let real = real_hub().await;
+    let hub = &real.hub;
+    let pid = RunningHub::server(&hub.health().await, "memory")["pid"]
+        .as_u64()
+        .unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    hub.wait_health("memory back", |h| {
+        let s = RunningHub::server(h, "memory");
+        s["status"] == "connected" && s["pid"] != pid
+    })
+    .await;
+    let client = hub.mcp().await;
+    client.call_text("memory__read_graph", json!({})).await;
+}
+
+#[tokio::test]
+async fn python_sdk_client_in_legacy_and_modern_modes() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/python_client.py"
+    );
+    for (mode, version) in [("legacy", "2025-11-25"), ("auto", "2026-07-28")] {
+        let out = tokio::process::Command::new(deps().venv_bin("python"))
+            .arg(script)
+            .arg(hub.url("/mcp"))
+            .arg(mode)
+            .arg(format!("{a}__add"))
+            .arg(r#"{"a": 1.5, "b": 2}"#)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["text"], "3.5", "{mode}: {v}");
+        assert_eq!(v["protocol_version"], version, "{mode}: {v}");
+        assert!(
+            v["tools"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(format!("{a}__echo"))),
+            "{mode}: {v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn mcp_inspector_cli_lists_and_calls_tools() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let inspector = deps().npm_bin("mcp-inspector");
+    let list = tokio::process::Command::new(&inspector)
+        .args([
+            "--cli",
+            &hub.url("/mcp"),
+            "--transport",
+            "http",
+            "--method",
+            "tools/list",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let names: Vec<&str> = v["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&format!("{a}__echo").as_str()), "{names:?}");
+    let call = tokio::process::Command::new(&inspector)
+        .args([
+            "--cli",
+            &hub.url("/mcp"),
+            "--transport",
+            "http",
+            "--method",
+            "tools/call",
+            "--tool-name",
+            &format!("{a}__echo"),
+            "--tool-arg",
+            "text=from-inspector",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        call.status.success(),
+        "{}",
+        String::from_utf8_lossy(&call.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&call.stdout).unwrap();
+    assert_eq!(v["content"][0]["text"], "from-inspector", "{v}");
+}

@@ -1,0 +1,10 @@
+//! mcphub's integration tests: one binary that drives the real executables.
+
+mod config;
+mod deps;
+mod faults;
+mod front;
+mod interop;
+mod rest;
+mod security;
+mod support;

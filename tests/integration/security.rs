@@ -1,0 +1,199 @@
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn secrets_never_appear_in_api_output_or_logs() {
+    let a = random_name("a");
+    let mut entry = fixture(&a, &[]);
+    entry["env"] = json!({"SUPER_SECRET_TOKEN": "hunter2-do-not-leak"});
+    let hub = HubBuilder::new().server(&a, entry).start().await;
+    hub.wait_connected(&a).await;
+    let client = hub.mcp().await;
+    // The server did get its env.
+    assert_eq!(
+        client
+            .call_text(&format!("{a}__env"), json!({"name": "SUPER_SECRET_TOKEN"}))
+            .await,
+        "set"
+    );
+    for path in [
+        "/api/health",
+        "/api/servers",
+        "/api/metrics",
+        "/metrics",
+        "/api/workspaces",
+    ] {
+        let body = hub
+            .http
+            .get(hub.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!body.contains("hunter2"), "{path} leaks the secret");
+    }
+    let (_, info) = hub
+        .post("/api/servers/info", json!({"server_name": a}))
+        .await;
+    assert!(!info.to_string().contains("hunter2"));
+    assert!(!read(&hub.log_file()).contains("hunter2"));
+    assert!(!hub.stderr().contains("hunter2"));
+}
+
+#[tokio::test]
+async fn foreign_origin_and_host_are_refused() {
+    let hub = HubBuilder::new().without_config().start().await;
+    let r = hub
+        .http
+        .get(hub.url("/api/health"))
+        .header("Origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = hub
+        .http
+        .get(hub.url("/api/health"))
+        .header("Host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = hub
+        .http
+        .post(hub.url("/mcp"))
+        .header("Origin", "http://evil.example")
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = hub
+        .http
+        .get(hub.url("/api/health"))
+        .header("Origin", "http://localhost:6274")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn bearer_token_is_required_when_set() {
+    let hub = HubBuilder::new()
+        .without_config()
+        .env("MCPHUB_TOKEN", "tok-123")
+        .spawn()
+        .await;
+    let mut hub = hub;
+    hub.wait_listening().await;
+    let r = hub.http.get(hub.url("/api/health")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = hub
+        .http
+        .get(hub.url("/api/health"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = hub
+        .http
+        .get(hub.url("/api/health"))
+        .bearer_auth("tok-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("tok-123"));
+}
+
+/// Sends headers that announce `len` bytes and reads the status line, without
+/// sending the body: what a client sees when the hub refuses early.
+async fn status_for_declared_length(port: u16, path: &str, len: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {len}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 512];
+    let n = tokio::time::timeout(DEADLINE, s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413() {
+    let hub = HubBuilder::new().without_config().start().await;
+    let twenty_mb = 20 * 1024 * 1024;
+    assert_eq!(
+        status_for_declared_length(hub.port, "/mcp", twenty_mb).await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
+    assert_eq!(
+        status_for_declared_length(hub.port, "/api/servers/tools", twenty_mb).await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
+    // A chunked body (no declared length) over the limit is refused too.
+    let body = reqwest::Body::wrap_stream(futures::stream::iter(
+        (0..80).map(|_| Ok::<_, std::io::Error>(vec![b' '; 64 * 1024])),
+    ));
+    let r = hub
+        .http
+        .post(hub.url("/api/servers/tools"))
+        .body(body)
+        .send()
+        .await;
+    if let Ok(r) = r {
+        assert_eq!(r.status().as_u16(), 413);
+    }
+}
+
+#[tokio::test]
+async fn garbage_json_rpc_gets_a_client_error() {
+    let hub = HubBuilder::new().without_config().start().await;
+    let r = hub
+        .http
+        .post(hub.url("/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body("{this is not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32700);
+}
+
+#[tokio::test]
+async fn a_non_loopback_bind_without_a_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(HUB)
+        .args(["serve", "--host", "0.0.0.0", "--port", "0", "--state-dir"])
+        .arg(dir.path())
+        .env("HOME", dir.path())
+        .env_remove("MCPHUB_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to listen on 0.0.0.0") && err.contains("--token"),
+        "{err}"
+    );
+}

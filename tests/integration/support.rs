@@ -1,0 +1,407 @@
+//! A fluent builder over the real `mcphub` binary: each test gets its own port (0),
+//! temp HOME and state dir, and talks to the hub as a user's client would.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use tokio::io::AsyncBufReadExt;
+use tokio::process::{Child, Command};
+
+pub const HUB: &str = env!("CARGO_BIN_EXE_mcphub");
+pub const FIXTURE: &str = env!("CARGO_BIN_EXE_mcphub-fixture-server");
+
+/// How long a condition may take before a test fails with the hub's last state.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub fn random_name(stem: &str) -> String {
+    format!("{stem}-{:06x}", rand::random::<u32>() & 0xffffff)
+}
+
+/// A fixture server entry.
+pub fn fixture(name: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["--name".to_owned(), name.to_owned()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    json!({"command": FIXTURE, "args": args})
+}
+
+pub struct HubBuilder {
+    servers: Map<String, Value>,
+    top: Map<String, Value>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    config: bool,
+    state_dir: Option<PathBuf>,
+}
+
+impl HubBuilder {
+    pub fn new() -> HubBuilder {
+        HubBuilder {
+            servers: Map::new(),
+            top: Map::new(),
+            args: vec![],
+            env: vec![],
+            config: true,
+            state_dir: None,
+        }
+    }
+
+    pub fn server(mut self, name: &str, entry: Value) -> HubBuilder {
+        self.servers.insert(name.to_owned(), entry);
+        self
+    }
+
+    pub fn fixture(self, name: &str) -> HubBuilder {
+        self.server(name, fixture(name, &[]))
+    }
+
+    pub fn arg(mut self, a: &str) -> HubBuilder {
+        self.args.push(a.to_owned());
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> HubBuilder {
+        self.env.push((k.to_owned(), v.to_owned()));
+        self
+    }
+
+    /// Share another hub's state directory.
+    pub fn state_dir(mut self, dir: &Path) -> HubBuilder {
+        self.state_dir = Some(dir.to_owned());
+        self
+    }
+
+    /// Start with no `-c` at all (and an empty HOME): the fresh-machine case.
+    pub fn without_config(mut self) -> HubBuilder {
+        self.config = false;
+        self
+    }
+
+    pub fn config_text(&self) -> String {
+        let mut top = self.top.clone();
+        top.insert("mcpServers".into(), Value::Object(self.servers.clone()));
+        serde_json::to_string_pretty(&Value::Object(top)).unwrap()
+    }
+
+    /// Spawns the hub and waits for it to listen and reach `ready`.
+    pub async fn start(self) -> RunningHub {
+        let mut hub = self.spawn().await;
+        hub.wait_listening().await;
+        hub.wait_health("hub ready", |h| h["state"] == "ready")
+            .await;
+        hub
+    }
+
+    /// Spawns the hub and returns at once (for tests of start-up failures).
+    pub async fn spawn(self) -> RunningHub {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let state = self
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("state"));
+        let config_path = dir.path().join("servers.json");
+        let mut cmd = Command::new(HUB);
+        cmd.arg("serve").arg("--port").arg("0");
+        cmd.arg("--state-dir").arg(&state);
+        if self.config {
+            std::fs::write(&config_path, self.config_text()).unwrap();
+            cmd.arg("-c").arg(&config_path);
+        }
+        cmd.args(&self.args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("RUST_LOG", "info")
+            .envs(self.env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawning mcphub");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (port_tx, port_rx) = tokio::sync::watch::channel(None);
+        let stderr = child.stderr.take().unwrap();
+        let sink = lines.clone();
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let port = rest
+                        .split('/')
+                        .next()
+                        .and_then(|a| a.rsplit(':').next())
+                        .and_then(|p| p.parse::<u16>().ok());
+                    let _ = port_tx.send(port);
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        RunningHub {
+            child,
+            port: 0,
+            _dir: dir,
+            config_path,
+            state_dir: state,
+            stderr: lines,
+            port_rx,
+            http: reqwest::Client::new(),
+        }
+    }
+}
+
+pub struct RunningHub {
+    pub child: Child,
+    pub port: u16,
+    /// Kept so that the temp HOME and state dir live as long as the hub.
+    _dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub state_dir: PathBuf,
+    stderr: Arc<Mutex<Vec<String>>>,
+    port_rx: tokio::sync::watch::Receiver<Option<u16>>,
+    pub http: reqwest::Client,
+}
+
+impl RunningHub {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.state_dir.join("logs/mcp-hub.log")
+    }
+
+    pub async fn wait_listening(&mut self) {
+        let rx = &mut self.port_rx;
+        let port = tokio::time::timeout(DEADLINE, rx.wait_for(|p| p.is_some()))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "hub never listened; stderr:\n{}",
+                    self.stderr.lock().unwrap().join("\n")
+                )
+            })
+            .map(|p| p.unwrap())
+            .unwrap_or_else(|_| {
+                panic!(
+                    "hub exited before listening; stderr:\n{}",
+                    self.stderr.lock().unwrap().join("\n")
+                )
+            });
+        self.port = port;
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn health(&self) -> Value {
+        let (status, body) = self.get("/api/health").await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Polls `/api/health` until `pred` holds; fails with the last health on timeout.
+    pub async fn wait_health(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            if let Ok(r) = self.http.get(self.url("/api/health")).send().await
+                && let Ok(h) = r.json::<Value>().await
+            {
+                if pred(&h) {
+                    return h;
+                }
+                if start.elapsed() > DEADLINE {
+                    panic!(
+                        "timed out waiting for {what}; last health:\n{h:#}\nstderr:\n{}",
+                        self.stderr()
+                    );
+                }
+            } else if start.elapsed() > DEADLINE {
+                panic!(
+                    "timed out waiting for {what}; hub not answering; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn server<'a>(health: &'a Value, name: &str) -> &'a Value {
+        health["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no server {name} in {health:#}"))
+    }
+
+    pub async fn server_status(&self, name: &str) -> Value {
+        let h = self.health().await;
+        RunningHub::server(&h, name).clone()
+    }
+
+    pub async fn wait_connected(&self, name: &str) -> Value {
+        let h = self
+            .wait_health(&format!("{name} connected"), |h| {
+                h["servers"].as_array().is_some_and(|s| {
+                    s.iter()
+                        .any(|s| s["name"] == name && s["status"] == "connected")
+                })
+            })
+            .await;
+        RunningHub::server(&h, name).clone()
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = self.child.id().expect("hub still running") as i32;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
+    }
+
+    pub async fn wait_exit(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("hub did not exit; stderr:\n{}", self.stderr()))
+            .unwrap()
+    }
+
+    pub async fn mcp(&self) -> McpClient {
+        McpClient::connect(&self.url("/mcp")).await
+    }
+}
+
+pub fn pid_alive(pid: u32) -> bool {
+    mcphub::state::pid_alive(pid)
+}
+
+/// Waits until `pid` is gone (or the deadline passes).
+pub async fn wait_pid_gone(pid: u32) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < DEADLINE {
+        if !pid_alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+// ----- an MCP client, the way an application would use the SDK -----
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, ProgressNotificationParam};
+use rmcp::service::{NotificationContext, RoleClient, RunningService};
+use rmcp::{ClientHandler, ServiceExt};
+
+pub struct Recorder {
+    pub progress: tokio::sync::mpsc::UnboundedSender<ProgressNotificationParam>,
+    pub tools_changed: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+impl ClientHandler for Recorder {
+    async fn on_progress(&self, p: ProgressNotificationParam, _: NotificationContext<RoleClient>) {
+        let _ = self.progress.send(p);
+    }
+    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
+        let _ = self.tools_changed.send(());
+    }
+}
+
+pub struct McpClient {
+    pub service: RunningService<RoleClient, Recorder>,
+    pub progress: tokio::sync::mpsc::UnboundedReceiver<ProgressNotificationParam>,
+    pub tools_changed: tokio::sync::mpsc::UnboundedReceiver<()>,
+}
+
+impl McpClient {
+    pub async fn connect(url: &str) -> McpClient {
+        let (ptx, prx) = tokio::sync::mpsc::unbounded_channel();
+        let (ttx, trx) = tokio::sync::mpsc::unbounded_channel();
+        let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.to_owned());
+        let service = Recorder {
+            progress: ptx,
+            tools_changed: ttx,
+        }
+        .serve(transport)
+        .await
+        .expect("MCP client connects to the hub");
+        McpClient {
+            service,
+            progress: prx,
+            tools_changed: trx,
+        }
+    }
+
+    pub async fn tool_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .service
+            .peer()
+            .list_all_tools()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub async fn call(
+        &self,
+        name: &str,
+        args: Value,
+    ) -> Result<CallToolResult, rmcp::ServiceError> {
+        let mut p = CallToolRequestParams::new(name.to_owned());
+        p.arguments = args.as_object().cloned();
+        self.service.peer().call_tool(p).await
+    }
+
+    pub async fn call_text(&self, name: &str, args: Value) -> String {
+        let r = self
+            .call(name, args)
+            .await
+            .unwrap_or_else(|e| panic!("calling {name}: {e}"));
+        text_of(&r)
+    }
+}
+
+pub fn text_of(r: &CallToolResult) -> String {
+    let v = serde_json::to_value(r).unwrap();
+    v["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
