@@ -10,7 +10,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Placeholders, ServerEntry, Transport};
-use crate::mcp::client::{Connection, Handle, Notice, Offer, ServerIdentity, StdioSpec};
+use crate::mcp::client::{Connection, Handle, Notice, Offer, Relay, ServerIdentity, StdioSpec};
 use crate::mcp::server::Clients;
 use crate::telemetry::log::events;
 
@@ -317,22 +317,19 @@ impl Backend {
         let (ntx, mut nrx) = mpsc::unbounded_channel();
         let forward = events.clone();
         let server = self.name.clone();
-        let clients = clients.clone();
         tokio::spawn(async move {
             while let Some(notice) = nrx.recv().await {
-                // Progress goes straight to its client: it must arrive while the call
-                // it reports on is still open, so it skips the hub's event queue.
-                match notice {
-                    Notice::Progress(p) => clients.route_progress(&server, p).await,
-                    notice => {
-                        let _ = forward.send(BackendEvent::Notice {
-                            server: server.clone(),
-                            notice,
-                        });
-                    }
-                }
+                let _ = forward.send(BackendEvent::Notice {
+                    server: server.clone(),
+                    notice,
+                });
             }
         });
+        let relay = || Relay {
+            server: self.name.clone(),
+            notices: ntx.clone(),
+            clients: clients.clone(),
+        };
         let init_timeout = self.entry.timeout().max(Duration::from_secs(30));
         match &transport {
             Transport::Stdio {
@@ -349,7 +346,7 @@ impl Backend {
                         env,
                         cwd: cwd.as_deref(),
                     },
-                    ntx,
+                    relay(),
                     move |line| {
                         tracing::info!(event = events::SERVER_STDERR, server = %server, "{line}");
                     },
@@ -358,7 +355,7 @@ impl Backend {
                 .await
             }
             Transport::Http { url, headers } => {
-                Connection::http(url, headers, ntx, init_timeout).await
+                Connection::http(url, headers, relay(), init_timeout).await
             }
         }
     }

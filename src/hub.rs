@@ -245,13 +245,8 @@ impl Hub {
                     });
                 }
             }
-            Notice::Progress(p) => {
-                let clients = self.clients.clone();
-                let server = server.to_owned();
-                tokio::spawn(async move { clients.route_progress(&server, p).await });
-            }
             Notice::Log(l) => self.clients.route_log(server, l),
-            Notice::ResourceUpdated(r) => self.clients.broadcast_resource_updated(r),
+            Notice::ResourceUpdated(r) => self.clients.route_resource_updated(r),
         }
     }
 

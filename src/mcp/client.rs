@@ -12,9 +12,14 @@ use rmcp::model::{
     ReadResourceResult, Resource, ResourceTemplate, ResourceUpdatedNotificationParam, ResultType,
     ServerResult, Tool,
 };
+use rmcp::model::{
+    CompleteRequestParams, CompleteResult, CreateMessageRequestParams, CreateMessageResult,
+    ElicitRequestParams, ElicitResult, ErrorCode, ListRootsResult, SetLevelRequestParams,
+    SubscribeRequestParams, UnsubscribeRequestParams,
+};
 use rmcp::service::{
-    NotificationContext, Peer, PeerRequestOptions, RoleClient, RunningService,
-    RunningServiceCancellationToken, ServiceError, ServiceExt,
+    NotificationContext, Peer, PeerRequestOptions, RequestContext, RoleClient, RoleServer,
+    RunningService, RunningServiceCancellationToken, ServiceError, ServiceExt,
 };
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -22,6 +27,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
 use super::McpError;
+use super::server::Clients;
 
 /// What a backend tells the hub outside of a request's answer.
 #[derive(Debug)]
@@ -30,22 +36,76 @@ pub enum Notice {
     ResourcesChanged,
     PromptsChanged,
     ResourceUpdated(ResourceUpdatedNotificationParam),
-    Progress(ProgressNotificationParam),
     Log(LoggingMessageNotificationParam),
 }
 
-/// The client side handler: passes the backend's notifications to the hub.
+/// The client side handler: passes the backend's notifications to the hub, and its
+/// requests (sampling, elicitation, roots) to the client session that caused them.
 struct BackendClient {
+    server: String,
     notices: mpsc::UnboundedSender<Notice>,
+    clients: Arc<Clients>,
+}
+
+fn relay_error(e: ServiceError) -> McpError {
+    match e {
+        ServiceError::McpError(e) => e,
+        other => McpError::internal_error(format!("the client did not answer: {other}"), None),
+    }
+}
+
+impl BackendClient {
+    fn caller(&self, what: &str) -> Result<Peer<RoleServer>, McpError> {
+        self.clients.caller_for(&self.server).ok_or_else(|| {
+            McpError::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("{what}: no client session of the hub has a call in flight on `{}` to answer it", self.server),
+                None,
+            )
+        })
+    }
 }
 
 impl rmcp::ClientHandler for BackendClient {
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, McpError> {
+        let peer = self.caller("sampling/createMessage")?;
+        peer.create_message(params).await.map_err(relay_error)
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        _: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, McpError> {
+        let peer = self.caller("elicitation/create")?;
+        peer.create_elicitation(params).await.map_err(relay_error)
+    }
+
+    async fn list_roots(&self, _: RequestContext<RoleClient>) -> Result<ListRootsResult, McpError> {
+        match self.clients.caller_for(&self.server) {
+            Some(peer)
+                if peer
+                    .peer_info()
+                    .is_some_and(|i| i.capabilities.roots.is_some()) =>
+            {
+                peer.list_roots().await.map_err(relay_error)
+            }
+            _ => Ok(ListRootsResult::default()),
+        }
+    }
+
     async fn on_progress(
         &self,
         params: ProgressNotificationParam,
         _: NotificationContext<RoleClient>,
     ) {
-        let _ = self.notices.send(Notice::Progress(params));
+        // Straight to its client, skipping the hub's event queue: progress must arrive
+        // while the call it reports on is still open.
+        self.clients.route_progress(&self.server, params).await;
     }
     async fn on_logging_message(
         &self,
@@ -71,10 +131,32 @@ impl rmcp::ClientHandler for BackendClient {
         let _ = self.notices.send(Notice::PromptsChanged);
     }
     fn get_info(&self) -> ClientConfig {
+        // Offered to every backend; a request no client session can answer gets an error.
         ClientConfig::new(
-            ClientCapabilities::default(),
+            ClientCapabilities::builder()
+                .enable_roots()
+                .enable_sampling()
+                .enable_elicitation()
+                .build(),
             Implementation::new("mcphub", env!("CARGO_PKG_VERSION")),
         )
+    }
+}
+
+/// Where a backend's notifications and requests go.
+pub struct Relay {
+    pub server: String,
+    pub notices: mpsc::UnboundedSender<Notice>,
+    pub clients: Arc<Clients>,
+}
+
+impl Relay {
+    fn into_client(self) -> BackendClient {
+        BackendClient {
+            server: self.server,
+            notices: self.notices,
+            clients: self.clients,
+        }
     }
 }
 
@@ -88,6 +170,7 @@ pub struct ServerIdentity {
     pub has_tools: bool,
     pub has_resources: bool,
     pub has_prompts: bool,
+    pub has_logging: bool,
 }
 
 /// Everything the backend offers.
@@ -172,7 +255,7 @@ impl Connection {
     /// `on_stderr` (the hub logs them) as they arrive.
     pub async fn stdio(
         spec: StdioSpec<'_>,
-        notices: mpsc::UnboundedSender<Notice>,
+        relay: Relay,
         on_stderr: impl Fn(String) + Send + 'static,
         init_timeout: Duration,
     ) -> Result<Connection, String> {
@@ -217,7 +300,7 @@ impl Connection {
             });
         }
         let mut process = ChildProcess { child, pid };
-        let client = BackendClient { notices };
+        let client = relay.into_client();
         let started = tokio::select! {
             r = tokio::time::timeout(init_timeout, client.serve((stdout, stdin))) => r,
             status = process.child.wait() => {
@@ -246,7 +329,7 @@ impl Connection {
     pub async fn http(
         url: &str,
         headers: &BTreeMap<String, String>,
-        notices: mpsc::UnboundedSender<Notice>,
+        relay: Relay,
         init_timeout: Duration,
     ) -> Result<Connection, String> {
         let mut custom = HashMap::new();
@@ -264,7 +347,7 @@ impl Connection {
         let config =
             StreamableHttpClientTransportConfig::with_uri(url.to_owned()).custom_headers(custom);
         let transport = StreamableHttpClientTransport::with_client(http, config);
-        let client = BackendClient { notices };
+        let client = relay.into_client();
         let service = match tokio::time::timeout(init_timeout, client.serve(transport)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(format!("initialize failed: {e}")),
@@ -293,6 +376,7 @@ impl Connection {
                 has_tools: info.capabilities.tools.is_some(),
                 has_resources: info.capabilities.resources.is_some(),
                 has_prompts: info.capabilities.prompts.is_some(),
+                has_logging: info.capabilities.logging.is_some(),
             })
             .unwrap_or_default();
         let cancel = service.cancellation_token();
@@ -418,6 +502,29 @@ impl Handle {
                 serde_json::to_string(&other).unwrap_or_default()
             ))),
         }
+    }
+
+    pub async fn complete(
+        &self,
+        params: CompleteRequestParams,
+        timeout: Duration,
+    ) -> Result<CompleteResult, CallError> {
+        match tokio::time::timeout(timeout, self.peer.complete(params)).await {
+            Err(_) => Err(CallError::Timeout(timeout)),
+            Ok(r) => r.map_err(CallError::from),
+        }
+    }
+
+    pub async fn set_level(&self, params: SetLevelRequestParams) -> Result<(), CallError> {
+        self.peer.set_level(params).await.map_err(CallError::from)
+    }
+
+    pub async fn subscribe(&self, params: SubscribeRequestParams) -> Result<(), CallError> {
+        self.peer.subscribe(params).await.map_err(CallError::from)
+    }
+
+    pub async fn unsubscribe(&self, params: UnsubscribeRequestParams) -> Result<(), CallError> {
+        self.peer.unsubscribe(params).await.map_err(CallError::from)
     }
 
     pub async fn read_resource(

@@ -14,7 +14,11 @@ use rmcp::model::{
     ProgressToken, ReadResourceRequestParams, ReadResourceResponse,
     ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
+use rmcp::model::{
+    CompleteRequestParams, CompleteResult, Reference, SetLevelRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+};
+use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer, SubscriptionContext};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
@@ -25,16 +29,40 @@ use crate::hub::Hub;
 use crate::telemetry::log::events;
 use crate::telemetry::metrics::Outcome;
 
+/// Which list changed, for 2026-07-28 clients listening through `subscriptions/listen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListKind {
+    Tools,
+    Prompts,
+    Resources,
+}
+
 /// Open client sessions, for notifications that are not an answer to a request.
-#[derive(Default)]
 pub struct Clients {
+    /// Stateless (2026-07-28) clients have no session to notify: they listen here.
+    listeners: tokio::sync::broadcast::Sender<ListKind>,
     next: AtomicU64,
     peers: Mutex<HashMap<u64, ClientSession>>,
     /// (server, backend's progress token) → the client's own token and session.
     progress: Mutex<HashMap<(String, ProgressToken), (u64, ProgressToken)>>,
     /// Which client session has calls in flight on which server: where a backend's
-    /// log messages go.
+    /// log messages and requests (sampling, elicitation) go.
     inflight: Mutex<HashMap<String, Vec<u64>>>,
+    /// Resource URI → sessions subscribed to its updates.
+    subscriptions: Mutex<HashMap<String, Vec<u64>>>,
+}
+
+impl Default for Clients {
+    fn default() -> Self {
+        Clients {
+            listeners: tokio::sync::broadcast::channel(64).0,
+            next: AtomicU64::default(),
+            peers: Mutex::default(),
+            progress: Mutex::default(),
+            inflight: Mutex::default(),
+            subscriptions: Mutex::default(),
+        }
+    }
 }
 
 struct ClientSession {
@@ -53,6 +81,13 @@ impl Clients {
     }
 
     fn unregister(&self, id: u64) -> Option<String> {
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, list| {
+                list.retain(|c| *c != id);
+                !list.is_empty()
+            });
         self.peers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -82,6 +117,7 @@ impl Clients {
     }
 
     pub fn broadcast_tools_changed(&self) {
+        let _ = self.listeners.send(ListKind::Tools);
         for peer in self.peers() {
             tokio::spawn(async move {
                 let _ = peer.notify_tool_list_changed().await;
@@ -90,6 +126,7 @@ impl Clients {
     }
 
     pub fn broadcast_prompts_changed(&self) {
+        let _ = self.listeners.send(ListKind::Prompts);
         for peer in self.peers() {
             tokio::spawn(async move {
                 let _ = peer.notify_prompt_list_changed().await;
@@ -98,6 +135,7 @@ impl Clients {
     }
 
     pub fn broadcast_resources_changed(&self) {
+        let _ = self.listeners.send(ListKind::Resources);
         for peer in self.peers() {
             tokio::spawn(async move {
                 let _ = peer.notify_resource_list_changed().await;
@@ -105,13 +143,63 @@ impl Clients {
         }
     }
 
-    pub fn broadcast_resource_updated(&self, params: ResourceUpdatedNotificationParam) {
-        for peer in self.peers() {
-            let params = params.clone();
-            tokio::spawn(async move {
-                let _ = peer.notify_resource_updated(params).await;
-            });
+    /// `notifications/resources/updated` goes to the sessions subscribed to that URI.
+    pub fn route_resource_updated(&self, params: ResourceUpdatedNotificationParam) {
+        let ids = self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&params.uri)
+            .cloned()
+            .unwrap_or_default();
+        for id in ids {
+            if let Some(peer) = self.peer(id) {
+                let params = params.clone();
+                tokio::spawn(async move {
+                    let _ = peer.notify_resource_updated(params).await;
+                });
+            }
         }
+    }
+
+    fn subscribe(&self, uri: &str, client: u64) -> bool {
+        let mut subs = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+        let list = subs.entry(uri.to_owned()).or_default();
+        let first = list.is_empty();
+        if !list.contains(&client) {
+            list.push(client);
+        }
+        first
+    }
+
+    /// Returns true when no session is subscribed to `uri` any more.
+    fn unsubscribe(&self, uri: &str, client: u64) -> bool {
+        let mut subs = self.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = subs.get_mut(uri) {
+            list.retain(|c| *c != client);
+            if list.is_empty() {
+                subs.remove(uri);
+                return true;
+            }
+            return false;
+        }
+        true
+    }
+
+    /// The session whose call on `server` started last: the one a backend's request
+    /// (sampling, elicitation, roots) most plausibly belongs to.
+    pub fn caller_for(&self, server: &str) -> Option<Peer<RoleServer>> {
+        let ids = self
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(server)
+            .cloned()
+            .unwrap_or_default();
+        ids.iter()
+            .rev()
+            .filter(|id| **id != 0)
+            .find_map(|id| self.peer(*id))
     }
 
     /// A backend's progress goes to the session that made the call, under the token
@@ -153,21 +241,31 @@ impl Clients {
 }
 
 /// Removes the routing entries of one call when it ends, however it ends.
-struct CallRoutes<'a> {
-    clients: &'a Clients,
+struct CallRoutes {
+    clients: Arc<Clients>,
     server: String,
     client: u64,
     token: Option<ProgressToken>,
 }
 
-impl Drop for CallRoutes<'_> {
+/// How long a finished call's progress route stays: the SDK hands notifications and
+/// answers to separate tasks, so progress a backend sent just before its answer can be
+/// processed just after it.
+const LATE_PROGRESS: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Drop for CallRoutes {
     fn drop(&mut self) {
         if let Some(t) = self.token.take() {
-            self.clients
-                .progress
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&(self.server.clone(), t));
+            let clients = self.clients.clone();
+            let key = (self.server.clone(), t);
+            tokio::spawn(async move {
+                tokio::time::sleep(LATE_PROGRESS).await;
+                clients
+                    .progress
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+            });
         }
         let mut inflight = self
             .clients
@@ -234,6 +332,9 @@ fn server_info() -> ServerConfig {
         .enable_prompts_list_changed()
         .enable_resources()
         .enable_resources_list_changed()
+        .enable_resources_subscribe()
+        .enable_completions()
+        .enable_logging()
         .build();
     let mut info = InitializeResult::new(caps);
     info.server_info = Implementation::new("mcphub", env!("CARGO_PKG_VERSION"));
@@ -308,7 +409,7 @@ impl Hub {
             .or_default()
             .push(client);
         let mut routes = CallRoutes {
-            clients: &self.clients,
+            clients: self.clients.clone(),
             server: server.to_owned(),
             client,
             token: None,
@@ -453,6 +554,125 @@ impl rmcp::ServerHandler for HubService {
             .map_err(|e| call_error_to_mcp(&route.server, e))
     }
 
+    async fn complete(
+        &self,
+        mut request: CompleteRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let catalog = self.hub.catalog();
+        let server = match &mut request.r#ref {
+            Reference::Prompt(p) => {
+                let route = catalog.prompt(&p.name).cloned().ok_or_else(|| {
+                    McpError::invalid_params(format!("unknown prompt `{}`", p.name), None)
+                })?;
+                p.name = route.name;
+                route.server
+            }
+            Reference::Resource(r) => catalog
+                .resource_servers(&r.uri)
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    McpError::invalid_params(format!("no server has resource `{}`", r.uri), None)
+                })?,
+            _ => {
+                return Err(McpError::invalid_params(
+                    "completion/complete: unsupported reference type (use ref/prompt or ref/resource)",
+                    None,
+                ));
+            }
+        };
+        let (backend, handle) = self.hub.connected(&server)?;
+        handle
+            .complete(request, backend.entry.timeout())
+            .await
+            .map_err(|e| call_error_to_mcp(&server, e))
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        // Backends that log are told the level; the hub forwards what they send.
+        for b in self.hub.backends() {
+            let logs = b.snapshot().identity.is_some_and(|i| i.has_logging);
+            if let (true, Ok(handle)) = (logs, b.handle()) {
+                let _ = handle.set_level(request.clone()).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let server = self.hub.resource_owner(&request.uri)?;
+        if self.hub.clients.subscribe(&request.uri, self.client_id()) {
+            let (_, handle) = self.hub.connected(&server)?;
+            if let Err(e) = handle.subscribe(request.clone()).await {
+                self.hub.clients.unsubscribe(&request.uri, self.client_id());
+                return Err(call_error_to_mcp(&server, e));
+            }
+        }
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if self.hub.clients.unsubscribe(&request.uri, self.client_id())
+            && let Ok(server) = self.hub.resource_owner(&request.uri)
+            && let Ok((_, handle)) = self.hub.connected(&server)
+        {
+            handle
+                .unsubscribe(request)
+                .await
+                .map_err(|e| call_error_to_mcp(&server, e))?;
+        }
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // List changes are relayed; per-resource updates are not (yet) for stateless
+        // clients, so that part of a request is declined rather than silently dropped.
+        let mut accepted = requested.clone();
+        accepted.resource_subscriptions = None;
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut rx = self.hub.clients.listeners.subscribe();
+        loop {
+            let kind = tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                k = rx.recv() => match k {
+                    Ok(k) => k,
+                    // Missed some: a list_changed is idempotent, so say all changed.
+                    Err(RecvError::Lagged(_)) => ListKind::Tools,
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+            };
+            let sink = context.sink();
+            let sent = match kind {
+                ListKind::Tools => sink.notify_tool_list_changed().await,
+                ListKind::Prompts => sink.notify_prompt_list_changed().await,
+                ListKind::Resources => sink.notify_resource_list_changed().await,
+            };
+            if sent.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
     async fn list_resources(
         &self,
         _: Option<PaginatedRequestParams>,
@@ -486,6 +706,34 @@ impl rmcp::ServerHandler for HubService {
 }
 
 impl Hub {
+    /// A backend and a request handle for it, or the error a client should get.
+    pub fn connected(
+        &self,
+        server: &str,
+    ) -> Result<(Arc<crate::backends::Backend>, super::client::Handle), McpError> {
+        let backend = self
+            .backend(server)
+            .ok_or_else(|| McpError::invalid_params(format!("unknown server `{server}`"), None))?;
+        let handle = backend
+            .handle()
+            .map_err(|m| McpError::new(ErrorCode(-32000), m, Some(json!({"server": server}))))?;
+        Ok((backend, handle))
+    }
+
+    /// The server a resource URI belongs to.
+    pub fn resource_owner(&self, uri: &str) -> Result<String, McpError> {
+        self.catalog()
+            .resource_servers(uri)
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                McpError::resource_not_found(
+                    format!("no connected server has resource `{uri}`"),
+                    Some(json!({"uri": uri})),
+                )
+            })
+    }
+
     /// Reads a resource from the server that lists it (or whose template matches).
     pub async fn read_resource(
         &self,

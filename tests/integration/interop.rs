@@ -242,3 +242,43 @@ async fn mcp_inspector_cli_lists_and_calls_tools() {
     let v: serde_json::Value = serde_json::from_slice(&call.stdout).unwrap();
     assert_eq!(v["content"][0]["text"], "from-inspector", "{v}");
 }
+
+#[tokio::test]
+async fn modern_clients_hear_list_changes_through_subscriptions_listen() {
+    use tokio::io::AsyncBufReadExt;
+    let a = random_name("a");
+    let late = random_name("late");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let mut listener = tokio::process::Command::new(deps().venv_bin("python"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/python_listen.py"
+        ))
+        .arg(hub.url("/mcp"))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(listener.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(DEADLINE, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.as_deref(), Some("listening"));
+    let cfg =
+        json!({"mcpServers": {a.clone(): fixture(&a, &[]), late.clone(): fixture(&late, &[])}});
+    std::fs::write(&hub.config_path, cfg.to_string()).unwrap();
+    assert_eq!(hub.post("/api/restart", json!({})).await.0, 200);
+    let changed = tokio::time::timeout(DEADLINE, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(changed.starts_with("ToolsListChanged"), "{changed}");
+    let status = tokio::time::timeout(DEADLINE, listener.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+}
