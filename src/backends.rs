@@ -10,7 +10,9 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Placeholders, ServerEntry, Transport};
-use crate::mcp::client::{Connection, Handle, Notice, Offer, Relay, ServerIdentity, StdioSpec};
+use crate::mcp::client::{
+    ConnectError, Connection, Handle, Notice, Offer, Relay, ServerIdentity, StdioSpec,
+};
 use crate::mcp::server::Clients;
 use crate::telemetry::log::events;
 
@@ -210,6 +212,7 @@ impl Backend {
                 _ = self.stop.cancelled() => break,
                 r = self.connect(&placeholders, &events, &clients) => r,
             };
+            let mut unauthorized = false;
             let reason = match connected {
                 Ok(mut conn) => {
                     let since = Instant::now();
@@ -255,10 +258,17 @@ impl Backend {
                         }
                     }
                 }
-                Err(e) => e,
+                Err(e) => {
+                    unauthorized = e.unauthorized;
+                    e.message
+                }
             };
             self.update(|s| {
-                s.status = Status::Disconnected;
+                s.status = if unauthorized {
+                    Status::Unauthorized
+                } else {
+                    Status::Disconnected
+                };
                 s.error = Some(reason.clone());
                 s.pid = None;
                 s.connected_at = None;
@@ -307,7 +317,7 @@ impl Backend {
         placeholders: &Arc<Placeholders>,
         events: &mpsc::UnboundedSender<BackendEvent>,
         clients: &Arc<Clients>,
-    ) -> Result<Connection, String> {
+    ) -> Result<Connection, ConnectError> {
         let entry = self.entry.clone();
         let ph = placeholders.clone();
         // `${cmd: …}` runs a process and may block for its timeout.
@@ -353,6 +363,7 @@ impl Backend {
                     init_timeout,
                 )
                 .await
+                .map_err(ConnectError::from)
             }
             Transport::Http { url, headers } => {
                 Connection::http(url, headers, relay(), init_timeout).await

@@ -220,6 +220,23 @@ pub struct Connection {
     pub identity: ServerIdentity,
 }
 
+/// Why a connection could not be made.
+#[derive(Debug)]
+pub struct ConnectError {
+    pub message: String,
+    /// The server wants credentials (HTTP 401/403): mcp-hub's `unauthorized` status.
+    pub unauthorized: bool,
+}
+
+impl From<String> for ConnectError {
+    fn from(message: String) -> ConnectError {
+        ConnectError {
+            message,
+            unauthorized: false,
+        }
+    }
+}
+
 /// Why a backend call failed, in the terms the hub reports.
 #[derive(Debug)]
 pub enum CallError {
@@ -331,7 +348,7 @@ impl Connection {
         headers: &BTreeMap<String, String>,
         relay: Relay,
         init_timeout: Duration,
-    ) -> Result<Connection, String> {
+    ) -> Result<Connection, ConnectError> {
         let mut custom = HashMap::new();
         for (k, v) in headers {
             let name = http::HeaderName::try_from(k.as_str())
@@ -350,12 +367,18 @@ impl Connection {
         let client = relay.into_client();
         let service = match tokio::time::timeout(init_timeout, client.serve(transport)).await {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(format!("initialize failed: {e}")),
+            Ok(Err(e)) => {
+                return Err(ConnectError {
+                    unauthorized: e.is_authorization_required(),
+                    message: format!("initialize failed: {e}"),
+                });
+            }
             Err(_) => {
                 return Err(format!(
                     "no answer to initialize within {}s",
                     init_timeout.as_secs()
-                ));
+                )
+                .into());
             }
         };
         Ok(Connection::from_service(service, None))
