@@ -374,11 +374,9 @@ impl Connection {
                 });
             }
             Err(_) => {
-                return Err(format!(
-                    "no answer to initialize within {}s",
-                    init_timeout.as_secs()
-                )
-                .into());
+                return Err(
+                    format!("no answer to initialize within {}s", init_timeout.as_secs()).into(),
+                );
             }
         };
         Ok(Connection::from_service(service, None))
