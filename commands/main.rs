@@ -3,7 +3,10 @@
 
 use clap::{Parser, Subcommand};
 
+mod check_alerts;
 mod serve;
+mod toolkit;
+mod validate;
 
 /// One MCP endpoint for all your MCP servers, and the toolkit that watches it.
 #[derive(Parser, Debug)]
@@ -17,11 +20,33 @@ pub struct Cli {
 enum Command {
     /// Run the hub: connect every configured MCP server and serve them at /mcp.
     Serve(serve::Args),
+    /// Evaluate the alert rules now (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+    CheckAlerts(check_alerts::Args),
+    /// Check a deployment end to end: config, process, port, health, servers, state files.
+    Validate(validate::Args),
 }
 
+/// Subcommands that follow the Nagios plugin exit codes, where a usage error is 3.
+const CHECK_COMMANDS: &[&str] = &["check-alerts", "detect-anomalies", "validate"];
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let _ = e.print();
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                return std::process::ExitCode::SUCCESS;
+            }
+            let check = std::env::args()
+                .skip(1)
+                .any(|a| CHECK_COMMANDS.contains(&a.as_str()));
+            return std::process::ExitCode::from(if check { 3 } else { 2 });
+        }
+    };
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::CheckAlerts(args) => check_alerts::run(args),
+        Command::Validate(args) => validate::run(args),
     }
 }

@@ -1,13 +1,20 @@
 //! mcphub: one MCP endpoint in front of many MCP servers, and the toolkit that
 //! watches it. The `mcphub` binary (in `commands/`) is a thin layer over this library.
 
+pub mod alerts;
 pub mod backends;
 pub mod catalog;
 pub mod config;
+pub mod discovery;
+pub mod history;
 pub mod http;
 pub mod hub;
+pub mod hub_client;
 pub mod mcp;
+pub mod observe;
+pub mod render;
 pub mod rest;
 pub mod runtime;
 pub mod state;
 pub mod telemetry;
+pub mod validate;

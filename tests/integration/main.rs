@@ -8,3 +8,4 @@ mod interop;
 mod rest;
 mod security;
 mod support;
+mod toolkit;

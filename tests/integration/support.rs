@@ -147,6 +147,7 @@ impl HubBuilder {
             _dir: dir,
             config_path,
             state_dir: state,
+            home,
             stderr: lines,
             port_rx,
             http: reqwest::Client::new(),
@@ -161,6 +162,7 @@ pub struct RunningHub {
     _dir: tempfile::TempDir,
     pub config_path: PathBuf,
     pub state_dir: PathBuf,
+    pub home: PathBuf,
     stderr: Arc<Mutex<Vec<String>>>,
     port_rx: tokio::sync::watch::Receiver<Option<u16>>,
     pub http: reqwest::Client,
@@ -293,6 +295,24 @@ impl RunningHub {
             .await
             .unwrap_or_else(|_| panic!("hub did not exit; stderr:\n{}", self.stderr()))
             .unwrap()
+    }
+
+    /// Runs a toolkit command the way cron would: same HOME and state dir as the hub,
+    /// no flags pointing at it (discovery must find it).
+    pub fn toolkit(&self, args: &[&str]) -> (i32, String, String) {
+        let out = std::process::Command::new(HUB)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("MCPHUB_STATE_DIR", &self.state_dir)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     pub async fn mcp(&self) -> McpClient {

@@ -1,0 +1,320 @@
+//! The alert rules of the day-3 report, evaluated against what the toolkit observed.
+//! Rates alert only on a minimum sample: zero load is "no data", never an alert.
+
+use serde::{Deserialize, Serialize};
+
+use crate::observe::Observation;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Thresholds, defaulting to the report's; overridable from a JSON file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Thresholds {
+    /// Below this success rate (0–1) is critical.
+    pub success_rate_critical: f64,
+    /// Below this success rate (0–1) is a warning.
+    pub success_rate_warning: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub cache_hit_rate: f64,
+    pub queue_depth: f64,
+    pub rss_mb: f64,
+    /// Fewer requests than this in the window: rates are "no data".
+    pub min_samples: u64,
+    pub log_growth_mb_per_hour: f64,
+    /// `/api/health` slower than this fails `validate`'s latency target.
+    pub health_latency_ms: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            success_rate_critical: 0.90,
+            success_rate_warning: 0.95,
+            p95_ms: 2000.0,
+            p99_ms: 5000.0,
+            cache_hit_rate: 0.80,
+            queue_depth: 10.0,
+            rss_mb: 500.0,
+            min_samples: 20,
+            log_growth_mb_per_hour: 50.0,
+            health_latency_ms: 50.0,
+        }
+    }
+}
+
+impl Thresholds {
+    /// Reads overrides from `path`; unknown keys are refused with their name.
+    pub fn load(path: &std::path::Path) -> Result<Thresholds, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{}:{}:{}: {e} (keys: success_rate_critical, success_rate_warning, p95_ms, p99_ms, cache_hit_rate, queue_depth, rss_mb, min_samples, log_growth_mb_per_hour, health_latency_ms)",
+                path.display(),
+                e.line(),
+                e.column()
+            )
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    pub severity: Severity,
+    /// Stable rule name, shared with the emitted Prometheus rules.
+    pub rule: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+}
+
+fn alert(severity: Severity, rule: &'static str, message: String, value: Option<f64>) -> Alert {
+    Alert {
+        severity,
+        rule,
+        message,
+        value,
+        server: None,
+    }
+}
+
+/// Every rule, in the report's order. Rules whose data is missing stay silent.
+pub fn evaluate(o: &Observation, t: &Thresholds) -> Vec<Alert> {
+    use Severity::*;
+    let mut out = Vec::new();
+    if o.pid.is_none() {
+        out.push(alert(
+            Critical,
+            "HubDown",
+            format!("hub process not running (looked at {})", o.target_url),
+            None,
+        ));
+    }
+    if !o.port_listening {
+        out.push(alert(
+            Critical,
+            "HubPortNotListening",
+            format!(
+                "nothing listens on port {}",
+                o.port.map_or("?".into(), |p| p.to_string())
+            ),
+            None,
+        ));
+    }
+    let llm = &o.llm;
+    if llm.circuit_state.as_deref() == Some("open") {
+        out.push(alert(
+            Critical,
+            "LlmCircuitOpen",
+            "LLM circuit breaker is open: categorization falls back to the heuristic".into(),
+            None,
+        ));
+    }
+    let sampled = llm.requests.is_some_and(|n| n >= t.min_samples);
+    if let (true, Some(rate)) = (sampled, llm.success_rate) {
+        if rate < t.success_rate_critical {
+            out.push(alert(
+                Critical,
+                "LlmSuccessRateCritical",
+                format!(
+                    "LLM success rate {:.1}% < {:.0}%",
+                    rate * 100.0,
+                    t.success_rate_critical * 100.0
+                ),
+                Some(rate),
+            ));
+        } else if rate < t.success_rate_warning {
+            out.push(alert(
+                Warning,
+                "LlmSuccessRateLow",
+                format!(
+                    "LLM success rate {:.1}% < {:.0}%",
+                    rate * 100.0,
+                    t.success_rate_warning * 100.0
+                ),
+                Some(rate),
+            ));
+        }
+    }
+    if let Some(h) = &o.health {
+        let enabled: Vec<_> = h
+            .servers
+            .iter()
+            .filter(|s| s.status != "disabled")
+            .collect();
+        if !enabled.is_empty() && enabled.iter().all(|s| s.status != "connected") {
+            out.push(alert(
+                Critical,
+                "AllServersDisconnected",
+                format!("all {} enabled servers are disconnected", enabled.len()),
+                Some(enabled.len() as f64),
+            ));
+        }
+    }
+    if let (true, Some(p95)) = (sampled, llm.p95_ms)
+        && p95 > t.p95_ms
+    {
+        out.push(alert(
+            Warning,
+            "LlmLatencyP95High",
+            format!("LLM P95 latency {p95:.0} ms > {:.0} ms", t.p95_ms),
+            Some(p95),
+        ));
+    }
+    if let (true, Some(p99)) = (sampled, llm.p99_ms)
+        && p99 > t.p99_ms
+    {
+        out.push(alert(
+            Warning,
+            "LlmLatencyP99High",
+            format!("LLM P99 latency {p99:.0} ms > {:.0} ms", t.p99_ms),
+            Some(p99),
+        ));
+    }
+    if let (Some(hits), Some(misses)) = (llm.cache_hits, llm.cache_misses) {
+        let lookups = hits + misses;
+        if lookups >= t.min_samples {
+            let rate = hits as f64 / lookups as f64;
+            if rate < t.cache_hit_rate {
+                out.push(alert(
+                    Warning,
+                    "LlmCacheHitRateLow",
+                    format!(
+                        "cache hit rate {:.1}% < {:.0}%",
+                        rate * 100.0,
+                        t.cache_hit_rate * 100.0
+                    ),
+                    Some(rate),
+                ));
+            }
+        }
+        if misses > 0 {
+            out.push(alert(
+                Info,
+                "LlmCacheMisses",
+                format!("{misses} cache misses"),
+                Some(misses as f64),
+            ));
+        }
+    }
+    if let Some(q) = llm.queue_depth
+        && q > t.queue_depth
+    {
+        out.push(alert(
+            Warning,
+            "LlmQueueDeep",
+            format!("LLM queue depth {q:.0} > {:.0}", t.queue_depth),
+            Some(q),
+        ));
+    }
+    if let Some(rss) = o.rss_bytes {
+        let mb = rss as f64 / 1_048_576.0;
+        if mb > t.rss_mb {
+            out.push(alert(
+                Warning,
+                "HubMemoryHigh",
+                format!("hub RSS {mb:.0} MB > {:.0} MB", t.rss_mb),
+                Some(mb),
+            ));
+        }
+    }
+    if let Some(h) = &o.health {
+        for s in h
+            .servers
+            .iter()
+            .filter(|s| s.status != "connected" && s.status != "disabled")
+        {
+            out.push(Alert {
+                severity: Info,
+                rule: "ServerDisconnected",
+                message: format!(
+                    "server {} is {}{}",
+                    s.name,
+                    s.status,
+                    s.error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                ),
+                value: None,
+                server: Some(s.name.clone()),
+            });
+        }
+    }
+    if let Some(n) = llm.parse_errors
+        && n > 0
+    {
+        out.push(alert(
+            Info,
+            "LlmParseErrors",
+            format!("{n} LLM answers could not be parsed (the heuristic answer stood)"),
+            Some(n as f64),
+        ));
+    }
+    if let Some(g) = o.log_growth_mb_per_hour
+        && g > t.log_growth_mb_per_hour
+    {
+        out.push(alert(
+            Info,
+            "LogGrowthHigh",
+            format!(
+                "log grows {g:.1} MB/h > {:.0} MB/h",
+                t.log_growth_mb_per_hour
+            ),
+            Some(g),
+        ));
+    }
+    out
+}
+
+/// The exit code contract of check commands (Nagios plugin convention).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CheckStatus {
+    Ok = 0,
+    Warning = 1,
+    Critical = 2,
+    Unknown = 3,
+}
+
+impl CheckStatus {
+    pub fn from_alerts(alerts: &[Alert]) -> CheckStatus {
+        match alerts.iter().map(|a| a.severity).max() {
+            Some(Severity::Critical) => CheckStatus::Critical,
+            Some(Severity::Warning) => CheckStatus::Warning,
+            _ => CheckStatus::Ok,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            CheckStatus::Ok => "OK",
+            CheckStatus::Warning => "WARNING",
+            CheckStatus::Critical => "CRITICAL",
+            CheckStatus::Unknown => "UNKNOWN",
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}

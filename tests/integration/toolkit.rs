@@ -1,0 +1,108 @@
+//! The toolkit commands as processes against a real running hub found by discovery.
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn validate_names_every_server_and_the_real_pid() {
+    let good = random_name("good");
+    let bad = random_name("bad");
+    let hub = HubBuilder::new()
+        .fixture(&good)
+        .server(&bad, fixture(&bad, &["--exit-at-start"]))
+        .start()
+        .await;
+    hub.wait_connected(&good).await;
+    let (code, out, err) = hub.toolkit(&["validate", "--format", "json"]);
+    assert_eq!(
+        code, 2,
+        "a server that cannot start fails validate: {out}{err}"
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["pid"], hub.child.id().unwrap());
+    assert_eq!(v["hub"], format!("http://127.0.0.1:{}", hub.port));
+    let checks = v["checks"].as_array().unwrap();
+    let verdict = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c["check"] == format!("server {name}"))
+            .unwrap_or_else(|| panic!("no check for {name}: {out}"))["verdict"]
+            .clone()
+    };
+    assert_eq!(verdict(&good), "pass");
+    assert_eq!(verdict(&bad), "fail");
+    // The table names the failing server too.
+    let (_, table, _) = hub.toolkit(&["validate"]);
+    assert!(
+        table.contains(&bad) && table.contains("CRITICAL"),
+        "{table}"
+    );
+}
+
+#[tokio::test]
+async fn check_alerts_is_ok_at_zero_load_and_records_its_result() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let (code, out, err) = hub.toolkit(&["check-alerts", "--format", "nagios"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("MCPHUB OK - 1/1 servers connected |"),
+        "{out}"
+    );
+    assert!(
+        out.contains("'llm_success_rate'=U;"),
+        "no data is U, not 0: {out}"
+    );
+    let (code, out, _) = hub.toolkit(&["check-alerts", "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["alerts"], serde_json::json!([]));
+    let history = read(&hub.state_dir.join("monitoring/alerts.jsonl"));
+    assert_eq!(history.lines().count(), 2);
+    for line in history.lines() {
+        let rec: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(rec["status"], "OK");
+    }
+}
+
+#[tokio::test]
+async fn a_stopped_hub_makes_check_alerts_and_validate_critical() {
+    let mut hub = HubBuilder::new().without_config().start().await;
+    hub.signal(Signal::SIGKILL);
+    hub.wait_exit().await;
+    let (code, out, _) = hub.toolkit(&["check-alerts", "--format", "nagios"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.starts_with("MCPHUB CRITICAL - hub process not running"),
+        "{out}"
+    );
+    let (code, out, _) = hub.toolkit(&["validate"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("process found") && out.contains("fail"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn usage_errors_of_check_commands_exit_3_and_bad_thresholds_name_the_file() {
+    let hub = HubBuilder::new().without_config().start().await;
+    let (code, _, err) = hub.toolkit(&["check-alerts", "--no-such-flag"]);
+    assert_eq!(code, 3, "{err}");
+    let file = hub.state_dir.join("thresholds.json");
+    std::fs::write(&file, r#"{"rss_mb": 1, "p96_ms": 3}"#).unwrap();
+    let (code, _, err) = hub.toolkit(&["check-alerts", "--thresholds", file.to_str().unwrap()]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("thresholds.json:1:") && err.contains("p96_ms"),
+        "{err}"
+    );
+    // A valid override is applied: 1 MB of RSS is exceeded by any live hub.
+    std::fs::write(&file, r#"{"rss_mb": 1}"#).unwrap();
+    let (code, out, _) = hub.toolkit(&["check-alerts", "--thresholds", file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("HubMemoryHigh"), "{out}");
+}
