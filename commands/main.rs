@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod check_alerts;
+mod completions;
 mod serve;
 mod toolkit;
 mod validate;
@@ -24,6 +25,10 @@ enum Command {
     CheckAlerts(check_alerts::Args),
     /// Check a deployment end to end: config, process, port, health, servers, state files.
     Validate(validate::Args),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionArgs),
+    /// Print the man page (or write all pages with --dir).
+    Man(completions::ManArgs),
 }
 
 /// Subcommands that follow the Nagios plugin exit codes, where a usage error is 3.
@@ -48,5 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::CheckAlerts(args) => check_alerts::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
     }
 }

@@ -1,5 +1,6 @@
 //! mcphub's integration tests: one binary that drives the real executables.
 
+mod artifacts;
 mod config;
 mod deps;
 mod faults;

@@ -1,0 +1,76 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_mcphub_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_mcphub_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_mcphub_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_mcphub_using_subcommand
+    set -l cmd (__fish_mcphub_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c mcphub -n "__fish_mcphub_needs_command" -s h -l help -d 'Print help'
+complete -c mcphub -n "__fish_mcphub_needs_command" -s V -l version -d 'Print version'
+complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "serve" -d 'Run the hub: connect every configured MCP server and serve them at /mcp'
+complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "check-alerts" -d 'Evaluate the alert rules now (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)'
+complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "validate" -d 'Check a deployment end to end: config, process, port, health, servers, state files'
+complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
+complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "man" -d 'Print the man page (or write all pages with --dir)'
+complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -s c -l config -d 'Servers file (mcpServers JSON/JSON5); repeat to merge, later files win per server. Default: $XDG_CONFIG_HOME/mcphub/servers.json when it exists' -r -F
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -s p -l port -d 'Port to listen on; 0 picks a free one (printed at start)' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l host -d 'Address to listen on. Anything but loopback needs --token' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l token -d 'Bearer token required on /mcp, /api and /metrics' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l allow-host -d 'Extra Host name the hub answers to (besides localhost, 127.0.0.1, ::1)' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l allow-origin -d 'Extra browser Origin allowed (besides loopback origins), e.g. https://app.example.com' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l max-body -d 'Largest request body accepted, in bytes' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l state-dir -d 'State directory (workspaces.json, logs/). Default: $XDG_STATE_HOME/mcp-hub' -r -F
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l allow-insecure-bind -d 'Listen on a non-loopback address without a token (a trusted network only)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l watch -d 'Reload the config files when they change; only changed servers restart'
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l stdio -d 'Serve one MCP session over stdin/stdout (for clients that spawn their servers)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l hub -d 'Hub to check. Default: MCPHUB_URL, else the live hubs in workspaces.json, else http://127.0.0.1:7000' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l token -d 'Bearer token of the hub' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l state-dir -d 'State directory. Default: $XDG_STATE_HOME/mcp-hub' -r -F
+complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l format -r -f -a "table\t''
+json\t''
+nagios\t''"
+complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l thresholds -d 'JSON file overriding alert thresholds (see README)' -r -F
+complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -s h -l help -d 'Print help'
+complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -s V -l version -d 'Print version'
+complete -c mcphub -n "__fish_mcphub_using_subcommand validate" -l hub -d 'Hub to check. Default: MCPHUB_URL, else the live hubs in workspaces.json, else http://127.0.0.1:7000' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand validate" -l token -d 'Bearer token of the hub' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand validate" -l state-dir -d 'State directory. Default: $XDG_STATE_HOME/mcp-hub' -r -F
+complete -c mcphub -n "__fish_mcphub_using_subcommand validate" -s c -l config -d 'Config files to validate. Default: the running hub\'s, else the default file' -r -F
+complete -c mcphub -n "__fish_mcphub_using_subcommand validate" -l format -r -f -a "table\t''
+json\t''
+nagios\t''"
+complete -c mcphub -n "__fish_mcphub_using_subcommand validate" -s h -l help -d 'Print help'
+complete -c mcphub -n "__fish_mcphub_using_subcommand validate" -s V -l version -d 'Print version'
+complete -c mcphub -n "__fish_mcphub_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c mcphub -n "__fish_mcphub_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c mcphub -n "__fish_mcphub_using_subcommand man" -l dir -d 'Write every page (mcphub.1 and one per subcommand) into this directory instead of printing mcphub.1' -r -F
+complete -c mcphub -n "__fish_mcphub_using_subcommand man" -s h -l help -d 'Print help'
+complete -c mcphub -n "__fish_mcphub_using_subcommand man" -s V -l version -d 'Print version'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve check-alerts validate completions man help" -f -a "serve" -d 'Run the hub: connect every configured MCP server and serve them at /mcp'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve check-alerts validate completions man help" -f -a "check-alerts" -d 'Evaluate the alert rules now (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve check-alerts validate completions man help" -f -a "validate" -d 'Check a deployment end to end: config, process, port, health, servers, state files'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve check-alerts validate completions man help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve check-alerts validate completions man help" -f -a "man" -d 'Print the man page (or write all pages with --dir)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve check-alerts validate completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
