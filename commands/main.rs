@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod check_alerts;
 mod completions;
+mod detect_anomalies;
 mod serve;
 mod toolkit;
 mod validate;
@@ -23,6 +24,8 @@ enum Command {
     Serve(serve::Args),
     /// Evaluate the alert rules now (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
     CheckAlerts(check_alerts::Args),
+    /// Look for anomalies in the last window: error spikes, flapping, resources, servers, log growth.
+    DetectAnomalies(detect_anomalies::Args),
     /// Check a deployment end to end: config, process, port, health, servers, state files.
     Validate(validate::Args),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
@@ -53,6 +56,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::CheckAlerts(args) => check_alerts::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::DetectAnomalies(args) => detect_anomalies::run(args),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),
     }

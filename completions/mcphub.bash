@@ -22,6 +22,9 @@ _mcphub() {
             mcphub,completions)
                 cmd="mcphub__subcmd__completions"
                 ;;
+            mcphub,detect-anomalies)
+                cmd="mcphub__subcmd__detect__subcmd__anomalies"
+                ;;
             mcphub,help)
                 cmd="mcphub__subcmd__help"
                 ;;
@@ -39,6 +42,9 @@ _mcphub() {
                 ;;
             mcphub__subcmd__help,completions)
                 cmd="mcphub__subcmd__help__subcmd__completions"
+                ;;
+            mcphub__subcmd__help,detect-anomalies)
+                cmd="mcphub__subcmd__help__subcmd__detect__subcmd__anomalies"
                 ;;
             mcphub__subcmd__help,help)
                 cmd="mcphub__subcmd__help__subcmd__help"
@@ -59,7 +65,7 @@ _mcphub() {
 
     case "${cmd}" in
         mcphub)
-            opts="-h -V --help --version serve check-alerts validate completions man help"
+            opts="-h -V --help --version serve check-alerts detect-anomalies validate completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -120,8 +126,50 @@ _mcphub() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mcphub__subcmd__detect__subcmd__anomalies)
+            opts="-h -V --hub --token --state-dir --window --format --thresholds --log --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hub)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json nagios" -- "${cur}"))
+                    return 0
+                    ;;
+                --thresholds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mcphub__subcmd__help)
-            opts="serve check-alerts validate completions man help"
+            opts="serve check-alerts detect-anomalies validate completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -149,6 +197,20 @@ _mcphub() {
             return 0
             ;;
         mcphub__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mcphub__subcmd__help__subcmd__detect__subcmd__anomalies)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

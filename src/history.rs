@@ -24,6 +24,14 @@ impl History {
         self.dir.join(format!("{kind}.jsonl"))
     }
 
+    /// The newest record of `kind` that parses; torn or foreign lines are skipped.
+    pub fn last(&self, kind: &str) -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(self.file(kind)).ok()?;
+        text.lines()
+            .rev()
+            .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    }
+
     /// Appends one record as one line. One `write` on an `O_APPEND` file: concurrent
     /// writers never interleave within a line.
     pub fn append<T: Serialize>(&self, kind: &str, record: &T) -> std::io::Result<()> {

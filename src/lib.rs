@@ -2,6 +2,7 @@
 //! watches it. The `mcphub` binary (in `commands/`) is a thin layer over this library.
 
 pub mod alerts;
+pub mod anomalies;
 pub mod backends;
 pub mod catalog;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod history;
 pub mod http;
 pub mod hub;
 pub mod hub_client;
+pub mod logscan;
 pub mod mcp;
 pub mod observe;
 pub mod render;

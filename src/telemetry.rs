@@ -27,3 +27,11 @@ pub fn sample_process(pid: u32) -> Option<ProcessSample> {
         cpu_seconds: p.accumulated_cpu_time() as f64 / 1000.0,
     })
 }
+
+/// CPU use of `pid` in percent of one core, measured over `over`.
+pub async fn cpu_percent(pid: u32, over: std::time::Duration) -> Option<f64> {
+    let a = sample_process(pid)?;
+    tokio::time::sleep(over).await;
+    let b = sample_process(pid)?;
+    Some(((b.cpu_seconds - a.cpu_seconds) / over.as_secs_f64() * 100.0).max(0.0))
+}

@@ -106,3 +106,116 @@ async fn usage_errors_of_check_commands_exit_3_and_bad_thresholds_name_the_file(
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("HubMemoryHigh"), "{out}");
 }
+
+#[tokio::test]
+async fn detect_anomalies_is_quiet_at_zero_load() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let (code, out, err) = hub.toolkit(&["detect-anomalies", "--window", "5m"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("PID {}", hub.child.id().unwrap())),
+        "the real PID: {out}"
+    );
+    assert!(out.contains("OK"), "{out}");
+}
+
+#[tokio::test]
+async fn detect_anomalies_sees_a_flapping_server_by_name() {
+    let flappy = random_name("flappy");
+    let good = random_name("good");
+    let mut entry = fixture(&flappy, &["--exit-at-start"]);
+    entry["restart"] = serde_json::json!({"initialDelayMs": 10, "maxDelayMs": 40});
+    let hub = HubBuilder::new()
+        .fixture(&good)
+        .server(&flappy, entry)
+        .start()
+        .await;
+    hub.wait_health("several reconnect attempts", |_| {
+        read(&hub.log_file())
+            .matches(&format!("\"server\":\"{flappy}\",\"error\""))
+            .count()
+            > 4
+    })
+    .await;
+    let (code, out, err) = hub.toolkit(&["detect-anomalies", "--format", "json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let findings = v["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["check"] == "flapping" && f["server"] == flappy.as_str()),
+        "{out}"
+    );
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["check"] == "servers" && f["server"] == flappy.as_str()),
+        "{out}"
+    );
+    assert!(
+        !findings.iter().any(|f| f["server"] == good.as_str()),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn detect_anomalies_reads_mixed_timestamps_torn_lines_and_rotation() {
+    let hub = HubBuilder::new().without_config().start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hub.log");
+    let now = chrono::Utc::now();
+    let ago = |s: i64| now - chrono::Duration::seconds(s);
+    // Twelve errors in the last two minutes, in every timestamp form, split across a
+    // rotation, with torn and foreign lines between them; plus old errors outside the window.
+    let forms = |t: chrono::DateTime<chrono::Utc>, i: usize| -> Value {
+        match i % 4 {
+            0 => Value::from(t.to_rfc3339()),
+            1 => Value::from(t.timestamp_millis()),
+            2 => Value::from(t.timestamp()),
+            _ => Value::from(t.format("%Y-%m-%d %H:%M:%S%.3fZ").to_string()),
+        }
+    };
+    let line = |t, i| {
+        serde_json::json!({"timestamp": forms(t, i), "level": "ERROR", "event": "tool_call", "message": "boom"}).to_string()
+    };
+    let mut rotated = String::new();
+    for i in 0..3 {
+        rotated.push_str(&line(ago(3600 + i as i64), i));
+        rotated.push('\n');
+    }
+    for i in 0..6 {
+        rotated.push_str(&line(ago(110 - i as i64), i));
+        rotated.push('\n');
+    }
+    let mut current = String::from("{\"timestamp\": \"torn\n<html>not a log line</html>\n");
+    for i in 6..12 {
+        current.push_str(&line(ago(60 - i as i64), i));
+        current.push('\n');
+    }
+    std::fs::write(format!("{}.1", log.display()), rotated).unwrap();
+    std::fs::write(&log, current).unwrap();
+    let (code, out, err) = hub.toolkit(&[
+        "detect-anomalies",
+        "--window",
+        "2m",
+        "--format",
+        "json",
+        "--log",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["errors"], 12, "{out}");
+    assert_eq!(v["scan"]["bad_lines"], 2, "{out}");
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["check"] == "error_spike"),
+        "{out}"
+    );
+}

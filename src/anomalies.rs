@@ -1,0 +1,318 @@
+//! `detect-anomalies`: what looks wrong in the last window — error spikes, flapping
+//! servers, resource use of the discovered hub process, configured servers that are
+//! not connected, and log growth — from the hub's log, API and process.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::alerts::{CheckStatus, Severity};
+use crate::logscan::{ScanStats, scan_since};
+use crate::observe::Observation;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnomalyThresholds {
+    /// More errors than this per 5 minutes is a spike.
+    pub errors_per_5m: f64,
+    /// More connect/disconnect cycles than this per server in the window is flapping.
+    pub flap_cycles: u64,
+    /// The report's CPU target.
+    pub cpu_percent: f64,
+    pub rss_mb: f64,
+    pub log_growth_mb_per_hour: f64,
+}
+
+impl Default for AnomalyThresholds {
+    fn default() -> Self {
+        AnomalyThresholds {
+            errors_per_5m: 10.0,
+            flap_cycles: 3,
+            cpu_percent: 10.0,
+            rss_mb: 500.0,
+            log_growth_mb_per_hour: 50.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub check: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+}
+
+/// The log size seen by the previous run, for the growth rate.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct LogSize {
+    pub timestamp: DateTime<Utc>,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub timestamp: DateTime<Utc>,
+    pub window_s: u64,
+    pub hub: String,
+    pub pid: Option<u32>,
+    pub status: &'static str,
+    pub errors: u64,
+    pub disconnects: BTreeMap<String, u64>,
+    pub active_clients: Option<u64>,
+    pub cpu_percent: Option<f64>,
+    pub rss_mb: Option<f64>,
+    pub log: LogSize,
+    pub log_growth_mb_per_hour: Option<f64>,
+    pub scan: ScanStats,
+    pub findings: Vec<Finding>,
+}
+
+pub struct Inputs<'a> {
+    pub obs: &'a Observation,
+    pub log: &'a Path,
+    pub window: Duration,
+    /// Enabled servers from the hub's config files.
+    pub configured: Vec<String>,
+    pub cpu_percent: Option<f64>,
+    pub previous_log: Option<LogSize>,
+    pub now: DateTime<Utc>,
+}
+
+/// An error line: logged at error level, or a warning about a failed call or a lost
+/// server (the events that make users notice).
+fn is_error(level: &str, event: Option<&str>) -> bool {
+    level == "error"
+        || (level.starts_with("warn")
+            && matches!(
+                event,
+                Some("tool_call" | "server_disconnected" | "llm_parse_error" | "circuit_opened")
+            ))
+}
+
+pub fn detect(i: Inputs<'_>, t: &AnomalyThresholds) -> Report {
+    use Severity::*;
+    let since = i.now - chrono::Duration::from_std(i.window).unwrap_or_default();
+    let mut errors = 0u64;
+    let mut disconnects: BTreeMap<String, u64> = BTreeMap::new();
+    let scan = scan_since(i.log, since, |e| {
+        let event = e.str("event");
+        if is_error(&e.level(), event) {
+            errors += 1;
+        }
+        if event == Some("server_disconnected")
+            && let Some(s) = e.str("server")
+        {
+            *disconnects.entry(s.to_owned()).or_default() += 1;
+        }
+    });
+    let mut findings = Vec::new();
+    let minutes = i.window.as_secs_f64().max(1.0) / 60.0;
+    let per_5m = errors as f64 * 5.0 / minutes;
+    if per_5m > t.errors_per_5m {
+        findings.push(Finding {
+            check: "error_spike",
+            severity: Warning,
+            message: format!(
+                "{errors} errors in {} (≈{per_5m:.0} per 5 min > {:.0})",
+                human(i.window),
+                t.errors_per_5m
+            ),
+            server: None,
+        });
+    }
+    for (server, n) in &disconnects {
+        if *n > t.flap_cycles {
+            findings.push(Finding {
+                check: "flapping",
+                severity: Warning,
+                message: format!(
+                    "server {server} disconnected {n} times in {} (> {})",
+                    human(i.window),
+                    t.flap_cycles
+                ),
+                server: Some(server.clone()),
+            });
+        }
+    }
+    match i.obs.pid {
+        None => findings.push(Finding {
+            check: "resources",
+            severity: Critical,
+            message: format!("hub process not found for {}", i.obs.target_url),
+            server: None,
+        }),
+        Some(pid) => {
+            if let Some(cpu) = i.cpu_percent
+                && cpu > t.cpu_percent
+            {
+                findings.push(Finding {
+                    check: "resources",
+                    severity: Warning,
+                    message: format!("PID {pid} uses {cpu:.1}% CPU (> {:.0}%)", t.cpu_percent),
+                    server: None,
+                });
+            }
+            if let Some(rss) = i.obs.rss_bytes.map(|b| b as f64 / 1_048_576.0)
+                && rss > t.rss_mb
+            {
+                findings.push(Finding {
+                    check: "resources",
+                    severity: Warning,
+                    message: format!("PID {pid} uses {rss:.0} MB RSS (> {:.0} MB)", t.rss_mb),
+                    server: None,
+                });
+            }
+        }
+    }
+    if let Some(h) = &i.obs.health {
+        for name in &i.configured {
+            match h.servers.iter().find(|s| &s.name == name) {
+                Some(s) if s.status == "connected" => {}
+                Some(s) => findings.push(Finding {
+                    check: "servers",
+                    severity: Warning,
+                    message: format!(
+                        "configured server {name} is {}{}",
+                        s.status,
+                        s.error
+                            .as_deref()
+                            .map(|e| format!(": {e}"))
+                            .unwrap_or_default()
+                    ),
+                    server: Some(name.clone()),
+                }),
+                None => findings.push(Finding {
+                    check: "servers",
+                    severity: Warning,
+                    message: format!("configured server {name} is unknown to the running hub"),
+                    server: Some(name.clone()),
+                }),
+            }
+        }
+    }
+    let log = LogSize {
+        timestamp: i.now,
+        bytes: crate::logscan::total_log_bytes(i.log),
+    };
+    let growth = i.previous_log.and_then(|prev| {
+        let hours = (log.timestamp - prev.timestamp).num_milliseconds() as f64 / 3_600_000.0;
+        // A shrinking total means old rotated files were dropped: no rate this time.
+        (hours > 0.0 && log.bytes >= prev.bytes)
+            .then(|| (log.bytes - prev.bytes) as f64 / 1_048_576.0 / hours)
+    });
+    if let Some(g) = growth
+        && g > t.log_growth_mb_per_hour
+    {
+        findings.push(Finding {
+            check: "log_growth",
+            severity: Warning,
+            message: format!(
+                "log grows {g:.1} MB/h (> {:.0} MB/h)",
+                t.log_growth_mb_per_hour
+            ),
+            server: None,
+        });
+    }
+    let status = match findings.iter().map(|f| f.severity).max() {
+        Some(Critical) => CheckStatus::Critical,
+        Some(Warning) => CheckStatus::Warning,
+        _ => CheckStatus::Ok,
+    };
+    Report {
+        timestamp: i.now,
+        window_s: i.window.as_secs(),
+        hub: i.obs.target_url.clone(),
+        pid: i.obs.pid,
+        status: status.word(),
+        errors,
+        disconnects,
+        active_clients: i.obs.health.as_ref().and_then(|h| h.active_clients),
+        cpu_percent: i.cpu_percent,
+        rss_mb: i.obs.rss_bytes.map(|b| b as f64 / 1_048_576.0),
+        log,
+        log_growth_mb_per_hour: growth,
+        scan,
+        findings,
+    }
+}
+
+pub fn status_of(report: &Report) -> CheckStatus {
+    match report.status {
+        "CRITICAL" => CheckStatus::Critical,
+        "WARNING" => CheckStatus::Warning,
+        _ => CheckStatus::Ok,
+    }
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s.is_multiple_of(3600) && s >= 3600 {
+        format!("{}h", s / 3600)
+    } else if s.is_multiple_of(60) && s >= 60 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Parses `5m`, `90s`, `1h`, `2h30m`, `500ms`: the durations the CLI takes.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let err = || format!("`{s}` is not a duration: use e.g. 30s, 5m, 1h, 2h30m");
+    let mut total = Duration::ZERO;
+    let mut num = String::new();
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(err());
+    }
+    while !rest.is_empty() {
+        let c = rest.chars().next().ok_or_else(err)?;
+        if c.is_ascii_digit() {
+            num.push(c);
+            rest = &rest[1..];
+            continue;
+        }
+        let n: u64 = num.parse().map_err(|_| err())?;
+        num.clear();
+        let (unit, len) = if rest.starts_with("ms") {
+            (Duration::from_millis(n), 2)
+        } else {
+            match c {
+                's' => (Duration::from_secs(n), 1),
+                'm' => (Duration::from_secs(n * 60), 1),
+                'h' => (Duration::from_secs(n * 3600), 1),
+                'd' => (Duration::from_secs(n * 86400), 1),
+                _ => return Err(err()),
+            }
+        };
+        total += unit;
+        rest = &rest[len..];
+    }
+    if !num.is_empty() {
+        total += Duration::from_secs(num.parse().map_err(|_| err())?);
+    }
+    if total.is_zero() {
+        return Err(err());
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h30m"), Ok(Duration::from_secs(9000)));
+        assert_eq!(parse_duration("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}
