@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod check_alerts;
 mod completions;
 mod detect_anomalies;
+mod measure;
 mod serve;
 mod toolkit;
 mod validate;
@@ -22,6 +23,8 @@ pub struct Cli {
 enum Command {
     /// Run the hub: connect every configured MCP server and serve them at /mcp.
     Serve(serve::Args),
+    /// Measure the hub over a window and write a baseline (markdown + JSON).
+    Measure(measure::Args),
     /// Evaluate the alert rules now (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
     CheckAlerts(check_alerts::Args),
     /// Look for anomalies in the last window: error spikes, flapping, resources, servers, log growth.
@@ -55,6 +58,7 @@ fn main() -> std::process::ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::CheckAlerts(args) => check_alerts::run(args),
+        Command::Measure(args) => measure::run(args),
         Command::Validate(args) => validate::run(args),
         Command::DetectAnomalies(args) => detect_anomalies::run(args),
         Command::Completions(args) => completions::completions(args),

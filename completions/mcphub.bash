@@ -31,6 +31,9 @@ _mcphub() {
             mcphub,man)
                 cmd="mcphub__subcmd__man"
                 ;;
+            mcphub,measure)
+                cmd="mcphub__subcmd__measure"
+                ;;
             mcphub,serve)
                 cmd="mcphub__subcmd__serve"
                 ;;
@@ -52,6 +55,9 @@ _mcphub() {
             mcphub__subcmd__help,man)
                 cmd="mcphub__subcmd__help__subcmd__man"
                 ;;
+            mcphub__subcmd__help,measure)
+                cmd="mcphub__subcmd__help__subcmd__measure"
+                ;;
             mcphub__subcmd__help,serve)
                 cmd="mcphub__subcmd__help__subcmd__serve"
                 ;;
@@ -65,7 +71,7 @@ _mcphub() {
 
     case "${cmd}" in
         mcphub)
-            opts="-h -V --help --version serve check-alerts detect-anomalies validate completions man help"
+            opts="-h -V --help --version serve measure check-alerts detect-anomalies validate completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -169,7 +175,7 @@ _mcphub() {
             return 0
             ;;
         mcphub__subcmd__help)
-            opts="serve check-alerts detect-anomalies validate completions man help"
+            opts="serve measure check-alerts detect-anomalies validate completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -252,6 +258,20 @@ _mcphub() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mcphub__subcmd__help__subcmd__measure)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mcphub__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -288,6 +308,48 @@ _mcphub() {
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mcphub__subcmd__measure)
+            opts="-h -V --hub --token --state-dir --duration --interval --format --template --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hub)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json nagios" -- "${cur}"))
+                    return 0
+                    ;;
+                --template)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -27,6 +27,7 @@ end
 complete -c mcphub -n "__fish_mcphub_needs_command" -s h -l help -d 'Print help'
 complete -c mcphub -n "__fish_mcphub_needs_command" -s V -l version -d 'Print version'
 complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "serve" -d 'Run the hub: connect every configured MCP server and serve them at /mcp'
+complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "measure" -d 'Measure the hub over a window and write a baseline (markdown + JSON)'
 complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "check-alerts" -d 'Evaluate the alert rules now (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)'
 complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "detect-anomalies" -d 'Look for anomalies in the last window: error spikes, flapping, resources, servers, log growth'
 complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "validate" -d 'Check a deployment end to end: config, process, port, health, servers, state files'
@@ -46,6 +47,17 @@ complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l watch -d 'Reload
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l stdio -d 'Serve one MCP session over stdin/stdout (for clients that spawn their servers)'
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -l hub -d 'Hub to check. Default: MCPHUB_URL, else the live hubs in workspaces.json, else http://127.0.0.1:7000' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -l token -d 'Bearer token of the hub' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -l state-dir -d 'State directory. Default: $XDG_STATE_HOME/mcp-hub' -r -F
+complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -l duration -d 'How long to measure, e.g. 60s, 5m' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -l interval -d 'How often to sample CPU, RSS and queue depth' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -l format -r -f -a "table\t''
+json\t''
+nagios\t''"
+complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -l template -d 'Baseline template overriding templates/baseline.md' -r -F
+complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -s h -l help -d 'Print help'
+complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -s V -l version -d 'Print version'
 complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l hub -d 'Hub to check. Default: MCPHUB_URL, else the live hubs in workspaces.json, else http://127.0.0.1:7000' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l token -d 'Bearer token of the hub' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l state-dir -d 'State directory. Default: $XDG_STATE_HOME/mcp-hub' -r -F
@@ -80,10 +92,11 @@ complete -c mcphub -n "__fish_mcphub_using_subcommand completions" -s V -l versi
 complete -c mcphub -n "__fish_mcphub_using_subcommand man" -l dir -d 'Write every page (mcphub.1 and one per subcommand) into this directory instead of printing mcphub.1' -r -F
 complete -c mcphub -n "__fish_mcphub_using_subcommand man" -s h -l help -d 'Print help'
 complete -c mcphub -n "__fish_mcphub_using_subcommand man" -s V -l version -d 'Print version'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve check-alerts detect-anomalies validate completions man help" -f -a "serve" -d 'Run the hub: connect every configured MCP server and serve them at /mcp'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve check-alerts detect-anomalies validate completions man help" -f -a "check-alerts" -d 'Evaluate the alert rules now (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve check-alerts detect-anomalies validate completions man help" -f -a "detect-anomalies" -d 'Look for anomalies in the last window: error spikes, flapping, resources, servers, log growth'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve check-alerts detect-anomalies validate completions man help" -f -a "validate" -d 'Check a deployment end to end: config, process, port, health, servers, state files'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve check-alerts detect-anomalies validate completions man help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve check-alerts detect-anomalies validate completions man help" -f -a "man" -d 'Print the man page (or write all pages with --dir)'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve check-alerts detect-anomalies validate completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies validate completions man help" -f -a "serve" -d 'Run the hub: connect every configured MCP server and serve them at /mcp'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies validate completions man help" -f -a "measure" -d 'Measure the hub over a window and write a baseline (markdown + JSON)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies validate completions man help" -f -a "check-alerts" -d 'Evaluate the alert rules now (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies validate completions man help" -f -a "detect-anomalies" -d 'Look for anomalies in the last window: error spikes, flapping, resources, servers, log growth'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies validate completions man help" -f -a "validate" -d 'Check a deployment end to end: config, process, port, health, servers, state files'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies validate completions man help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies validate completions man help" -f -a "man" -d 'Print the man page (or write all pages with --dir)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies validate completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -462,6 +462,7 @@ async fn metrics_json(State(hub): State<Arc<Hub>>) -> Json<Value> {
         "servers": {"total": backends.len(), "connected": by_status(Status::Connected), "connecting": by_status(Status::Connecting), "disconnected": by_status(Status::Disconnected), "disabled": by_status(Status::Disabled)},
         "tools": {"exposed": hub.catalog().tools.len()},
         "tool_calls": {"total": total, "success": ok, "failed": total - ok},
+        "tool_call_latency": hub.metrics.latency(),
         // The LLM categorizer is not part of this build yet: its figures are absent
         // (null), never zero, so no one mistakes "no data" for "0% success".
         "llm": Value::Null,

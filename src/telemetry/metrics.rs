@@ -80,6 +80,67 @@ pub struct Metrics {
     /// Totals kept beside the families for the cheap JSON snapshot.
     calls_total: AtomicU64,
     calls_ok: AtomicU64,
+    /// All servers' call latencies in the Prometheus buckets, cumulative: `measure`
+    /// subtracts two snapshots to get the distribution of calls inside its window.
+    latency: Vec<AtomicU64>,
+    latency_sum_us: AtomicU64,
+}
+
+/// Cumulative latency distribution of all tool calls since start.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct LatencySnapshot {
+    /// Upper bounds in seconds; the last bucket (+Inf) is implied by `count`.
+    pub bounds: Vec<f64>,
+    /// Cumulative counts per bound.
+    pub counts: Vec<u64>,
+    pub count: u64,
+    pub sum_seconds: f64,
+}
+
+impl LatencySnapshot {
+    /// The calls between `earlier` and `self`.
+    pub fn since(&self, earlier: &LatencySnapshot) -> LatencySnapshot {
+        if earlier.bounds != self.bounds {
+            return self.clone();
+        }
+        LatencySnapshot {
+            bounds: self.bounds.clone(),
+            counts: self
+                .counts
+                .iter()
+                .zip(&earlier.counts)
+                .map(|(a, b)| a.saturating_sub(*b))
+                .collect(),
+            count: self.count.saturating_sub(earlier.count),
+            sum_seconds: (self.sum_seconds - earlier.sum_seconds).max(0.0),
+        }
+    }
+
+    /// The q-quantile in seconds, interpolated inside its bucket as Prometheus'
+    /// `histogram_quantile` does; `None` without samples.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = q * self.count as f64;
+        let mut prev_bound = 0.0;
+        let mut prev_count = 0u64;
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
+            if *count as f64 >= rank {
+                let in_bucket = (count - prev_count) as f64;
+                if in_bucket == 0.0 {
+                    return Some(*bound);
+                }
+                return Some(
+                    prev_bound + (bound - prev_bound) * (rank - prev_count as f64) / in_bucket,
+                );
+            }
+            prev_bound = *bound;
+            prev_count = *count;
+        }
+        // Above the largest bound: the largest bound is all that can be said.
+        self.bounds.last().copied()
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -143,7 +204,10 @@ impl Metrics {
             .set(1);
         registry.register("build_info", "mcphub build, value 1", build);
         registry.register_collector(Box::new(ProcessCollector));
+        let latency = duration_buckets().map(|_| AtomicU64::new(0)).collect();
         Metrics {
+            latency,
+            latency_sum_us: AtomicU64::new(0),
             registry,
             tool_calls,
             tool_call_duration,
@@ -168,6 +232,14 @@ impl Metrics {
             })
             .observe(elapsed.as_secs_f64());
         self.calls_total.fetch_add(1, Ordering::Relaxed);
+        let secs = elapsed.as_secs_f64();
+        for (bound, count) in duration_buckets().zip(&self.latency) {
+            if secs <= bound {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_sum_us
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
         if outcome == Outcome::Success {
             self.calls_ok.fetch_add(1, Ordering::Relaxed);
         }
@@ -211,6 +283,19 @@ impl Metrics {
                 server: server.to_owned(),
                 status: s.to_owned(),
             });
+        }
+    }
+
+    pub fn latency(&self) -> LatencySnapshot {
+        LatencySnapshot {
+            bounds: duration_buckets().collect(),
+            counts: self
+                .latency
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect(),
+            count: self.calls_total.load(Ordering::Relaxed),
+            sum_seconds: self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6,
         }
     }
 
@@ -259,3 +344,26 @@ impl Collector for ProcessCollector {
 }
 
 pub type SharedMetrics = Arc<Metrics>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_quantiles_come_from_the_difference_of_two_snapshots() {
+        let m = Metrics::new();
+        for _ in 0..100 {
+            m.record_call("a", Outcome::Success, Duration::from_millis(900));
+        }
+        let start = m.latency();
+        assert!(start.quantile(0.5).unwrap() > 0.5);
+        for i in 0..100 {
+            m.record_call("a", Outcome::Success, Duration::from_micros(100 + i));
+        }
+        let window = m.latency().since(&start);
+        assert_eq!(window.count, 100);
+        let p99 = window.quantile(0.99).unwrap();
+        assert!(p99 <= 0.0005, "only the window's fast calls count: {p99}");
+        assert_eq!(LatencySnapshot::default().quantile(0.5), None);
+    }
+}

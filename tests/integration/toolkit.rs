@@ -219,3 +219,100 @@ async fn detect_anomalies_reads_mixed_timestamps_torn_lines_and_rotation() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn measure_at_zero_load_writes_a_baseline_with_na_not_zero() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let (code, out, err) = hub.toolkit(&["measure", "--duration", "1s"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let dir = hub.state_dir.join("baselines");
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let md = names
+        .iter()
+        .find(|n| n.ends_with(".md"))
+        .expect("a markdown baseline");
+    assert!(md.starts_with("baseline-") && names.iter().any(|n| n.ends_with(".json")));
+    let text = read(&dir.join(md));
+    assert!(text.contains("| success rate | N/A |"), "{text}");
+    assert!(text.contains("| latency p95 | N/A"), "{text}");
+    assert!(text.contains("| cache hit rate | N/A"), "{text}");
+    assert!(
+        !text.contains("| success rate | 0") && !text.contains("N/Ams"),
+        "{text}"
+    );
+    assert!(text.contains("| servers connected | 1/1 |"), "{text}");
+    assert!(text.contains("No previous baseline"), "{text}");
+}
+
+#[tokio::test]
+async fn measure_counts_only_calls_inside_its_window_and_compares_with_the_last_baseline() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let client = hub.mcp().await;
+    // Calls before the window must not count.
+    for _ in 0..5 {
+        client
+            .call_text(&format!("{a}__echo"), serde_json::json!({"text": "before"}))
+            .await;
+    }
+    hub.toolkit(&["measure", "--duration", "1s"]);
+    let mut cmd = tokio::process::Command::new(HUB);
+    cmd.args(["measure", "--duration", "2s", "--format", "json"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &hub.home)
+        .env("MCPHUB_STATE_DIR", &hub.state_dir);
+    let measuring = tokio::spawn(async move { cmd.output().await.unwrap() });
+    // Load while measure runs: every tenth call fails.
+    let mut made = 0u64;
+    while !measuring.is_finished() {
+        made += 1;
+        if made.is_multiple_of(10) {
+            let _ = client
+                .call(&format!("{a}__fail"), serde_json::json!({}))
+                .await;
+        } else {
+            client
+                .call_text(&format!("{a}__echo"), serde_json::json!({"text": "in"}))
+                .await;
+        }
+    }
+    let out = measuring.await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let calls = m["calls"].as_u64().unwrap();
+    assert!(
+        calls >= 4 && calls <= made,
+        "calls {calls}, made {made}: {m}"
+    );
+    assert!(m["throughput_per_s"].as_f64().unwrap() > 0.0);
+    let rate = m["success_rate_percent"].as_f64().unwrap();
+    assert!(rate < 100.0 && rate > 50.0, "{m}");
+    assert!(m["p95_ms"].as_f64().unwrap() > 0.0);
+    let dir = hub.state_dir.join("baselines");
+    let mut mds: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".md"))
+        .collect();
+    mds.sort();
+    assert_eq!(mds.len(), 2);
+    let latest = read(&dir.join(&mds[1]));
+    assert!(
+        latest.contains(&format!(
+            "## Compared with {}",
+            mds[0].trim_end_matches(".md")
+        )),
+        "{latest}"
+    );
+}
