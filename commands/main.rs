@@ -8,6 +8,7 @@ mod completions;
 mod detect_anomalies;
 mod measure;
 mod serve;
+mod summary;
 mod toolkit;
 mod validate;
 
@@ -29,6 +30,8 @@ enum Command {
     CheckAlerts(check_alerts::Args),
     /// Look for anomalies in the last window: error spikes, flapping, resources, servers, log growth.
     DetectAnomalies(detect_anomalies::Args),
+    /// Write the daily report (availability, restarts, servers, alerts, anomalies, action items).
+    Summary(summary::Args),
     /// Check a deployment end to end: config, process, port, health, servers, state files.
     Validate(validate::Args),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
@@ -60,6 +63,7 @@ fn main() -> std::process::ExitCode {
         Command::CheckAlerts(args) => check_alerts::run(args),
         Command::Measure(args) => measure::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Summary(args) => summary::run(args),
         Command::DetectAnomalies(args) => detect_anomalies::run(args),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),

@@ -37,6 +37,9 @@ _mcphub() {
             mcphub,serve)
                 cmd="mcphub__subcmd__serve"
                 ;;
+            mcphub,summary)
+                cmd="mcphub__subcmd__summary"
+                ;;
             mcphub,validate)
                 cmd="mcphub__subcmd__validate"
                 ;;
@@ -61,6 +64,9 @@ _mcphub() {
             mcphub__subcmd__help,serve)
                 cmd="mcphub__subcmd__help__subcmd__serve"
                 ;;
+            mcphub__subcmd__help,summary)
+                cmd="mcphub__subcmd__help__subcmd__summary"
+                ;;
             mcphub__subcmd__help,validate)
                 cmd="mcphub__subcmd__help__subcmd__validate"
                 ;;
@@ -71,7 +77,7 @@ _mcphub() {
 
     case "${cmd}" in
         mcphub)
-            opts="-h -V --help --version serve measure check-alerts detect-anomalies validate completions man help"
+            opts="-h -V --help --version serve measure check-alerts detect-anomalies summary validate completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -175,7 +181,7 @@ _mcphub() {
             return 0
             ;;
         mcphub__subcmd__help)
-            opts="serve measure check-alerts detect-anomalies validate completions man help"
+            opts="serve measure check-alerts detect-anomalies summary validate completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -273,6 +279,20 @@ _mcphub() {
             return 0
             ;;
         mcphub__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mcphub__subcmd__help__subcmd__summary)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -404,6 +424,48 @@ _mcphub() {
                     return 0
                     ;;
                 --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mcphub__subcmd__summary)
+            opts="-h -V --hub --token --state-dir --date --format --template --log --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hub)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --date)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json nagios" -- "${cur}"))
+                    return 0
+                    ;;
+                --template)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

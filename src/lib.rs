@@ -20,5 +20,6 @@ pub mod reports;
 pub mod rest;
 pub mod runtime;
 pub mod state;
+pub mod summary;
 pub mod telemetry;
 pub mod validate;

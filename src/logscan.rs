@@ -87,6 +87,8 @@ pub struct ScanStats {
     pub bad_lines: u64,
     pub bytes_read: u64,
     pub files: Vec<PathBuf>,
+    /// The log goes back further than the window (reading stopped at an older line).
+    pub older_lines: bool,
 }
 
 const BLOCK: usize = 64 * 1024;
@@ -187,6 +189,7 @@ fn handle_line(
         return true;
     };
     if timestamp < since {
+        stats.older_lines = true;
         return false;
     }
     stats.lines += 1;

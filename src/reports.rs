@@ -8,6 +8,7 @@ use minijinja::{Environment, Value};
 use serde::Serialize;
 
 pub const BASELINE: (&str, &str) = ("baseline.md", include_str!("../templates/baseline.md"));
+pub const SUMMARY: (&str, &str) = ("summary.md", include_str!("../templates/summary.md"));
 
 /// `value` with `unit` and `digits` decimals, or "N/A" when there is no figure: zero
 /// load is "no data", never "0%" or "N/Ams".

@@ -316,3 +316,87 @@ async fn measure_counts_only_calls_inside_its_window_and_compares_with_the_last_
         "{latest}"
     );
 }
+
+#[tokio::test]
+async fn summary_writes_the_days_report_naming_the_servers() {
+    let good = random_name("good");
+    let bad = random_name("bad");
+    let hub = HubBuilder::new()
+        .fixture(&good)
+        .server(&bad, fixture(&bad, &["--exit-at-start"]))
+        .start()
+        .await;
+    hub.wait_connected(&good).await;
+    hub.mcp()
+        .await
+        .call_text(&format!("{good}__echo"), serde_json::json!({"text": "x"}))
+        .await;
+    let (code, out, err) = hub.toolkit(&["summary"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let today = chrono::Utc::now().date_naive();
+    let report = read(&hub.state_dir.join(format!("reports/summary-{today}.md")));
+    assert_eq!(report.trim(), out.trim());
+    assert!(
+        report.contains(&format!("| {good} | connected |")),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("Investigate server `{bad}`")),
+        "{report}"
+    );
+    assert!(report.contains("| tool calls | 1 |"), "{report}");
+    assert!(report.contains("| availability | 100.00% |"), "{report}");
+}
+
+#[tokio::test]
+async fn summary_of_yesterday_from_a_log_with_a_failing_server_and_a_custom_template() {
+    let hub = HubBuilder::new().without_config().start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hub.log");
+    let day = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    let at = |h: u32, m: u32| day.and_hms_opt(h, m, 0).unwrap().and_utc().to_rfc3339();
+    let mut lines = vec![
+        // The day before yesterday: the hub was already running.
+        serde_json::json!({"timestamp": (day - chrono::Days::new(1)).and_hms_opt(23, 0, 0).unwrap().and_utc().to_rfc3339(), "level": "INFO", "event": "hub_ready"}),
+    ];
+    for i in 0..4 {
+        lines.push(serde_json::json!({"timestamp": at(1 + i, 0), "level": "WARN", "event": "server_disconnected", "server": "serena", "error": "MCP error -32000: Connection closed"}));
+    }
+    for i in 0..20 {
+        lines.push(serde_json::json!({"timestamp": at(10, i), "level": "INFO", "event": "tool_call", "server": "github", "tool": "x", "outcome": "success", "duration_ms": 12.5}));
+    }
+    // Down from 12:00 to 18:00.
+    lines
+        .push(serde_json::json!({"timestamp": at(12, 0), "level": "INFO", "event": "hub_stopped"}));
+    lines
+        .push(serde_json::json!({"timestamp": at(18, 0), "level": "INFO", "event": "hub_started"}));
+    let mut text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    text.push_str("{\"torn\": \n");
+    std::fs::write(&log, text).unwrap();
+    let template = dir.path().join("mine.md");
+    std::fs::write(&template, "avail={{ s.availability_percent | na('%', 0) }} restarts={{ s.restarts }}\n{% for a in s.action_items %}* {{ a }}\n{% endfor %}").unwrap();
+    let (code, out, err) = hub.toolkit(&[
+        "summary",
+        "--date",
+        "yesterday",
+        "--log",
+        log.to_str().unwrap(),
+        "--template",
+        template.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("avail=75% restarts=1"), "{out}");
+    assert!(
+        out.contains("Investigate server `serena`: 4 disconnections today; last error: MCP error -32000: Connection closed"),
+        "{out}"
+    );
+    assert!(out.contains("1 log lines could not be read"), "{out}");
+    assert!(
+        hub.state_dir
+            .join(format!("reports/summary-{day}.md"))
+            .exists()
+    );
+    let (code, _, err) = hub.toolkit(&["summary", "--date", "last tuesday"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("YYYY-MM-DD"), "{err}");
+}
