@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 mod check_alerts;
 mod completions;
 mod detect_anomalies;
+mod install_cron;
 mod measure;
+mod prune;
 mod serve;
 mod summary;
 mod toolkit;
@@ -34,6 +36,10 @@ enum Command {
     Summary(summary::Args),
     /// Check a deployment end to end: config, process, port, health, servers, state files.
     Validate(validate::Args),
+    /// Install the monitoring schedule as one marked block in your crontab.
+    InstallCron(install_cron::Args),
+    /// Remove monitoring history and rotated logs past the retention period.
+    Prune(prune::Args),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionArgs),
     /// Print the man page (or write all pages with --dir).
@@ -65,6 +71,8 @@ fn main() -> std::process::ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Summary(args) => summary::run(args),
         Command::DetectAnomalies(args) => detect_anomalies::run(args),
+        Command::InstallCron(args) => install_cron::run(args),
+        Command::Prune(args) => prune::run(args),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),
     }

@@ -28,11 +28,17 @@ _mcphub() {
             mcphub,help)
                 cmd="mcphub__subcmd__help"
                 ;;
+            mcphub,install-cron)
+                cmd="mcphub__subcmd__install__subcmd__cron"
+                ;;
             mcphub,man)
                 cmd="mcphub__subcmd__man"
                 ;;
             mcphub,measure)
                 cmd="mcphub__subcmd__measure"
+                ;;
+            mcphub,prune)
+                cmd="mcphub__subcmd__prune"
                 ;;
             mcphub,serve)
                 cmd="mcphub__subcmd__serve"
@@ -55,11 +61,17 @@ _mcphub() {
             mcphub__subcmd__help,help)
                 cmd="mcphub__subcmd__help__subcmd__help"
                 ;;
+            mcphub__subcmd__help,install-cron)
+                cmd="mcphub__subcmd__help__subcmd__install__subcmd__cron"
+                ;;
             mcphub__subcmd__help,man)
                 cmd="mcphub__subcmd__help__subcmd__man"
                 ;;
             mcphub__subcmd__help,measure)
                 cmd="mcphub__subcmd__help__subcmd__measure"
+                ;;
+            mcphub__subcmd__help,prune)
+                cmd="mcphub__subcmd__help__subcmd__prune"
                 ;;
             mcphub__subcmd__help,serve)
                 cmd="mcphub__subcmd__help__subcmd__serve"
@@ -77,7 +89,7 @@ _mcphub() {
 
     case "${cmd}" in
         mcphub)
-            opts="-h -V --help --version serve measure check-alerts detect-anomalies summary validate completions man help"
+            opts="-h -V --help --version serve measure check-alerts detect-anomalies summary validate install-cron prune completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -181,7 +193,7 @@ _mcphub() {
             return 0
             ;;
         mcphub__subcmd__help)
-            opts="serve measure check-alerts detect-anomalies summary validate completions man help"
+            opts="serve measure check-alerts detect-anomalies summary validate install-cron prune completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -250,6 +262,20 @@ _mcphub() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mcphub__subcmd__help__subcmd__install__subcmd__cron)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mcphub__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -265,6 +291,20 @@ _mcphub() {
             return 0
             ;;
         mcphub__subcmd__help__subcmd__measure)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mcphub__subcmd__help__subcmd__prune)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -313,6 +353,32 @@ _mcphub() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mcphub__subcmd__install__subcmd__cron)
+            opts="-y -h -V --hub --token --state-dir --dry-run --yes --uninstall --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hub)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -371,6 +437,40 @@ _mcphub() {
                     ;;
                 --template)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mcphub__subcmd__prune)
+            opts="-h -V --hub --token --state-dir --keep --format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hub)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json nagios" -- "${cur}"))
                     return 0
                     ;;
                 *)

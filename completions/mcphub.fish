@@ -32,6 +32,8 @@ complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "check-alerts" -d 'Eva
 complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "detect-anomalies" -d 'Look for anomalies in the last window: error spikes, flapping, resources, servers, log growth'
 complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "summary" -d 'Write the daily report (availability, restarts, servers, alerts, anomalies, action items)'
 complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "validate" -d 'Check a deployment end to end: config, process, port, health, servers, state files'
+complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "install-cron" -d 'Install the monitoring schedule as one marked block in your crontab'
+complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "prune" -d 'Remove monitoring history and rotated logs past the retention period'
 complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
 complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "man" -d 'Print the man page (or write all pages with --dir)'
 complete -c mcphub -n "__fish_mcphub_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -99,17 +101,36 @@ json\t''
 nagios\t''"
 complete -c mcphub -n "__fish_mcphub_using_subcommand validate" -s h -l help -d 'Print help'
 complete -c mcphub -n "__fish_mcphub_using_subcommand validate" -s V -l version -d 'Print version'
+complete -c mcphub -n "__fish_mcphub_using_subcommand install-cron" -l hub -d 'Hub to check. Default: MCPHUB_URL, else the live hubs in workspaces.json, else http://127.0.0.1:7000' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand install-cron" -l token -d 'Bearer token of the hub' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand install-cron" -l state-dir -d 'State directory. Default: $XDG_STATE_HOME/mcp-hub' -r -F
+complete -c mcphub -n "__fish_mcphub_using_subcommand install-cron" -l dry-run -d 'Show what would change (a diff of the crontab) and change nothing'
+complete -c mcphub -n "__fish_mcphub_using_subcommand install-cron" -s y -l yes -d 'Do not ask for confirmation'
+complete -c mcphub -n "__fish_mcphub_using_subcommand install-cron" -l uninstall -d 'Remove the mcphub block instead of installing it'
+complete -c mcphub -n "__fish_mcphub_using_subcommand install-cron" -s h -l help -d 'Print help'
+complete -c mcphub -n "__fish_mcphub_using_subcommand install-cron" -s V -l version -d 'Print version'
+complete -c mcphub -n "__fish_mcphub_using_subcommand prune" -l hub -d 'Hub to check. Default: MCPHUB_URL, else the live hubs in workspaces.json, else http://127.0.0.1:7000' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand prune" -l token -d 'Bearer token of the hub' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand prune" -l state-dir -d 'State directory. Default: $XDG_STATE_HOME/mcp-hub' -r -F
+complete -c mcphub -n "__fish_mcphub_using_subcommand prune" -l keep -d 'Keep history and rotated logs newer than this, e.g. 30d, 12h' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand prune" -l format -r -f -a "table\t''
+json\t''
+nagios\t''"
+complete -c mcphub -n "__fish_mcphub_using_subcommand prune" -s h -l help -d 'Print help'
+complete -c mcphub -n "__fish_mcphub_using_subcommand prune" -s V -l version -d 'Print version'
 complete -c mcphub -n "__fish_mcphub_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c mcphub -n "__fish_mcphub_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c mcphub -n "__fish_mcphub_using_subcommand man" -l dir -d 'Write every page (mcphub.1 and one per subcommand) into this directory instead of printing mcphub.1' -r -F
 complete -c mcphub -n "__fish_mcphub_using_subcommand man" -s h -l help -d 'Print help'
 complete -c mcphub -n "__fish_mcphub_using_subcommand man" -s V -l version -d 'Print version'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate completions man help" -f -a "serve" -d 'Run the hub: connect every configured MCP server and serve them at /mcp'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate completions man help" -f -a "measure" -d 'Measure the hub over a window and write a baseline (markdown + JSON)'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate completions man help" -f -a "check-alerts" -d 'Evaluate the alert rules now (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate completions man help" -f -a "detect-anomalies" -d 'Look for anomalies in the last window: error spikes, flapping, resources, servers, log growth'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate completions man help" -f -a "summary" -d 'Write the daily report (availability, restarts, servers, alerts, anomalies, action items)'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate completions man help" -f -a "validate" -d 'Check a deployment end to end: config, process, port, health, servers, state files'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate completions man help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate completions man help" -f -a "man" -d 'Print the man page (or write all pages with --dir)'
-complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate install-cron prune completions man help" -f -a "serve" -d 'Run the hub: connect every configured MCP server and serve them at /mcp'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate install-cron prune completions man help" -f -a "measure" -d 'Measure the hub over a window and write a baseline (markdown + JSON)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate install-cron prune completions man help" -f -a "check-alerts" -d 'Evaluate the alert rules now (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate install-cron prune completions man help" -f -a "detect-anomalies" -d 'Look for anomalies in the last window: error spikes, flapping, resources, servers, log growth'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate install-cron prune completions man help" -f -a "summary" -d 'Write the daily report (availability, restarts, servers, alerts, anomalies, action items)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate install-cron prune completions man help" -f -a "validate" -d 'Check a deployment end to end: config, process, port, health, servers, state files'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate install-cron prune completions man help" -f -a "install-cron" -d 'Install the monitoring schedule as one marked block in your crontab'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate install-cron prune completions man help" -f -a "prune" -d 'Remove monitoring history and rotated logs past the retention period'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate install-cron prune completions man help" -f -a "completions" -d 'Print shell completions (bash, zsh, fish, elvish, powershell)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate install-cron prune completions man help" -f -a "man" -d 'Print the man page (or write all pages with --dir)'
+complete -c mcphub -n "__fish_mcphub_using_subcommand help; and not __fish_seen_subcommand_from serve measure check-alerts detect-anomalies summary validate install-cron prune completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

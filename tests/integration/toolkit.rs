@@ -400,3 +400,266 @@ async fn summary_of_yesterday_from_a_log_with_a_failing_server_and_a_custom_temp
     assert_eq!(code, 2);
     assert!(err.contains("YYYY-MM-DD"), "{err}");
 }
+
+/// A stand-in for `crontab` that keeps the table in a file (MCPHUB_CRONTAB points here).
+fn fake_crontab(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let table = dir.join("table");
+    let program = dir.join("crontab");
+    std::fs::write(
+        &program,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n  -l) if [ -f '{t}' ]; then cat '{t}'; else echo \"no crontab for $(id -un)\" >&2; exit 1; fi;;\n  -) cat > '{t}';;\n  *) echo \"usage\" >&2; exit 2;;\nesac\n",
+            t = table.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (program, table)
+}
+
+fn install_cron(
+    hub: &std::path::Path,
+    crontab: &std::path::Path,
+    state: &std::path::Path,
+    args: &[&str],
+) -> (i32, String, String) {
+    let out = std::process::Command::new(hub)
+        .arg("install-cron")
+        .args(args)
+        .env("MCPHUB_CRONTAB", crontab)
+        .env("MCPHUB_STATE_DIR", state)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn install_cron_keeps_foreign_entries_escapes_percent_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (crontab, table) = fake_crontab(dir.path());
+    let state = dir.path().join("state");
+    // The binary lives in a path with a space and a percent sign.
+    let bindir = dir.path().join("bin 100%");
+    std::fs::create_dir_all(&bindir).unwrap();
+    let hub = bindir.join("mcphub");
+    std::fs::copy(HUB, &hub).unwrap();
+    // Foreign entries, no trailing newline.
+    let foreign = "MAILTO=ops@example.com\n*/5 * * * * /usr/local/bin/backup.sh # keep me";
+    std::fs::write(&table, foreign).unwrap();
+
+    let (code, out, err) = install_cron(&hub, &crontab, &state, &["--dry-run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let quoted = format!("'{}'", hub.display()).replace('%', r"\%");
+    let added: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with('+') && l.contains(&quoted))
+        .collect();
+    assert_eq!(
+        added.len(),
+        5,
+        "five absolute, quoted, %-escaped lines: {out}"
+    );
+    assert!(
+        !out.contains(&format!("{}", hub.display())),
+        "no unescaped % in any line: {out}"
+    );
+    assert!(out.contains("next "), "each line with its next run: {out}");
+    assert_eq!(read(&table), foreign, "dry run changes nothing");
+
+    let (code, out, err) = install_cron(&hub, &crontab, &state, &["--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let installed = read(&table);
+    assert!(
+        installed.starts_with(&format!("{foreign}\n# BEGIN mcphub")),
+        "{installed}"
+    );
+    assert!(installed.trim_end().ends_with("# END mcphub"));
+    let backups = || {
+        std::fs::read_dir(state.join("backups"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    assert_eq!(backups(), 1);
+    assert_eq!(
+        read(
+            &std::fs::read_dir(state.join("backups"))
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path()
+        ),
+        foreign
+    );
+
+    let (code, out, _) = install_cron(&hub, &crontab, &state, &["--yes"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Already installed"), "{out}");
+    assert_eq!(read(&table), installed);
+    assert_eq!(backups(), 1, "nothing changed, nothing backed up");
+
+    // Without --yes and without a terminal, nothing is applied.
+    let (code, _, err) = install_cron(&hub, &crontab, &state, &["--uninstall"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--yes"), "{err}");
+    let (code, _, _) = install_cron(&hub, &crontab, &state, &["--uninstall", "--yes"]);
+    assert_eq!(code, 0);
+    assert_eq!(read(&table), format!("{foreign}\n"));
+}
+
+#[test]
+fn install_cron_refuses_a_half_present_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let (crontab, table) = fake_crontab(dir.path());
+    let half = "0 1 * * * /bin/true\n# BEGIN mcphub\n0 0 * * * '/old/mcphub' 'validate'\n";
+    std::fs::write(&table, half).unwrap();
+    let (code, _, err) = install_cron(
+        std::path::Path::new(HUB),
+        &crontab,
+        &dir.path().join("s"),
+        &["--yes"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("not one whole block") && err.contains("crontab -e"),
+        "{err}"
+    );
+    assert_eq!(read(&table), half);
+}
+
+#[test]
+fn install_cron_with_debians_real_crontab_for_a_throwaway_user() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: needs root to create a throwaway user (CI runs it)");
+        return;
+    }
+    assert!(
+        std::path::Path::new("/usr/bin/crontab").exists(),
+        "Debian's crontab is missing: apt-get install cron (.ci/run does)"
+    );
+    let user = "mcphub-ci";
+    if std::process::Command::new("id")
+        .arg(user)
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        let ok = std::process::Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                user,
+            ])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "useradd {user}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let as_user = |args: &[&str]| {
+        let out = std::process::Command::new("runuser")
+            .args(["-u", user, "--", HUB, "install-cron"])
+            .args(args)
+            .env("MCPHUB_STATE_DIR", dir.path().join("state"))
+            .env_remove("MCPHUB_CRONTAB")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let list = || {
+        let out = std::process::Command::new("crontab")
+            .args(["-u", user, "-l"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let _ = std::process::Command::new("crontab")
+        .args(["-u", user, "-r"])
+        .output();
+    let (code, out) = as_user(&["--yes"]);
+    assert_eq!(code, 0, "{out}");
+    let table = list();
+    assert_eq!(
+        table
+            .lines()
+            .filter(|l| l.contains("'install-cron'") || l.contains("'validate'"))
+            .count(),
+        1,
+        "{table}"
+    );
+    assert!(
+        table.contains("# BEGIN mcphub") && table.contains("# END mcphub"),
+        "{table}"
+    );
+    let (code, out) = as_user(&["--yes"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Already installed"), "{out}");
+    let (code, _) = as_user(&["--uninstall", "--yes"]);
+    assert_eq!(code, 0);
+    assert!(!list().contains("mcphub"));
+    let _ = std::process::Command::new("crontab")
+        .args(["-u", user, "-r"])
+        .output();
+}
+
+#[test]
+fn prune_drops_history_and_rotated_logs_past_retention_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path();
+    std::fs::create_dir_all(state.join("monitoring")).unwrap();
+    std::fs::create_dir_all(state.join("logs")).unwrap();
+    let now = chrono::Utc::now();
+    let old = (now - chrono::Duration::days(40)).to_rfc3339();
+    let new = (now - chrono::Duration::days(1)).to_rfc3339();
+    std::fs::write(
+        state.join("monitoring/alerts.jsonl"),
+        format!("{{\"timestamp\":\"{old}\"}}\n{{\"timestamp\":\"{new}\"}}\n{{\"timest\n"),
+    )
+    .unwrap();
+    std::fs::write(state.join("logs/mcp-hub.log"), "live\n").unwrap();
+    let rotated = state.join("logs/mcp-hub.log.3");
+    std::fs::write(&rotated, "old\n").unwrap();
+    let forty_days = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 86400);
+    std::fs::File::options()
+        .write(true)
+        .open(&rotated)
+        .unwrap()
+        .set_modified(forty_days)
+        .unwrap();
+    let out = std::process::Command::new(HUB)
+        .args(["prune", "--keep", "30d", "--format", "json", "--state-dir"])
+        .arg(state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["history_lines_removed"], 1);
+    assert_eq!(v["history_lines_kept"], 1);
+    assert_eq!(v["unreadable_lines_removed"], 1);
+    assert_eq!(
+        read(&state.join("monitoring/alerts.jsonl")),
+        format!("{{\"timestamp\":\"{new}\"}}\n")
+    );
+    assert!(!rotated.exists());
+    assert_eq!(read(&state.join("logs/mcp-hub.log")), "live\n");
+}
