@@ -8,6 +8,7 @@ mod completions;
 mod detect_anomalies;
 mod install_cron;
 mod measure;
+mod monitor;
 mod prune;
 mod serve;
 mod summary;
@@ -26,6 +27,8 @@ pub struct Cli {
 enum Command {
     /// Run the hub: connect every configured MCP server and serve them at /mcp.
     Serve(serve::Args),
+    /// Live dashboard: hub, process, servers, tool calls, LLM, alerts (q to quit).
+    Monitor(monitor::Args),
     /// Measure the hub over a window and write a baseline (markdown + JSON).
     Measure(measure::Args),
     /// Evaluate the alert rules now (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
@@ -68,6 +71,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::CheckAlerts(args) => check_alerts::run(args),
         Command::Measure(args) => measure::run(args),
+        Command::Monitor(args) => monitor::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Summary(args) => summary::run(args),
         Command::DetectAnomalies(args) => detect_anomalies::run(args),

@@ -37,6 +37,9 @@ _mcphub() {
             mcphub,measure)
                 cmd="mcphub__subcmd__measure"
                 ;;
+            mcphub,monitor)
+                cmd="mcphub__subcmd__monitor"
+                ;;
             mcphub,prune)
                 cmd="mcphub__subcmd__prune"
                 ;;
@@ -70,6 +73,9 @@ _mcphub() {
             mcphub__subcmd__help,measure)
                 cmd="mcphub__subcmd__help__subcmd__measure"
                 ;;
+            mcphub__subcmd__help,monitor)
+                cmd="mcphub__subcmd__help__subcmd__monitor"
+                ;;
             mcphub__subcmd__help,prune)
                 cmd="mcphub__subcmd__help__subcmd__prune"
                 ;;
@@ -89,7 +95,7 @@ _mcphub() {
 
     case "${cmd}" in
         mcphub)
-            opts="-h -V --help --version serve measure check-alerts detect-anomalies summary validate install-cron prune completions man help"
+            opts="-h -V --help --version serve monitor measure check-alerts detect-anomalies summary validate install-cron prune completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,7 +199,7 @@ _mcphub() {
             return 0
             ;;
         mcphub__subcmd__help)
-            opts="serve measure check-alerts detect-anomalies summary validate install-cron prune completions man help"
+            opts="serve monitor measure check-alerts detect-anomalies summary validate install-cron prune completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -291,6 +297,20 @@ _mcphub() {
             return 0
             ;;
         mcphub__subcmd__help__subcmd__measure)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mcphub__subcmd__help__subcmd__monitor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -436,6 +456,36 @@ _mcphub() {
                     return 0
                     ;;
                 --template)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mcphub__subcmd__monitor)
+            opts="-h -V --hub --token --state-dir --interval --once --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hub)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -7,6 +7,7 @@ pub mod backends;
 pub mod catalog;
 pub mod config;
 pub mod cron;
+pub mod dashboard;
 pub mod discovery;
 pub mod history;
 pub mod http;

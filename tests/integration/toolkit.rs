@@ -663,3 +663,97 @@ fn prune_drops_history_and_rotated_logs_past_retention_and_keeps_the_rest() {
     assert!(!rotated.exists());
     assert_eq!(read(&state.join("logs/mcp-hub.log")), "live\n");
 }
+
+/// Runs `tmux` on a private socket.
+fn tmux(socket: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("tmux")
+        .arg("-L")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("tmux (apt-get install tmux)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn wait_screen(socket: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        let screen = tmux(socket, &["capture-pane", "-p", "-t", "mon"]);
+        if pred(&screen) {
+            return screen;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "timed out waiting for {what}; screen:\n{screen}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn monitor_draws_refreshes_and_restores_the_terminal_on_q() {
+    let a = random_name("alpha");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let socket = random_name("mcphub-test");
+    let cmd = format!(
+        "env HOME='{}' MCPHUB_STATE_DIR='{}' '{HUB}' monitor --interval 1s; echo MONITOR_EXIT=$?; sleep 60",
+        hub.home.display(),
+        hub.state_dir.display()
+    );
+    tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "mon",
+            "-x",
+            "150",
+            "-y",
+            "50",
+            &cmd,
+        ],
+    );
+    let first = wait_screen(&socket, "the first frame", |s| {
+        s.contains(&a) && s.contains("q to quit")
+    })
+    .await;
+    assert!(
+        first.contains(&hub.child.id().unwrap().to_string()),
+        "the real PID: {first}"
+    );
+    assert!(first.contains("connected"), "{first}");
+    let stamp = |s: &str| s.lines().next().unwrap_or_default().to_owned();
+    let first_stamp = stamp(&first);
+    wait_screen(&socket, "a refresh", |s| {
+        stamp(s) != first_stamp && s.contains("q to quit")
+    })
+    .await;
+    tmux(&socket, &["send-keys", "-t", "mon", "q"]);
+    let after = wait_screen(&socket, "the exit", |s| s.contains("MONITOR_EXIT=")).await;
+    assert!(after.contains("MONITOR_EXIT=0"), "{after}");
+    assert!(
+        !after.contains("q to quit"),
+        "the alternate screen is gone: {after}"
+    );
+    tmux(&socket, &["kill-server"]);
+}
+
+#[tokio::test]
+async fn monitor_once_prints_one_plain_frame() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let (code, out, err) = hub.toolkit(&["monitor", "--once"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("mcphub monitor · "), "{out}");
+    assert!(
+        out.contains(&format!("| {a} ")) && out.contains("| ready "),
+        "{out}"
+    );
+    assert!(
+        !out.contains('\u{1b}'),
+        "no escape codes off a terminal: {out:?}"
+    );
+}
