@@ -18,6 +18,17 @@ pub struct Args {
     /// JSON file overriding alert thresholds (see README).
     #[arg(long, value_name = "FILE")]
     thresholds: Option<PathBuf>,
+    /// Print the same rules in another system's format instead of checking.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    emit: Option<Emit>,
+    /// Prometheus job name the emitted rules select.
+    #[arg(long, default_value = "mcphub")]
+    job: String,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Emit {
+    PrometheusRules,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -31,6 +42,22 @@ pub fn run(args: Args) -> ExitCode {
         },
         None => Thresholds::default(),
     };
+    if let Some(Emit::PrometheusRules) = args.emit {
+        return match mcphub::reports::render(
+            mcphub::reports::PROMETHEUS_RULES,
+            None,
+            serde_json::json!({"t": thresholds, "job": args.job}),
+        ) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("mcphub check-alerts: {e}");
+                ExitCode::from(CheckStatus::Unknown.code())
+            }
+        };
+    }
     let obs = block_on(mcphub::observe::observe(
         args.hub.target(),
         args.hub.token.clone(),

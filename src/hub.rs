@@ -84,8 +84,8 @@ impl Hub {
         let (backend_tx, backend_rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);
         Arc::new(Hub {
+            metrics: Metrics::new(Some(options.state_dir.log_file())),
             options,
-            metrics: Metrics::new(),
             clients: Arc::new(Clients::default()),
             server_id: format!("mcphub-{}", std::process::id()),
             started: Instant::now(),

@@ -9,6 +9,10 @@ use serde::Serialize;
 
 pub const BASELINE: (&str, &str) = ("baseline.md", include_str!("../templates/baseline.md"));
 pub const SUMMARY: (&str, &str) = ("summary.md", include_str!("../templates/summary.md"));
+pub const PROMETHEUS_RULES: (&str, &str) = (
+    "prometheus-rules.yml",
+    include_str!("../templates/prometheus-rules.yml"),
+);
 
 /// `value` with `unit` and `digits` decimals, or "N/A" when there is no figure: zero
 /// load is "no data", never "0%" or "N/Ams".

@@ -469,13 +469,30 @@ async fn metrics_json(State(hub): State<Arc<Hub>>) -> Json<Value> {
     }))
 }
 
-async fn metrics_text(State(hub): State<Arc<Hub>>) -> impl IntoResponse {
+async fn metrics_text(
+    State(hub): State<Arc<Hub>>,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
     hub.metrics.active_clients.set(hub.clients.count() as i64);
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        hub.metrics.encode(),
-    )
+    let openmetrics = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    if openmetrics {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            hub.metrics.encode(),
+        )
+    } else {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            hub.metrics.encode_text_004(),
+        )
+    }
 }

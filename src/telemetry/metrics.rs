@@ -66,6 +66,18 @@ pub struct ServerStatusLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabels {
+    pub provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LlmCallLabels {
+    pub provider: String,
+    /// success, error, timeout, parse_error, rejected (circuit open)
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
 }
@@ -77,6 +89,16 @@ pub struct Metrics {
     pub reconnects: Family<ServerLabels, Counter>,
     pub server_status: Family<ServerStatusLabels, Gauge>,
     pub active_clients: Gauge,
+    /// The LLM categorizer's families. Labelled by provider, so they carry no samples
+    /// (and no invented zeros) until an LLM is configured.
+    pub llm_requests: Family<LlmCallLabels, Counter>,
+    pub llm_request_duration: Family<ProviderLabels, Histogram>,
+    pub llm_cache_hits: Family<ProviderLabels, Counter>,
+    pub llm_cache_misses: Family<ProviderLabels, Counter>,
+    pub llm_queue_depth: Family<ProviderLabels, Gauge>,
+    /// 0 closed, 1 half-open, 2 open.
+    pub llm_circuit_state: Family<ProviderLabels, Gauge>,
+    pub llm_parse_errors: Family<ProviderLabels, Counter>,
     /// Totals kept beside the families for the cheap JSON snapshot.
     calls_total: AtomicU64,
     calls_ok: AtomicU64,
@@ -156,13 +178,18 @@ fn duration_buckets() -> impl Iterator<Item = f64> {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics::new()
+        Metrics::new(None)
     }
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("mcphub");
+    /// `log` is the hub's log file, whose size (rotated files included) is exported.
+    pub fn new(log: Option<std::path::PathBuf>) -> Metrics {
+        // The root holds the ecosystem's standard `process_*` names; everything of
+        // ours lives under the `mcphub_` prefix.
+        let mut root = Registry::default();
+        root.register_collector(Box::new(ProcessCollector));
+        let registry = root.sub_registry_with_prefix("mcphub");
         let tool_calls = Family::<CallLabels, Counter>::default();
         registry.register(
             "tool_calls",
@@ -203,17 +230,74 @@ impl Metrics {
             })
             .set(1);
         registry.register("build_info", "mcphub build, value 1", build);
-        registry.register_collector(Box::new(ProcessCollector));
+        let llm_requests = Family::<LlmCallLabels, Counter>::default();
+        registry.register(
+            "llm_requests",
+            "LLM categorization requests, by provider and outcome",
+            llm_requests.clone(),
+        );
+        let llm_request_duration =
+            Family::<ProviderLabels, Histogram>::new_with_constructor(|| {
+                Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                    0.05, 2.0, 10,
+                ))
+            });
+        registry.register_with_unit(
+            "llm_request_duration",
+            "Time an LLM categorization request took",
+            prometheus_client::registry::Unit::Seconds,
+            llm_request_duration.clone(),
+        );
+        let llm_cache_hits = Family::<ProviderLabels, Counter>::default();
+        registry.register(
+            "llm_cache_hits",
+            "Tool categories answered from the cache",
+            llm_cache_hits.clone(),
+        );
+        let llm_cache_misses = Family::<ProviderLabels, Counter>::default();
+        registry.register(
+            "llm_cache_misses",
+            "Tool categories that needed the LLM",
+            llm_cache_misses.clone(),
+        );
+        let llm_queue_depth = Family::<ProviderLabels, Gauge>::default();
+        registry.register(
+            "llm_queue_depth",
+            "Tools waiting for LLM categorization",
+            llm_queue_depth.clone(),
+        );
+        let llm_circuit_state = Family::<ProviderLabels, Gauge>::default();
+        registry.register(
+            "llm_circuit_state",
+            "LLM circuit breaker: 0 closed, 1 half-open, 2 open",
+            llm_circuit_state.clone(),
+        );
+        let llm_parse_errors = Family::<ProviderLabels, Counter>::default();
+        registry.register(
+            "llm_parse_errors",
+            "LLM answers that could not be used (the heuristic answer stood)",
+            llm_parse_errors.clone(),
+        );
+        if let Some(log) = log {
+            registry.register_collector(Box::new(LogCollector { log }));
+        }
         let latency = duration_buckets().map(|_| AtomicU64::new(0)).collect();
         Metrics {
             latency,
             latency_sum_us: AtomicU64::new(0),
-            registry,
+            registry: root,
             tool_calls,
             tool_call_duration,
             reconnects,
             server_status,
             active_clients,
+            llm_requests,
+            llm_request_duration,
+            llm_cache_hits,
+            llm_cache_misses,
+            llm_queue_depth,
+            llm_circuit_state,
+            llm_parse_errors,
             calls_total: AtomicU64::new(0),
             calls_ok: AtomicU64::new(0),
         }
@@ -306,7 +390,43 @@ impl Metrics {
         )
     }
 
-    /// The Prometheus text exposition format (OpenMetrics flavour, `# EOF` included).
+    /// The classic Prometheus text format (0.0.4), for scrapers and tools that do not
+    /// ask for OpenMetrics (curl, `promtool check metrics`). Derived from the
+    /// OpenMetrics output because prometheus-client writes only that: counter families
+    /// are named with their `_total` suffix, and `# UNIT`/`# EOF` lines go.
+    pub fn encode_text_004(&self) -> String {
+        let om = self.encode();
+        let mut counters = std::collections::HashSet::new();
+        for line in om.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ")
+                && let Some(name) = rest.strip_suffix(" counter")
+            {
+                counters.insert(name.to_owned());
+            }
+        }
+        let mut out = String::with_capacity(om.len());
+        for line in om.lines() {
+            if line == "# EOF" || line.starts_with("# UNIT ") {
+                continue;
+            }
+            let meta = line
+                .strip_prefix("# HELP ")
+                .map(|r| ("# HELP ", r))
+                .or_else(|| line.strip_prefix("# TYPE ").map(|r| ("# TYPE ", r)));
+            if let Some((kind, rest)) = meta {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                if counters.contains(name) && !name.ends_with("_total") {
+                    out.push_str(&format!("{kind}{name}_total {tail}\n"));
+                    continue;
+                }
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The OpenMetrics text format (`# EOF` included).
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Encoding into a String cannot fail.
@@ -319,6 +439,26 @@ impl Metrics {
 /// read at scrape time, under the names the Prometheus ecosystem already knows.
 #[derive(Debug)]
 struct ProcessCollector;
+
+/// `mcphub_log_file_bytes`: the log's size, rotated files included, for the
+/// log-growth rule.
+#[derive(Debug)]
+struct LogCollector {
+    log: std::path::PathBuf,
+}
+
+impl Collector for LogCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let bytes = ConstGauge::new(crate::logscan::total_log_bytes(&self.log) as i64);
+        bytes.encode(encoder.encode_descriptor(
+            "log_file_bytes",
+            "Size of the hub's log, rotated files included",
+            None,
+            bytes.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
 
 impl Collector for ProcessCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -351,7 +491,7 @@ mod tests {
 
     #[test]
     fn window_quantiles_come_from_the_difference_of_two_snapshots() {
-        let m = Metrics::new();
+        let m = Metrics::new(None);
         for _ in 0..100 {
             m.record_call("a", Outcome::Success, Duration::from_millis(900));
         }

@@ -6,6 +6,7 @@ mod deps;
 mod faults;
 mod front;
 mod interop;
+mod prometheus;
 mod rest;
 mod security;
 mod support;
