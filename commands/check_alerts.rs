@@ -21,6 +21,15 @@ pub struct Args {
     /// Print the same rules in another system's format instead of checking.
     #[arg(long, value_enum, value_name = "FORMAT")]
     emit: Option<Emit>,
+    /// Slack-compatible webhook (a JSON POST of {"text": …}) told about warning and
+    /// critical results.
+    #[arg(
+        long,
+        env = "MCPHUB_WEBHOOK_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    webhook: Option<String>,
     /// Prometheus job name the emitted rules select.
     #[arg(long, default_value = "mcphub")]
     job: String,
@@ -70,6 +79,17 @@ pub fn run(args: Args) -> ExitCode {
     });
     if let Err(e) = History::new(&args.hub.state()).append("alerts", &record) {
         eprintln!("mcphub check-alerts: cannot record the result in the monitoring history: {e}");
+    }
+    if let Some(url) = &args.webhook
+        && status >= CheckStatus::Warning
+        && let Err(e) = block_on(mcphub::alerts::notify_webhook(
+            url,
+            &obs.target_url,
+            status,
+            &alerts,
+        ))
+    {
+        eprintln!("mcphub check-alerts: webhook {url}: {e}");
     }
     let (connected, total) = obs.servers_connected();
     match args.format {

@@ -109,7 +109,7 @@ _mcphub() {
             return 0
             ;;
         mcphub__subcmd__check__subcmd__alerts)
-            opts="-h -V --hub --token --state-dir --format --thresholds --emit --job --help --version"
+            opts="-h -V --hub --token --state-dir --format --thresholds --emit --webhook --job --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -137,6 +137,10 @@ _mcphub() {
                     ;;
                 --emit)
                     COMPREPLY=($(compgen -W "prometheus-rules" -- "${cur}"))
+                    return 0
+                    ;;
+                --webhook)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --job)

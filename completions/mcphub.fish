@@ -77,6 +77,7 @@ json\t''
 nagios\t''"
 complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l thresholds -d 'JSON file overriding alert thresholds (see README)' -r -F
 complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l emit -d 'Print the same rules in another system\'s format instead of checking' -r -f -a "prometheus-rules\t''"
+complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l webhook -d 'Slack-compatible webhook (a JSON POST of {"text": …}) told about warning and critical results' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l job -d 'Prometheus job name the emitted rules select' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -s h -l help -d 'Print help'
 complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -s V -l version -d 'Print version'

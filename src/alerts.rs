@@ -288,7 +288,7 @@ pub fn evaluate(o: &Observation, t: &Thresholds) -> Vec<Alert> {
 }
 
 /// The exit code contract of check commands (Nagios plugin convention).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum CheckStatus {
     Ok = 0,
     Warning = 1,
@@ -317,4 +317,34 @@ impl CheckStatus {
     pub fn code(self) -> u8 {
         self as u8
     }
+}
+
+/// Posts warning and critical results to a Slack-compatible incoming webhook:
+/// `{"text": …}` (Mattermost, Rocket.Chat and Discord's `/slack` endpoint read the same).
+pub async fn notify_webhook(
+    url: &str,
+    hub: &str,
+    status: CheckStatus,
+    alerts: &[Alert],
+) -> Result<(), String> {
+    let lines: Vec<String> = alerts
+        .iter()
+        .filter(|a| a.severity >= Severity::Warning)
+        .map(|a| format!("• {} {}: {}", a.severity.as_str(), a.rule, a.message))
+        .collect();
+    let text = format!("mcphub {} at {hub}\n{}", status.word(), lines.join("\n"));
+    let body = serde_json::json!({"text": text, "status": status.word(), "alerts": alerts});
+    let resp = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("answered HTTP {}", resp.status()));
+    }
+    Ok(())
 }

@@ -201,6 +201,7 @@ impl Hub {
     fn add_backend(self: &Arc<Self>, backend: Arc<Backend>) {
         self.metrics
             .set_status(&backend.name, backend.status().as_str());
+        self.metrics.sync_reconnects(&backend.name, 0);
         self.backends
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -219,6 +220,7 @@ impl Hub {
                     if let Some(b) = self.backend(&server) {
                         let snap = b.snapshot();
                         self.metrics.set_status(&server, snap.status.as_str());
+                        self.metrics.sync_reconnects(&server, snap.reconnects);
                         self.emit(
                             "subscription_event",
                             json!({"type": "servers_updated", "server": server, "status": snap.status.as_str(), "error": snap.error}),

@@ -329,12 +329,16 @@ impl Metrics {
         }
     }
 
-    pub fn record_reconnect(&self, server: &str) {
-        self.reconnects
-            .get_or_create(&ServerLabels {
-                server: server.to_owned(),
-            })
-            .inc();
+    /// Brings the server's reconnect counter up to `total` (the backend's own count),
+    /// creating it at 0 for a new server: "no reconnects" is a value, not missing data.
+    pub fn sync_reconnects(&self, server: &str, total: u64) {
+        let counter = self.reconnects.get_or_create(&ServerLabels {
+            server: server.to_owned(),
+        });
+        let seen = counter.get();
+        if total > seen {
+            counter.inc_by(total - seen);
+        }
     }
 
     /// Sets `status` to 1 and every other status of `server` to 0.
@@ -356,6 +360,9 @@ impl Metrics {
     }
 
     pub fn forget_server(&self, server: &str) {
+        self.reconnects.remove(&ServerLabels {
+            server: server.to_owned(),
+        });
         for s in [
             "connected",
             "connecting",

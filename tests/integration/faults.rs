@@ -24,8 +24,23 @@ async fn a_killed_backend_is_noticed_at_once_and_reconnected() {
             .await,
         "back"
     );
-    // The crash was visible in the log with the reason.
+    // The crash was visible in the log with the reason, and in the metrics.
     assert!(read(&hub.log_file()).contains("server_disconnected"));
+    let text = hub
+        .http
+        .get(hub.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(&format!(
+            "mcphub_backend_reconnects_total{{server=\"{a}\"}} 1"
+        )),
+        "{text}"
+    );
 }
 
 #[tokio::test]

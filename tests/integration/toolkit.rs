@@ -757,3 +757,72 @@ async fn monitor_once_prints_one_plain_frame() {
         "no escape codes off a terminal: {out:?}"
     );
 }
+
+/// A webhook receiver on loopback that hands over each POST body.
+async fn webhook_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(v);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn check_alerts_posts_warning_and_critical_results_to_a_webhook_only() {
+    let (url, mut rx) = webhook_receiver().await;
+    let hub = HubBuilder::new().without_config().start().await;
+    // Zero load, healthy: nothing is posted.
+    let out = tokio::process::Command::new(HUB)
+        .args(["check-alerts", "--webhook", &url])
+        .env("MCPHUB_STATE_DIR", &hub.state_dir)
+        .env("HOME", &hub.home)
+        .env_remove("MCPHUB_URL")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(rx.try_recv().is_err(), "an OK result is not posted");
+    // A warning (RSS over a 1 MB limit) is.
+    let t = hub.state_dir.join("t.json");
+    std::fs::write(&t, r#"{"rss_mb": 1}"#).unwrap();
+    let out = tokio::process::Command::new(HUB)
+        .args([
+            "check-alerts",
+            "--webhook",
+            &url,
+            "--thresholds",
+            t.to_str().unwrap(),
+        ])
+        .env("MCPHUB_STATE_DIR", &hub.state_dir)
+        .env("HOME", &hub.home)
+        .env_remove("MCPHUB_URL")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body = tokio::time::timeout(DEADLINE, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("mcphub WARNING at http://127.0.0.1:"),
+        "{text}"
+    );
+    assert!(text.contains("HubMemoryHigh"), "{text}");
+}
