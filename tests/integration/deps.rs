@@ -10,6 +10,8 @@ pub const NPM_PACKAGES: &[&str] = &[
     "@modelcontextprotocol/server-everything@2026.8.31",
     "@modelcontextprotocol/server-memory@2026.8.31",
     "@modelcontextprotocol/inspector@2.12.0",
+    // The hub mcphub replaces: the toolkit must read it too.
+    "mcp-hub@4.2.1",
 ];
 pub const PIP_PACKAGES: &[&str] = &["mcp==2.3.0", "mcp-server-time==2026.10.19"];
 

@@ -282,3 +282,75 @@ async fn modern_clients_hear_list_changes_through_subscriptions_listen() {
         .unwrap();
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn the_toolkit_reads_the_original_node_mcp_hub_too() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let name = random_name("srv");
+    let cfg = dir.path().join("servers.json");
+    std::fs::write(
+        &cfg,
+        json!({"mcpServers": {name.clone(): fixture(&name, &[])}}).to_string(),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut peer = tokio::process::Command::new(deps().npm_bin("mcp-hub"))
+        .args(["--port", &port.to_string(), "--config"])
+        .arg(&cfg)
+        .env("HOME", &home)
+        .env_remove("XDG_STATE_HOME")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(peer.stdout.take().unwrap()).lines();
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if l.contains("servers started") {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("mcp-hub starts its servers");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(HUB)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(&["validate", "--format", "json"]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["pid"],
+        peer.id().unwrap(),
+        "mcp-hub's PID from its workspaces.json: {out}"
+    );
+    assert!(out.contains(&format!("server {name}")), "{out}");
+    let (code, out) = run(&["check-alerts", "--format", "nagios"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("'llm_success_rate'=U;"),
+        "LLM figures are N/A: {out}"
+    );
+    let (code, out) = run(&["monitor", "--once"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&name) && out.contains("N/A"), "{out}");
+}
