@@ -283,6 +283,13 @@ impl Drop for CallRoutes {
     }
 }
 
+/// The client session a call comes from, for relaying the backend's progress, log
+/// messages and requests back to it.
+pub struct Caller {
+    pub client: u64,
+    pub progress: Option<ProgressToken>,
+}
+
 /// The handler of one client session.
 pub struct HubService {
     hub: Arc<Hub>,
@@ -370,7 +377,7 @@ impl Hub {
         &self,
         exposed: &str,
         arguments: Option<serde_json::Map<String, serde_json::Value>>,
-        progress: Option<(u64, ProgressToken)>,
+        caller: Option<Caller>,
     ) -> Result<CallToolResult, McpError> {
         let catalog = self.catalog();
         let route = catalog.tool(exposed).cloned().ok_or_else(|| {
@@ -379,7 +386,7 @@ impl Hub {
                 Some(json!({"tool": exposed})),
             )
         })?;
-        self.call_backend_tool(&route.server, &route.name, arguments, progress)
+        self.call_backend_tool(&route.server, &route.name, arguments, caller)
             .await
     }
 
@@ -389,7 +396,7 @@ impl Hub {
         server: &str,
         tool: &str,
         arguments: Option<serde_json::Map<String, serde_json::Value>>,
-        progress: Option<(u64, ProgressToken)>,
+        caller: Option<Caller>,
     ) -> Result<CallToolResult, McpError> {
         let started = Instant::now();
         let backend = self
@@ -400,7 +407,9 @@ impl Hub {
                 .record_call(server, Outcome::Unavailable, started.elapsed());
             McpError::new(ErrorCode(-32000), msg, Some(json!({"server": server})))
         })?;
-        let client = progress.as_ref().map(|p| p.0).unwrap_or(0);
+        // 0: a REST call, which has no MCP session to relay anything to.
+        let client = caller.as_ref().map_or(0, |c| c.client);
+        let progress = caller.and_then(|c| c.progress);
         self.clients
             .inflight
             .lock()
@@ -418,7 +427,7 @@ impl Hub {
         params.arguments = arguments;
         let result = handle
             .call_tool(params, backend.entry.timeout(), |backend_token| {
-                if let Some((client, token)) = progress {
+                if let Some(token) = progress {
                     self.clients
                         .progress
                         .lock()
@@ -510,12 +519,12 @@ impl rmcp::ServerHandler for HubService {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let progress = context
-            .meta
-            .get_progress_token()
-            .map(|t| (self.client_id(), t));
+        let caller = Caller {
+            client: self.client_id(),
+            progress: context.meta.get_progress_token(),
+        };
         self.hub
-            .call_tool(&request.name, request.arguments, progress)
+            .call_tool(&request.name, request.arguments, Some(caller))
             .await
             .map(CallToolResponse::Complete)
     }

