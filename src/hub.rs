@@ -77,9 +77,44 @@ pub struct Hub {
     backend_tx: mpsc::UnboundedSender<BackendEvent>,
     backend_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<BackendEvent>>>,
     placeholders: Arc<Placeholders>,
+    /// Tool calls being answered, so that shutdown can let them finish.
+    inflight: std::sync::atomic::AtomicUsize,
+    drained: tokio::sync::Notify,
+}
+
+/// Counts one in-flight call for as long as it lives.
+pub struct InFlight<'a>(&'a Hub);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.drained.notify_waiters();
+        }
+    }
 }
 
 impl Hub {
+    /// Registers a call, or refuses it when the hub is stopping.
+    pub fn begin_call(&self) -> Result<InFlight<'_>, String> {
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(self);
+        if matches!(self.state(), HubState::Stopping | HubState::Stopped) {
+            return Err("the hub is shutting down; retry against the next one".into());
+        }
+        Ok(guard)
+    }
+
+    /// Resolves when no call is in flight.
+    pub async fn calls_drained(&self) {
+        loop {
+            let notified = self.drained.notified();
+            if self.inflight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     pub fn new(config: HubConfig, options: HubOptions, placeholders: Placeholders) -> Arc<Hub> {
         let (backend_tx, backend_rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);
@@ -99,6 +134,8 @@ impl Hub {
             backend_tx,
             backend_rx: std::sync::Mutex::new(Some(backend_rx)),
             placeholders: Arc::new(placeholders),
+            inflight: std::sync::atomic::AtomicUsize::new(0),
+            drained: tokio::sync::Notify::new(),
         })
     }
 
@@ -247,7 +284,6 @@ impl Hub {
                     });
                 }
             }
-            Notice::Log(l) => self.clients.route_log(server, l),
             Notice::ResourceUpdated(r) => self.clients.route_resource_updated(r),
         }
     }

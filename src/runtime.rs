@@ -15,6 +15,9 @@ use crate::hub::{Hub, HubOptions, HubState};
 use crate::state::StateDir;
 use crate::telemetry::log::events;
 
+/// How long in-flight calls may take to finish once shutdown is requested.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 pub struct ServeOptions {
     /// Config files in merge order; empty means "the default file, if it exists".
     pub config_files: Vec<PathBuf>,
@@ -104,27 +107,42 @@ pub async fn serve(
         tokio::spawn(watch_config(hub.clone()));
     }
 
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let app = crate::http::router(hub.clone(), security, cancel.clone());
-    let stop = cancel.clone();
+    // `sessions` closes every MCP session; `drained` says in-flight calls are done.
+    let sessions = tokio_util::sync::CancellationToken::new();
+    let drained = tokio_util::sync::CancellationToken::new();
+    let app = crate::http::router(hub.clone(), security, sessions.clone());
     let stopping = hub.clone();
+    let done = drained.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!(
             event = events::HUB_STOPPING,
             "stopping: finishing in-flight calls"
         );
+        // New calls are refused from here on; running ones get up to the grace period.
         stopping.set_state(HubState::Stopping);
-        stop.cancel();
+        if tokio::time::timeout(SHUTDOWN_GRACE, stopping.calls_drained())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "in-flight calls did not finish within {SHUTDOWN_GRACE:?}; failing them"
+            );
+        }
+        done.cancel();
     });
-    // In-flight calls get a grace period to finish after shutdown is requested.
-    let grace = async {
-        cancel.cancelled().await;
-        tokio::time::sleep(Duration::from_secs(5)).await;
+    // Answers of the last calls travel on their own request's stream, which ends once
+    // written. Sessions' long-lived streams never end by themselves: close them after a
+    // moment for those answers to flush, then give connections a last moment.
+    let close = async {
+        drained.cancelled().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        sessions.cancel();
+        tokio::time::sleep(Duration::from_secs(2)).await;
     };
     tokio::select! {
         r = server => r?,
-        _ = grace => tracing::warn!("in-flight calls did not finish within 5s; closing them"),
+        _ = close => tracing::warn!("connections still open after sessions closed; cutting them"),
     }
     hub.stop_backends().await;
     hub.set_state(HubState::Stopped);

@@ -36,7 +36,6 @@ pub enum Notice {
     ResourcesChanged,
     PromptsChanged,
     ResourceUpdated(ResourceUpdatedNotificationParam),
-    Log(LoggingMessageNotificationParam),
 }
 
 /// The client side handler: passes the backend's notifications to the hub, and its
@@ -112,7 +111,8 @@ impl rmcp::ClientHandler for BackendClient {
         params: LoggingMessageNotificationParam,
         _: NotificationContext<RoleClient>,
     ) {
-        let _ = self.notices.send(Notice::Log(params));
+        // Like progress: straight to the calling session, in order.
+        self.clients.route_log(&self.server, params).await;
     }
     async fn on_resource_updated(
         &self,

@@ -221,7 +221,7 @@ impl Clients {
     }
 
     /// A backend's log message goes to the sessions with calls in flight on it.
-    pub fn route_log(&self, server: &str, params: LoggingMessageNotificationParam) {
+    pub async fn route_log(&self, server: &str, params: LoggingMessageNotificationParam) {
         let ids = self
             .inflight
             .lock()
@@ -231,10 +231,7 @@ impl Clients {
             .unwrap_or_default();
         for id in ids {
             if let Some(peer) = self.peer(id) {
-                let params = params.clone();
-                tokio::spawn(async move {
-                    let _ = peer.notify_logging_message(params).await;
-                });
+                let _ = peer.notify_logging_message(params.clone()).await;
             }
         }
     }
@@ -248,38 +245,36 @@ struct CallRoutes {
     token: Option<ProgressToken>,
 }
 
-/// How long a finished call's progress route stays: the SDK hands notifications and
-/// answers to separate tasks, so progress a backend sent just before its answer can be
-/// processed just after it.
+/// How long a finished call's routes (progress, log messages) stay: the SDK hands
+/// notifications and answers to separate tasks, so a notification a backend sent just
+/// before its answer can be processed just after it.
 const LATE_PROGRESS: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Drop for CallRoutes {
     fn drop(&mut self) {
-        if let Some(t) = self.token.take() {
-            let clients = self.clients.clone();
-            let key = (self.server.clone(), t);
-            tokio::spawn(async move {
-                tokio::time::sleep(LATE_PROGRESS).await;
+        let clients = self.clients.clone();
+        let server = std::mem::take(&mut self.server);
+        let client = self.client;
+        let token = self.token.take();
+        tokio::spawn(async move {
+            tokio::time::sleep(LATE_PROGRESS).await;
+            if let Some(t) = token {
                 clients
                     .progress
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .remove(&key);
-            });
-        }
-        let mut inflight = self
-            .clients
-            .inflight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(v) = inflight.get_mut(&self.server) {
-            if let Some(pos) = v.iter().position(|c| *c == self.client) {
-                v.remove(pos);
+                    .remove(&(server.clone(), t));
             }
-            if v.is_empty() {
-                inflight.remove(&self.server);
+            let mut inflight = clients.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(v) = inflight.get_mut(&server) {
+                if let Some(pos) = v.iter().position(|c| *c == client) {
+                    v.remove(pos);
+                }
+                if v.is_empty() {
+                    inflight.remove(&server);
+                }
             }
-        }
+        });
     }
 }
 
@@ -399,6 +394,9 @@ impl Hub {
         caller: Option<Caller>,
     ) -> Result<CallToolResult, McpError> {
         let started = Instant::now();
+        let _inflight = self
+            .begin_call()
+            .map_err(|m| McpError::new(ErrorCode(-32000), m, None))?;
         let backend = self
             .backend(server)
             .ok_or_else(|| McpError::invalid_params(format!("unknown server `{server}`"), None))?;

@@ -167,3 +167,31 @@ async fn sigkill_of_the_hub_takes_its_children_down_too() {
     hub.wait_exit().await;
     assert!(wait_pid_gone(pa).await, "backend {pa} orphaned");
 }
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_call_finish() {
+    let a = random_name("a");
+    let mut hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let mut client = hub.mcp().await;
+    let (_keep, unused) = tokio::sync::mpsc::unbounded_channel();
+    let mut progress = std::mem::replace(&mut client.progress, unused);
+    let name = format!("{a}__slow");
+    let call = tokio::spawn(async move {
+        let r = client.call(&name, json!({"ms": 1500, "steps": 3})).await;
+        (r, client)
+    });
+    // The first progress notification: the call is in the backend now.
+    tokio::time::timeout(DEADLINE, progress.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    hub.signal(Signal::SIGTERM);
+    let (r, _client) = tokio::time::timeout(DEADLINE, call)
+        .await
+        .unwrap_or_else(|_| panic!("the call was never answered; hub stderr:\n{}", hub.stderr()))
+        .unwrap();
+    let r = r.expect("the in-flight call is answered, not dropped");
+    assert_eq!(text_of(&r), "waited 1500 ms");
+    assert!(hub.wait_exit().await.success());
+}

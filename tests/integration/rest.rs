@@ -261,3 +261,37 @@ async fn log_is_json_lines_with_stable_event_names_and_is_appended_not_truncated
     hub2.wait_exit().await;
     assert!(read(&hub.log_file()).lines().count() > lines_before);
 }
+
+#[tokio::test]
+async fn events_stream_hub_state_and_server_changes_as_sse() {
+    use futures::StreamExt;
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let resp = hub.http.get(hub.url("/api/events")).send().await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.bytes_stream();
+    let mut seen = String::new();
+    let mut restarted = false;
+    let ok = tokio::time::timeout(DEADLINE, async {
+        while let Some(chunk) = body.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            if !restarted && seen.contains("event: hub_state") {
+                restarted = true;
+                let (st, _) = hub
+                    .post("/api/servers/stop", json!({"server_name": a}))
+                    .await;
+                assert_eq!(st, 200);
+            }
+            if seen.contains("\"type\":\"servers_updated\"")
+                && seen.contains("\"status\":\"disconnected\"")
+            {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(ok, Ok(true), "{seen}");
+    assert!(seen.contains("\"state\":\"ready\""), "{seen}");
+}
