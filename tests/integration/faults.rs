@@ -195,3 +195,37 @@ async fn sigterm_lets_an_in_flight_call_finish() {
     assert_eq!(text_of(&r), "waited 1500 ms");
     assert!(hub.wait_exit().await.success());
 }
+
+#[tokio::test]
+async fn a_remote_server_that_wants_credentials_is_unauthorized_and_others_are_untouched() {
+    // A streamable HTTP endpoint that answers every request with 401 and a challenge.
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::UNAUTHORIZED,
+            [("WWW-Authenticate", "Bearer realm=\"test\"")],
+            "no token",
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let locked = random_name("locked");
+    let good = random_name("good");
+    let hub = HubBuilder::new()
+        .fixture(&good)
+        .server(&locked, json!({"url": url}))
+        .start()
+        .await;
+    hub.wait_connected(&good).await;
+    let s = hub
+        .wait_health("unauthorized", |h| {
+            RunningHub::server(h, &locked)["status"] == "unauthorized"
+        })
+        .await;
+    let s = RunningHub::server(&s, &locked);
+    assert!(
+        s["error"].as_str().unwrap().contains("401")
+            || s["error"].as_str().unwrap().to_lowercase().contains("auth"),
+        "{s}"
+    );
+}
