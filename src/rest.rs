@@ -272,6 +272,16 @@ fn mcp_error_to_api(server: &str, what: &str, e: McpError) -> ApiError {
     .with_data(json!({"server": server, "mcpCode": code, "mcpData": e.data}))
 }
 
+/// A backend's result as mcp-hub's REST clients know it: the 2026-07-28 `resultType`
+/// marker the hub adds for modern MCP clients is not part of that shape.
+fn rest_result(result: &impl serde::Serialize) -> Value {
+    let mut v = serde_json::to_value(result).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("resultType");
+    }
+    v
+}
+
 async fn server_tool(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
     let req = parse_body(&body)?;
     let b = find_server(&hub, &req)?;
@@ -296,7 +306,7 @@ async fn server_tool(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Ap
         .await
         .map_err(|e| mcp_error_to_api(&b.name, "tools/call", e))?;
     Ok(Json(
-        json!({"result": result, "timestamp": Utc::now().to_rfc3339()}),
+        json!({"result": rest_result(&result), "timestamp": Utc::now().to_rfc3339()}),
     ))
 }
 
@@ -325,7 +335,7 @@ async fn server_resource(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -
             )
         })?;
     Ok(Json(
-        json!({"result": result, "timestamp": Utc::now().to_rfc3339()}),
+        json!({"result": rest_result(&result), "timestamp": Utc::now().to_rfc3339()}),
     ))
 }
 
@@ -369,7 +379,7 @@ async fn server_prompt(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> 
             )
         })?;
     Ok(Json(
-        json!({"result": result, "timestamp": Utc::now().to_rfc3339()}),
+        json!({"result": rest_result(&result), "timestamp": Utc::now().to_rfc3339()}),
     ))
 }
 

@@ -186,17 +186,21 @@ impl Clients {
         true
     }
 
-    /// The session whose call on `server` started last: the one a backend's request
-    /// (sampling, elicitation, roots) most plausibly belongs to.
-    pub fn caller_for(&self, server: &str) -> Option<Peer<RoleServer>> {
-        let ids = self
-            .inflight
+    /// Sessions with calls in flight on `server` (0 for REST calls), oldest first.
+    fn callers(&self, server: &str) -> Vec<u64> {
+        self.inflight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(server)
             .cloned()
-            .unwrap_or_default();
-        ids.iter()
+            .unwrap_or_default()
+    }
+
+    /// The session whose call on `server` started last: the one a backend's request
+    /// (sampling, elicitation, roots) most plausibly belongs to.
+    pub fn caller_for(&self, server: &str) -> Option<Peer<RoleServer>> {
+        self.callers(server)
+            .iter()
             .rev()
             .filter(|id| **id != 0)
             .find_map(|id| self.peer(*id))
@@ -222,14 +226,7 @@ impl Clients {
 
     /// A backend's log message goes to the sessions with calls in flight on it.
     pub async fn route_log(&self, server: &str, params: LoggingMessageNotificationParam) {
-        let ids = self
-            .inflight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(server)
-            .cloned()
-            .unwrap_or_default();
-        for id in ids {
+        for id in self.callers(server) {
             if let Some(peer) = self.peer(id) {
                 let _ = peer.notify_logging_message(params.clone()).await;
             }

@@ -114,15 +114,7 @@ async fn grafana_dashboard_queries_only_metrics_the_hub_exports() {
         .await
         .call_text(&format!("{a}__echo"), serde_json::json!({"text": "x"}))
         .await;
-    let live = hub
-        .http
-        .get(hub.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let live = hub.metrics_text().await;
     // The LLM families carry samples only once an LLM is configured: record one into
     // each, in-process, to see the names the hub then exports.
     let m = mcphub::telemetry::metrics::Metrics::new(None);

@@ -26,15 +26,7 @@ async fn a_killed_backend_is_noticed_at_once_and_reconnected() {
     );
     // The crash was visible in the log with the reason, and in the metrics.
     assert!(read(&hub.log_file()).contains("server_disconnected"));
-    let text = hub
-        .http
-        .get(hub.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = hub.metrics_text().await;
     assert!(
         text.contains(&format!(
             "mcphub_backend_reconnects_total{{server=\"{a}\"}} 1"
@@ -127,15 +119,7 @@ async fn a_hanging_call_is_answered_by_the_per_call_timeout() {
             .await,
         "still"
     );
-    let text = hub
-        .http
-        .get(hub.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = hub.metrics_text().await;
     assert!(
         text.contains(&format!(
             "mcphub_tool_calls_total{{server=\"{a}\",outcome=\"timeout\"}} 1"

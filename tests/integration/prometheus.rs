@@ -76,15 +76,7 @@ async fn metrics_pass_promtool_check_metrics() {
     let _ = client
         .call(&format!("{a}__fail"), serde_json::json!({}))
         .await;
-    let text = hub
-        .http
-        .get(hub.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = hub.metrics_text().await;
     let (ok, out) = promtool(&["check", "metrics"], hub.state_dir.as_path(), Some(&text));
     assert!(ok, "{out}\n{text}");
     assert!(

@@ -68,6 +68,10 @@ async fn rest_tool_calls_and_mcp_hub_error_codes() {
         .await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(body["result"]["content"][0]["text"], "42");
+    assert!(
+        body["result"].get("resultType").is_none(),
+        "mcp-hub's result shape: {body}"
+    );
 
     let (st, body) = hub
         .post(
@@ -160,15 +164,7 @@ async fn metrics_in_prometheus_text_and_json() {
         .call_text(&format!("{a}__echo"), json!({"text": "x"}))
         .await;
     let _ = client.call(&format!("{a}__fail"), json!({})).await;
-    let text = hub
-        .http
-        .get(hub.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = hub.metrics_text().await;
     assert!(
         text.contains(&format!(
             "mcphub_tool_calls_total{{server=\"{a}\",outcome=\"success\"}} 1"

@@ -227,6 +227,18 @@ impl RunningHub {
         )
     }
 
+    /// `/metrics` in the classic text format.
+    pub async fn metrics_text(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn health(&self) -> Value {
         let (status, body) = self.get("/api/health").await;
         assert_eq!(status, 200, "{body}");
