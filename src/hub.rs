@@ -375,6 +375,18 @@ impl Hub {
     /// Re-reads the config files and restarts only the servers whose entry changed;
     /// servers that are gone are stopped, new ones started. A bad file changes nothing.
     pub fn reload(self: &Arc<Self>) -> Result<ReloadSummary, crate::config::ConfigError> {
+        self.reload_with(false)
+    }
+
+    /// `hard-restart`: re-reads the config and restarts every server, changed or not.
+    pub fn restart_all(self: &Arc<Self>) -> Result<ReloadSummary, crate::config::ConfigError> {
+        self.reload_with(true)
+    }
+
+    fn reload_with(
+        self: &Arc<Self>,
+        restart_all: bool,
+    ) -> Result<ReloadSummary, crate::config::ConfigError> {
         let new = HubConfig::load(&self.options.config_files)?;
         let mut summary = ReloadSummary::default();
         {
@@ -382,7 +394,9 @@ impl Hub {
             let mut map = self.backends.write().unwrap_or_else(|p| p.into_inner());
             for b in current {
                 match new.servers.get(&b.name) {
-                    Some(e) if *e == b.entry => summary.unchanged.push(b.name.clone()),
+                    Some(e) if *e == b.entry && !restart_all => {
+                        summary.unchanged.push(b.name.clone())
+                    }
                     Some(_) => {
                         b.stop();
                         map.remove(&b.name);

@@ -407,11 +407,7 @@ async fn restart(State(hub): State<Arc<Hub>>) -> ApiResult {
 
 async fn hard_restart(State(hub): State<Arc<Hub>>) -> ApiResult {
     hub.set_state(HubState::Restarting);
-    for b in hub.backends() {
-        b.pause();
-        b.resume();
-    }
-    let r = hub.reload();
+    let r = hub.restart_all();
     hub.set_state(HubState::Restarted);
     hub.set_state(HubState::Ready);
     match r {

@@ -291,3 +291,26 @@ async fn events_stream_hub_state_and_server_changes_as_sse() {
     assert_eq!(ok, Ok(true), "{seen}");
     assert!(seen.contains("\"state\":\"ready\""), "{seen}");
 }
+
+#[tokio::test]
+async fn hard_restart_restarts_every_server_and_restart_only_changed_ones() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    let pid = hub.wait_connected(&a).await["pid"].clone();
+    let (st, body) = hub.post("/api/restart", json!({})).await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["changes"]["unchanged"], json!([a.clone()]));
+    assert_eq!(
+        hub.server_status(&a).await["pid"],
+        pid,
+        "an unchanged server keeps running"
+    );
+    let (st, body) = hub.post("/api/hard-restart", json!({})).await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["changes"]["restarted"], json!([a.clone()]));
+    hub.wait_health("a new process", |h| {
+        let s = RunningHub::server(h, &a);
+        s["status"] == "connected" && s["pid"] != pid
+    })
+    .await;
+}
