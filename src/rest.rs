@@ -429,11 +429,18 @@ async fn events(State(hub): State<Arc<Hub>>) -> Sse<impl Stream<Item = Result<Ev
         json!({"state": hub.state().as_str(), "server_id": hub.server_id, "pid": std::process::id(), "port": hub.port(), "timestamp": Utc::now().to_rfc3339()})
             .to_string(),
     );
-    let rest = BroadcastStream::new(hub.subscribe()).filter_map(|ev| {
+    let hub_events = BroadcastStream::new(hub.subscribe()).filter_map(|ev| {
         ev.ok()
             .map(|ev| Event::default().event(ev.event).data(ev.data.to_string()))
     });
-    let stream = tokio_stream::once(first).chain(rest).map(Ok);
+    let logs =
+        BroadcastStream::new(crate::telemetry::log::log_events().subscribe()).filter_map(|v| {
+            v.ok()
+                .map(|v| Event::default().event("log").data(v.to_string()))
+        });
+    let stream = tokio_stream::once(first)
+        .chain(hub_events.merge(logs))
+        .map(Ok);
     Sse::new(stream).keep_alive(
         KeepAlive::new()
             .interval(std::time::Duration::from_secs(10))

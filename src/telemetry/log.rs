@@ -139,6 +139,74 @@ impl<'a> MakeWriter<'a> for LogWriter {
     }
 }
 
+/// Log lines as mcp-hub's SSE `log` events (`type`, `message`, `data`, `timestamp`):
+/// what `/api/events` subscribers see. A broadcast, so nobody listening costs nothing.
+pub fn log_events() -> &'static tokio::sync::broadcast::Sender<serde_json::Value> {
+    static EVENTS: std::sync::OnceLock<tokio::sync::broadcast::Sender<serde_json::Value>> =
+        std::sync::OnceLock::new();
+    EVENTS.get_or_init(|| tokio::sync::broadcast::channel(256).0)
+}
+
+/// Feeds [`log_events`] from tracing events at info level and above.
+struct SseLayer;
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    data: serde_json::Map<String, serde_json::Value>,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let v = format!("{value:?}");
+        if field.name() == "message" {
+            self.message = v;
+        } else {
+            self.data.insert(
+                field.name().into(),
+                serde_json::Value::String(v.trim_matches('"').to_owned()),
+            );
+        }
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.message = value.to_owned();
+        } else {
+            self.data.insert(field.name().into(), value.into());
+        }
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.data.insert(field.name().into(), value.into());
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.data.insert(field.name().into(), value.into());
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        self.data.insert(field.name().into(), value.into());
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.data.insert(field.name().into(), value.into());
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SseLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let tx = log_events();
+        if tx.receiver_count() == 0 || *event.metadata().level() > tracing::Level::INFO {
+            return;
+        }
+        let mut f = Fields::default();
+        event.record(&mut f);
+        let level = event.metadata().level().as_str().to_ascii_lowercase();
+        let _ = tx.send(serde_json::json!({
+            "type": if level == "warn" { "warn".to_owned() } else { level },
+            "message": f.message,
+            "data": f.data,
+            "timestamp": chrono::Utc::now().to_rfc3339(),
+        }));
+    }
+}
+
 /// Installs the global subscriber: JSON lines to `log_file` (when given) and compact
 /// text on stderr. `RUST_LOG` overrides the level (default `info`).
 pub fn init(log_file: Option<&Path>) -> io::Result<()> {
@@ -175,6 +243,7 @@ pub fn init(log_file: Option<&Path>) -> io::Result<()> {
     let _ = tracing_subscriber::registry()
         .with(stderr)
         .with(file_layer)
+        .with(SseLayer.with_filter(filter()))
         .try_init();
     Ok(())
 }

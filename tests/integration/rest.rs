@@ -279,8 +279,10 @@ async fn events_stream_hub_state_and_server_changes_as_sse() {
                     .await;
                 assert_eq!(st, 200);
             }
+            // The stop is also logged, and log lines are `log` events.
             if seen.contains("\"type\":\"servers_updated\"")
                 && seen.contains("\"status\":\"disconnected\"")
+                && seen.contains("event: log")
             {
                 return true;
             }
