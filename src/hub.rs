@@ -225,7 +225,7 @@ impl Hub {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "servers.json".into());
             tracing::info!(
-                event = events::HUB_STARTED,
+                event = events::CONFIG_EMPTY,
                 "no MCP servers configured: add one under \"mcpServers\" in {hint} (or pass -c FILE), e.g. {{\"mcpServers\": {{\"time\": {{\"command\": \"uvx\", \"args\": [\"mcp-server-time\"]}}}}}}, then POST /api/restart"
             );
         }

@@ -57,7 +57,7 @@ pub async fn serve(
     .map_err(anyhow::Error::msg)?;
     let state = StateDir::new(opts.state_dir.clone());
     if let Err(e) = state.ensure() {
-        tracing::warn!(error = %e, "state directory {} is not writable: {e}; serving without workspace entry and log file", state.root().display());
+        tracing::warn!(error = %e, "state directory {} is not writable: {e}; serving without a workspace entry or log file (point --state-dir or MCPHUB_STATE_DIR at a writable directory)", state.root().display());
     }
     let hub = Hub::new(
         config,

@@ -34,6 +34,7 @@ pub mod events {
     pub const CLIENT_DISCONNECTED: &str = "client_disconnected";
     pub const CONFIG_RELOADED: &str = "config_reloaded";
     pub const CONFIG_ERROR: &str = "config_error";
+    pub const CONFIG_EMPTY: &str = "config_empty";
 }
 
 /// Rotate when the file passes this size; keep this many old files.

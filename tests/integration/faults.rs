@@ -213,3 +213,62 @@ async fn a_remote_server_that_wants_credentials_is_unauthorized_and_others_are_u
         "{s}"
     );
 }
+
+#[tokio::test]
+async fn a_read_only_state_dir_is_reported_and_the_hub_keeps_serving() {
+    use std::os::unix::fs::PermissionsExt;
+    // A state path under a regular file cannot be created, even by root (who writes
+    // through permission bits).
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    std::fs::set_permissions(&blocker, std::fs::Permissions::from_mode(0o400)).unwrap();
+    let a = random_name("a");
+    let hub = HubBuilder::new()
+        .fixture(&a)
+        .state_dir(&blocker.join("state"))
+        .start()
+        .await;
+    hub.wait_connected(&a).await;
+    let err = hub.stderr();
+    assert!(
+        err.contains("not writable") || err.contains("cannot open the log file"),
+        "a clear error: {err}"
+    );
+    assert_eq!(
+        hub.mcp()
+            .await
+            .call_text(&format!("{a}__echo"), json!({"text": "still"}))
+            .await,
+        "still"
+    );
+}
+
+#[tokio::test]
+async fn after_a_hub_is_killed_its_stale_entry_is_pruned_and_only_the_live_hub_is_registered() {
+    let mut first = HubBuilder::new().without_config().start().await;
+    let state = first.state_dir.clone();
+    let dead_port = first.port;
+    first.signal(Signal::SIGKILL);
+    first.wait_exit().await;
+    // The file the killed hub left is still valid JSON and still names it.
+    let ws: serde_json::Value =
+        serde_json::from_str(&read(&state.join("workspaces.json"))).unwrap();
+    assert!(ws.get(dead_port.to_string()).is_some());
+    // The toolkit tells the truth about the gap.
+    let (code, out, _) = first.toolkit(&["check-alerts", "--format", "nagios"]);
+    assert_eq!(code, 2, "{out}");
+    let second = HubBuilder::new()
+        .without_config()
+        .state_dir(&state)
+        .start()
+        .await;
+    let ws: serde_json::Value =
+        serde_json::from_str(&read(&state.join("workspaces.json"))).unwrap();
+    let ports: Vec<&String> = ws.as_object().unwrap().keys().collect();
+    assert_eq!(ports, vec![&second.port.to_string()], "{ws}");
+    let (code, out, _) = second.toolkit(&["validate", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["pid"], second.child.id().unwrap(), "{out}");
+    assert!(code <= 1, "{out}");
+}

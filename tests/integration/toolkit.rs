@@ -826,3 +826,29 @@ async fn check_alerts_posts_warning_and_critical_results_to_a_webhook_only() {
     );
     assert!(text.contains("HubMemoryHigh"), "{text}");
 }
+
+#[tokio::test]
+async fn concurrent_toolkit_runs_append_history_without_torn_or_lost_lines() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            let mut cmd = tokio::process::Command::new(HUB);
+            cmd.args(["check-alerts", "--format", "json"])
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("HOME", &hub.home)
+                .env("MCPHUB_STATE_DIR", &hub.state_dir);
+            tokio::spawn(async move { cmd.output().await.unwrap() })
+        })
+        .collect();
+    for r in runs {
+        assert!(r.await.unwrap().status.success());
+    }
+    let history = read(&hub.state_dir.join("monitoring/alerts.jsonl"));
+    assert_eq!(history.lines().count(), 8);
+    for line in history.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("torn line {line}: {e}"));
+    }
+}
