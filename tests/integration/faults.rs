@@ -272,3 +272,92 @@ async fn after_a_hub_is_killed_its_stale_entry_is_pruned_and_only_the_live_hub_i
     assert_eq!(v["pid"], second.child.id().unwrap(), "{out}");
     assert!(code <= 1, "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_with_backends_killed_at_random_loses_no_request() {
+    let a = random_name("a");
+    let b = random_name("b");
+    let hub = std::sync::Arc::new(HubBuilder::new().fixture(&a).fixture(&b).start().await);
+    hub.wait_connected(&a).await;
+    hub.wait_connected(&b).await;
+    const SESSIONS: usize = 64;
+    const CALLS: usize = 15;
+    let mut clients = Vec::new();
+    for _ in 0..SESSIONS {
+        clients.push(hub.mcp().await);
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    // Kill one of the two backends every 150 ms while the load runs.
+    let killer = {
+        let hub = hub.clone();
+        let stop = stop.clone();
+        let names = [a.clone(), b.clone()];
+        tokio::spawn(async move {
+            let mut kills = 0u32;
+            while !stop.is_cancelled() {
+                let h = hub.health().await;
+                let name = &names[kills as usize % 2];
+                if let Some(pid) = RunningHub::server(&h, name)["pid"].as_u64() {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        Signal::SIGKILL,
+                    );
+                    kills += 1;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            }
+            kills
+        })
+    };
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, client)| {
+            let tool = format!("{}__echo", if i % 2 == 0 { &a } else { &b });
+            tokio::spawn(async move {
+                let (mut ok, mut failed, mut lost) = (0, 0, 0);
+                for n in 0..CALLS {
+                    match tokio::time::timeout(
+                        DEADLINE,
+                        client.call(&tool, json!({"text": format!("{i}-{n}")})),
+                    )
+                    .await
+                    {
+                        Ok(Ok(r)) => {
+                            assert_eq!(
+                                text_of(&r),
+                                format!("{i}-{n}"),
+                                "an answer to another call"
+                            );
+                            ok += 1
+                        }
+                        Ok(Err(_)) => failed += 1,
+                        Err(_) => lost += 1,
+                    }
+                }
+                (ok, failed, lost)
+            })
+        })
+        .collect();
+    let (mut ok, mut failed, mut lost) = (0, 0, 0);
+    for t in tasks {
+        let (o, f, l) = t.await.unwrap();
+        ok += o;
+        failed += f;
+        lost += l;
+    }
+    stop.cancel();
+    let kills = killer.await.unwrap();
+    eprintln!(
+        "calls made {}, answered {} ({ok} results, {failed} errors), lost {lost}; {kills} backend kills",
+        SESSIONS * CALLS,
+        ok + failed
+    );
+    assert_eq!(lost, 0, "every request gets an answer");
+    assert_eq!(ok + failed, SESSIONS * CALLS);
+    assert!(kills >= 1 && ok > 0, "kills {kills}, ok {ok}");
+    let h = hub.health().await;
+    assert_eq!(h["state"], "ready");
+    hub.wait_connected(&a).await;
+    hub.wait_connected(&b).await;
+}
