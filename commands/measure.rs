@@ -52,7 +52,8 @@ async fn measure(args: &Args) -> Result<(), String> {
     let target = args.hub.target();
     let pid = mcphub::discovery::find_pid(&target).map(|p| p.0);
     let client = HubClient::new(target.clone(), args.hub.token.clone());
-    let (health, _) = client.health().await.map_err(|e| e.to_string())?;
+    // Fail early, with the reason, when no hub answers.
+    client.health().await.map_err(|e| e.to_string())?;
     let m0 = client.metrics().await.map_err(|e| e.to_string())?;
     let start = Counters::from_metrics(m0.as_ref());
     let llm_start = LlmFigures::from_metrics(m0.as_ref());
@@ -89,7 +90,6 @@ async fn measure(args: &Args) -> Result<(), String> {
         enabled.clone().filter(|s| s.status == "connected").count(),
         enabled.count(),
     );
-    let _ = health;
     let m = compute(Window {
         started,
         ended,
