@@ -312,19 +312,23 @@ impl RunningHub {
     /// Runs a toolkit command the way cron would: same HOME and state dir as the hub,
     /// no flags pointing at it (discovery must find it).
     pub fn toolkit(&self, args: &[&str]) -> (i32, String, String) {
-        let out = std::process::Command::new(HUB)
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .env("MCPHUB_STATE_DIR", &self.state_dir)
-            .output()
-            .unwrap();
+        let out = self.toolkit_command(args).as_std_mut().output().unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+
+    /// The command behind [`Self::toolkit`], to run it concurrently.
+    pub fn toolkit_command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(HUB);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("MCPHUB_STATE_DIR", &self.state_dir);
+        cmd
     }
 
     pub async fn mcp(&self) -> McpClient {

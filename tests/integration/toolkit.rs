@@ -262,12 +262,7 @@ async fn measure_counts_only_calls_inside_its_window_and_compares_with_the_last_
             .await;
     }
     hub.toolkit(&["measure", "--duration", "1s"]);
-    let mut cmd = tokio::process::Command::new(HUB);
-    cmd.args(["measure", "--duration", "2s", "--format", "json"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &hub.home)
-        .env("MCPHUB_STATE_DIR", &hub.state_dir);
+    let mut cmd = hub.toolkit_command(&["measure", "--duration", "2s", "--format", "json"]);
     let measuring = tokio::spawn(async move { cmd.output().await.unwrap() });
     // Load while measure runs: every tenth call fails.
     let mut made = 0u64;
@@ -782,11 +777,8 @@ async fn check_alerts_posts_warning_and_critical_results_to_a_webhook_only() {
     let (url, mut rx) = webhook_receiver().await;
     let hub = HubBuilder::new().without_config().start().await;
     // Zero load, healthy: nothing is posted.
-    let out = tokio::process::Command::new(HUB)
-        .args(["check-alerts", "--webhook", &url])
-        .env("MCPHUB_STATE_DIR", &hub.state_dir)
-        .env("HOME", &hub.home)
-        .env_remove("MCPHUB_URL")
+    let out = hub
+        .toolkit_command(&["check-alerts", "--webhook", &url])
         .output()
         .await
         .unwrap();
@@ -795,17 +787,14 @@ async fn check_alerts_posts_warning_and_critical_results_to_a_webhook_only() {
     // A warning (RSS over a 1 MB limit) is.
     let t = hub.state_dir.join("t.json");
     std::fs::write(&t, r#"{"rss_mb": 1}"#).unwrap();
-    let out = tokio::process::Command::new(HUB)
-        .args([
+    let out = hub
+        .toolkit_command(&[
             "check-alerts",
             "--webhook",
             &url,
             "--thresholds",
             t.to_str().unwrap(),
         ])
-        .env("MCPHUB_STATE_DIR", &hub.state_dir)
-        .env("HOME", &hub.home)
-        .env_remove("MCPHUB_URL")
         .output()
         .await
         .unwrap();
@@ -834,12 +823,7 @@ async fn concurrent_toolkit_runs_append_history_without_torn_or_lost_lines() {
     hub.wait_connected(&a).await;
     let runs: Vec<_> = (0..8)
         .map(|_| {
-            let mut cmd = tokio::process::Command::new(HUB);
-            cmd.args(["check-alerts", "--format", "json"])
-                .env_clear()
-                .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .env("HOME", &hub.home)
-                .env("MCPHUB_STATE_DIR", &hub.state_dir);
+            let mut cmd = hub.toolkit_command(&["check-alerts", "--format", "json"]);
             tokio::spawn(async move { cmd.output().await.unwrap() })
         })
         .collect();
