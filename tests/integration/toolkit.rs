@@ -836,3 +836,39 @@ async fn concurrent_toolkit_runs_append_history_without_torn_or_lost_lines() {
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("torn line {line}: {e}"));
     }
 }
+
+#[tokio::test]
+async fn install_cron_asks_on_a_terminal_and_applies_on_yes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (crontab, table) = fake_crontab(dir.path());
+    let socket = random_name("mcphub-test");
+    let cmd = format!(
+        "env MCPHUB_CRONTAB='{}' MCPHUB_STATE_DIR='{}' '{HUB}' install-cron; echo CRON_EXIT=$?; sleep 60",
+        crontab.display(),
+        dir.path().join("state").display()
+    );
+    tmux(
+        &socket,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "mon",
+            "-x",
+            "200",
+            "-y",
+            "50",
+            &cmd,
+        ],
+    );
+    wait_screen(&socket, "the prompt", |s| s.contains("Apply? [y/N]")).await;
+    assert!(!table.exists(), "nothing applied before the answer");
+    tmux(&socket, &["send-keys", "-t", "mon", "y", "Enter"]);
+    let after = wait_screen(&socket, "the exit", |s| s.contains("CRON_EXIT=")).await;
+    assert!(
+        after.contains("CRON_EXIT=0") && after.contains("mcphub block installed"),
+        "{after}"
+    );
+    assert!(read(&table).contains("# BEGIN mcphub"));
+    tmux(&socket, &["kill-server"]);
+}
