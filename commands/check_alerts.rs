@@ -42,7 +42,7 @@ enum Emit {
 
 pub fn run(args: Args) -> ExitCode {
     let thresholds = match &args.thresholds {
-        Some(p) => match Thresholds::load(p) {
+        Some(p) => match mcphub::config::load_json::<Thresholds>(p) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("mcphub check-alerts: {e}");

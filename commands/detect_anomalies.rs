@@ -29,14 +29,13 @@ pub struct Args {
     log: Option<PathBuf>,
 }
 
-fn load_thresholds(path: &PathBuf) -> Result<AnomalyThresholds, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text)
-        .map_err(|e| format!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))
-}
-
 pub fn run(args: Args) -> ExitCode {
-    let thresholds = match args.thresholds.as_ref().map(load_thresholds).transpose() {
+    let thresholds = match args
+        .thresholds
+        .as_deref()
+        .map(mcphub::config::load_json::<AnomalyThresholds>)
+        .transpose()
+    {
         Ok(t) => t.unwrap_or_default(),
         Err(e) => {
             eprintln!("mcphub detect-anomalies: {e}");

@@ -60,22 +60,6 @@ impl Default for Thresholds {
     }
 }
 
-impl Thresholds {
-    /// Reads overrides from `path`; unknown keys are refused with their name.
-    pub fn load(path: &std::path::Path) -> Result<Thresholds, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "{}:{}:{}: {e} (keys: success_rate_critical, success_rate_warning, p95_ms, p99_ms, cache_hit_rate, queue_depth, rss_mb, min_samples, log_growth_mb_per_hour, health_latency_ms)",
-                path.display(),
-                e.line(),
-                e.column()
-            )
-        })
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Alert {
     pub severity: Severity,

@@ -28,6 +28,14 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Connecting,
+        Status::Connected,
+        Status::Disconnected,
+        Status::Disabled,
+        Status::Unauthorized,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Connecting => "connecting",

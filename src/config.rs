@@ -275,6 +275,15 @@ fn string_map(v: Option<&Value>, what: &str) -> Result<Vec<(String, Option<Strin
     }
 }
 
+/// Reads a user's JSON settings file (threshold overrides), naming the file, line and
+/// column of a mistake; serde's own message names an unknown key and the known ones.
+pub fn load_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))
+}
+
 /// `$XDG_CONFIG_HOME/mcphub/servers.json` (or `~/.config/mcphub/servers.json`).
 pub fn default_config_path() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CONFIG_HOME")

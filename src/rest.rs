@@ -129,16 +129,21 @@ fn find_server(hub: &Hub, req: &ServerRequest) -> Result<Arc<Backend>, ApiError>
     })
 }
 
-fn require_connected(b: &Backend) -> Result<(), ApiError> {
-    match b.handle() {
-        Ok(_) => Ok(()),
-        Err(msg) => {
-            Err(
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVER_NOT_CONNECTED", msg)
-                    .with_data(json!({"server": b.name})),
-            )
-        }
-    }
+/// A request handle for a connected server, or mcp-hub's 503.
+fn require_connected(b: &Backend) -> Result<crate::mcp::client::Handle, ApiError> {
+    b.handle().map_err(|msg| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVER_NOT_CONNECTED", msg)
+            .with_data(json!({"server": b.name}))
+    })
+}
+
+/// A failed backend request as mcp-hub's error body.
+fn call_error_to_api(server: &str, what: &str, e: crate::mcp::client::CallError) -> ApiError {
+    mcp_error_to_api(
+        server,
+        what,
+        crate::mcp::server::call_error_to_mcp(server, e),
+    )
 }
 
 /// One server in mcp-hub's shape. Secrets (env, headers) are never included.
@@ -172,9 +177,9 @@ pub fn server_json(b: &Backend) -> Value {
 }
 
 async fn health(State(hub): State<Arc<Hub>>) -> Json<Value> {
-    let servers: Vec<Value> = hub.backends().iter().map(|b| server_json(b)).collect();
-    let connected = hub
-        .backends()
+    let backends = hub.backends();
+    let servers: Vec<Value> = backends.iter().map(|b| server_json(b)).collect();
+    let connected = backends
         .iter()
         .filter(|b| b.status() == Status::Connected)
         .count();
@@ -189,7 +194,7 @@ async fn health(State(hub): State<Arc<Hub>>) -> Json<Value> {
         "activeClients": clients,
         "timestamp": Utc::now().to_rfc3339(),
         "servers": servers,
-        "connections": {"totalConnections": clients, "connected": connected, "total": hub.backends().len()},
+        "connections": {"totalConnections": clients, "connected": connected, "total": backends.len()},
         "mcpEndpoint": format!("http://127.0.0.1:{port}/mcp"),
         "workspaces": {"current": port.to_string(), "allActive": crate::state::Workspaces::new(&hub.options.state_dir).read()},
         "pid": std::process::id(),
@@ -320,20 +325,11 @@ async fn server_resource(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -
             "missing `uri` in the request body",
         )
     })?;
-    require_connected(&b)?;
-    let handle = b
-        .handle()
-        .map_err(|m| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVER_NOT_CONNECTED", m))?;
+    let handle = require_connected(&b)?;
     let result = handle
         .read_resource(rmcp_read(uri), b.entry.timeout())
         .await
-        .map_err(|e| {
-            mcp_error_to_api(
-                &b.name,
-                "resources/read",
-                crate::mcp::server::call_error_to_mcp(&b.name, e),
-            )
-        })?;
+        .map_err(|e| call_error_to_api(&b.name, "resources/read", e))?;
     Ok(Json(
         json!({"result": rest_result(&result), "timestamp": Utc::now().to_rfc3339()}),
     ))
@@ -354,10 +350,7 @@ async fn server_prompt(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> 
             "missing `prompt` in the request body",
         )
     })?;
-    require_connected(&b)?;
-    let handle = b
-        .handle()
-        .map_err(|m| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVER_NOT_CONNECTED", m))?;
+    let handle = require_connected(&b)?;
     let params: crate::mcp::model::GetPromptRequestParams = serde_json::from_value(
         json!({"name": prompt, "arguments": req.arguments}),
     )
@@ -371,13 +364,7 @@ async fn server_prompt(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> 
     let result = handle
         .get_prompt(params, b.entry.timeout())
         .await
-        .map_err(|e| {
-            mcp_error_to_api(
-                &b.name,
-                "prompts/get",
-                crate::mcp::server::call_error_to_mcp(&b.name, e),
-            )
-        })?;
+        .map_err(|e| call_error_to_api(&b.name, "prompts/get", e))?;
     Ok(Json(
         json!({"result": rest_result(&result), "timestamp": Utc::now().to_rfc3339()}),
     ))

@@ -79,12 +79,7 @@ fn in_day(v: &Value, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
 pub fn build(i: Inputs<'_>) -> Summary {
     let (start, end) = day_bounds(i.date);
     let mut servers: BTreeMap<String, ServerDay> = BTreeMap::new();
-    let mut latency = LatencySnapshot {
-        bounds: prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 18)
-            .collect(),
-        ..Default::default()
-    };
-    latency.counts = vec![0; latency.bounds.len()];
+    let mut latency = LatencySnapshot::empty();
     let mut starts: Vec<DateTime<Utc>> = Vec::new();
     let mut stops: Vec<DateTime<Utc>> = Vec::new();
     let mut first_line: Option<DateTime<Utc>> = None;
@@ -130,14 +125,7 @@ pub fn build(i: Inputs<'_>) -> Summary {
                     }
                 }
                 if let Some(ms) = e.value.get("duration_ms").and_then(Value::as_f64) {
-                    let secs = ms / 1000.0;
-                    latency.count += 1;
-                    latency.sum_seconds += secs;
-                    for (b, c) in latency.bounds.iter().zip(latency.counts.iter_mut()) {
-                        if secs <= *b {
-                            *c += 1;
-                        }
-                    }
+                    latency.record(ms / 1000.0);
                 }
             }
             _ => {}

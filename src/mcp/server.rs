@@ -543,12 +543,7 @@ impl rmcp::ServerHandler for HubService {
         let route = catalog.prompt(&request.name).cloned().ok_or_else(|| {
             McpError::invalid_params(format!("unknown prompt `{}`", request.name), None)
         })?;
-        let backend = self.hub.backend(&route.server).ok_or_else(|| {
-            McpError::invalid_params(format!("unknown server `{}`", route.server), None)
-        })?;
-        let handle = backend
-            .handle()
-            .map_err(|m| McpError::new(ErrorCode(-32000), m, None))?;
+        let (backend, handle) = self.hub.connected(&route.server)?;
         let mut params = request;
         params.name = route.name.clone();
         handle

@@ -120,6 +120,28 @@ pub struct LatencySnapshot {
 }
 
 impl LatencySnapshot {
+    /// An empty distribution in the hub's buckets.
+    pub fn empty() -> LatencySnapshot {
+        let bounds: Vec<f64> = duration_buckets().collect();
+        LatencySnapshot {
+            counts: vec![0; bounds.len()],
+            bounds,
+            count: 0,
+            sum_seconds: 0.0,
+        }
+    }
+
+    /// Adds one observation.
+    pub fn record(&mut self, secs: f64) {
+        self.count += 1;
+        self.sum_seconds += secs;
+        for (bound, count) in self.bounds.iter().zip(self.counts.iter_mut()) {
+            if secs <= *bound {
+                *count += 1;
+            }
+        }
+    }
+
     /// The calls between `earlier` and `self`.
     pub fn since(&self, earlier: &LatencySnapshot) -> LatencySnapshot {
         if earlier.bounds != self.bounds {
@@ -343,13 +365,7 @@ impl Metrics {
 
     /// Sets `status` to 1 and every other status of `server` to 0.
     pub fn set_status(&self, server: &str, status: &str) {
-        for s in [
-            "connected",
-            "connecting",
-            "disconnected",
-            "disabled",
-            "unauthorized",
-        ] {
+        for s in crate::backends::Status::ALL.map(crate::backends::Status::as_str) {
             self.server_status
                 .get_or_create(&ServerStatusLabels {
                     server: server.to_owned(),
@@ -363,13 +379,7 @@ impl Metrics {
         self.reconnects.remove(&ServerLabels {
             server: server.to_owned(),
         });
-        for s in [
-            "connected",
-            "connecting",
-            "disconnected",
-            "disabled",
-            "unauthorized",
-        ] {
+        for s in crate::backends::Status::ALL.map(crate::backends::Status::as_str) {
             self.server_status.remove(&ServerStatusLabels {
                 server: server.to_owned(),
                 status: s.to_owned(),
