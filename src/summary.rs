@@ -65,6 +65,13 @@ pub struct Inputs<'a> {
     pub live_servers: Vec<(String, String, Option<String>)>,
 }
 
+fn server_day<'a>(servers: &'a mut BTreeMap<String, ServerDay>, name: &str) -> &'a mut ServerDay {
+    servers.entry(name.to_owned()).or_insert_with(|| ServerDay {
+        name: name.to_owned(),
+        ..Default::default()
+    })
+}
+
 fn day_bounds(date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
     let start = date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
     (start, start + chrono::Duration::days(1))
@@ -101,10 +108,7 @@ pub fn build(i: Inputs<'_>) -> Summary {
             Some("hub_stopped") => stops.push(e.timestamp),
             Some("server_disconnected") => {
                 if let Some(s) = server {
-                    let d = servers.entry(s.clone()).or_insert_with(|| ServerDay {
-                        name: s,
-                        ..Default::default()
-                    });
+                    let d = server_day(&mut servers, &s);
                     d.disconnections += 1;
                     // Newest first: the first error seen is the last one logged.
                     if d.last_error.is_none() {
@@ -114,10 +118,7 @@ pub fn build(i: Inputs<'_>) -> Summary {
             }
             Some("tool_call") => {
                 if let Some(s) = server {
-                    let d = servers.entry(s.clone()).or_insert_with(|| ServerDay {
-                        name: s,
-                        ..Default::default()
-                    });
+                    let d = server_day(&mut servers, &s);
                     d.calls += 1;
                     if e.str("outcome") != Some("success") {
                         d.failed_calls += 1;
@@ -132,10 +133,7 @@ pub fn build(i: Inputs<'_>) -> Summary {
         }
     });
     for (name, status, error) in &i.live_servers {
-        let d = servers.entry(name.clone()).or_insert_with(|| ServerDay {
-            name: name.clone(),
-            ..Default::default()
-        });
+        let d = server_day(&mut servers, name);
         d.status_now = Some(status.clone());
         if d.last_error.is_none() && status != "connected" {
             d.last_error = error.clone();
