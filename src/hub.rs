@@ -63,7 +63,7 @@ pub struct HubOptions {
 
 pub struct Hub {
     pub options: HubOptions,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub clients: Arc<Clients>,
     pub server_id: String,
     pub started: Instant,
@@ -119,7 +119,7 @@ impl Hub {
         let (backend_tx, backend_rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);
         Arc::new(Hub {
-            metrics: Metrics::new(Some(options.state_dir.log_file())),
+            metrics: Arc::new(Metrics::new(Some(options.state_dir.log_file()))),
             options,
             clients: Arc::new(Clients::default()),
             server_id: format!("mcphub-{}", std::process::id()),

@@ -9,6 +9,7 @@ pub mod config;
 pub mod cron;
 pub mod dashboard;
 pub mod discovery;
+pub mod filtering;
 pub mod history;
 pub mod http;
 pub mod hub;

@@ -463,9 +463,8 @@ async fn metrics_json(State(hub): State<Arc<Hub>>) -> Json<Value> {
         "tools": {"exposed": hub.catalog().tools.len()},
         "tool_calls": {"total": total, "success": ok, "failed": total - ok},
         "tool_call_latency": hub.metrics.latency(),
-        // The LLM categorizer is not part of this build yet: its figures are absent
-        // (null), never zero, so no one mistakes "no data" for "0% success".
-        "llm": Value::Null,
+        // null without an LLM configured: "no data", never "0% success".
+        "llm": hub.metrics.llm_json(),
     }))
 }
 

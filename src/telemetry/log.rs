@@ -35,6 +35,12 @@ pub mod events {
     pub const CONFIG_RELOADED: &str = "config_reloaded";
     pub const CONFIG_ERROR: &str = "config_error";
     pub const CONFIG_EMPTY: &str = "config_empty";
+    pub const LLM_REQUEST: &str = "llm_request";
+    pub const LLM_PARSE_ERROR: &str = "llm_parse_error";
+    pub const CIRCUIT_OPENED: &str = "circuit_opened";
+    pub const CIRCUIT_CLOSED: &str = "circuit_closed";
+    pub const TOOLS_CATEGORIZED: &str = "tools_categorized";
+    pub const TOOL_FILTERED: &str = "tool_filtered";
 }
 
 /// Rotate when the file passes this size; keep this many old files.

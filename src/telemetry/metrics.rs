@@ -106,6 +106,24 @@ pub struct Metrics {
     /// subtracts two snapshots to get the distribution of calls inside its window.
     latency: Vec<AtomicU64>,
     latency_sum_us: AtomicU64,
+    /// The LLM categorizer's figures for `/api/metrics`; `None` until an LLM is
+    /// configured, so that "no LLM" is never shown as "0% success".
+    llm: std::sync::Mutex<Option<LlmTotals>>,
+}
+
+/// Running totals of the LLM categorizer, beside its Prometheus families.
+#[derive(Debug, Clone)]
+struct LlmTotals {
+    provider: String,
+    model: String,
+    requests: u64,
+    success: u64,
+    parse_errors: u64,
+    cache_hits: u64,
+    cache_misses: u64,
+    queue_depth: usize,
+    circuit: crate::filtering::CircuitState,
+    latency: LatencySnapshot,
 }
 
 /// Cumulative latency distribution of all tool calls since start.
@@ -307,6 +325,7 @@ impl Metrics {
         Metrics {
             latency,
             latency_sum_us: AtomicU64::new(0),
+            llm: std::sync::Mutex::new(None),
             registry: root,
             tool_calls,
             tool_call_duration,
@@ -398,6 +417,147 @@ impl Metrics {
             count: self.calls_total.load(Ordering::Relaxed),
             sum_seconds: self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6,
         }
+    }
+
+    fn with_llm(&self, f: impl FnOnce(&mut LlmTotals)) {
+        if let Some(t) = self
+            .llm
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            f(t)
+        }
+    }
+
+    fn provider(&self) -> Option<ProviderLabels> {
+        self.llm
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|t| ProviderLabels {
+                provider: t.provider.clone(),
+            })
+    }
+
+    /// Starts the LLM figures (at zero, circuit closed) for the configured provider.
+    pub fn llm_configured(&self, provider: &str, model: &str) {
+        *self.llm.lock().unwrap_or_else(|p| p.into_inner()) = Some(LlmTotals {
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            requests: 0,
+            success: 0,
+            parse_errors: 0,
+            cache_hits: 0,
+            cache_misses: 0,
+            queue_depth: 0,
+            circuit: crate::filtering::CircuitState::Closed,
+            latency: LatencySnapshot::empty(),
+        });
+        let labels = ProviderLabels {
+            provider: provider.to_owned(),
+        };
+        // Created at 0 so that rates and "no parse errors" are values from the start.
+        self.llm_parse_errors.get_or_create(&labels).inc_by(0);
+        self.llm_cache_hits.get_or_create(&labels).inc_by(0);
+        self.llm_cache_misses.get_or_create(&labels).inc_by(0);
+        self.llm_queue_depth.get_or_create(&labels).set(0);
+        self.llm_circuit_state.get_or_create(&labels).set(0);
+    }
+
+    /// One LLM request (a rejected one took no time and is not in the latency).
+    pub fn record_llm_request(
+        &self,
+        outcome: crate::filtering::LlmOutcome,
+        elapsed: Duration,
+    ) {
+        use crate::filtering::LlmOutcome;
+        let Some(labels) = self.provider() else {
+            return;
+        };
+        self.llm_requests
+            .get_or_create(&LlmCallLabels {
+                provider: labels.provider.clone(),
+                outcome: outcome.as_str().to_owned(),
+            })
+            .inc();
+        if outcome == LlmOutcome::Rejected {
+            return;
+        }
+        self.llm_request_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+        self.with_llm(|t| {
+            t.requests += 1;
+            if outcome == LlmOutcome::Success {
+                t.success += 1;
+            }
+            t.latency.record(elapsed.as_secs_f64());
+        });
+    }
+
+    /// Answers or parts of answers that could not be used.
+    pub fn record_llm_parse_errors(&self, n: u64) {
+        if let Some(labels) = self.provider() {
+            self.llm_parse_errors.get_or_create(&labels).inc_by(n);
+            self.with_llm(|t| t.parse_errors += n);
+        }
+    }
+
+    pub fn set_llm_circuit(&self, state: crate::filtering::CircuitState) {
+        if let Some(labels) = self.provider() {
+            self.llm_circuit_state
+                .get_or_create(&labels)
+                .set(state.gauge());
+            self.with_llm(|t| t.circuit = state);
+        }
+    }
+
+    /// Tools that needed the LLM: found in the cache (`hit`) or sent to it.
+    pub fn record_llm_cache(&self, hits: u64, misses: u64) {
+        if let Some(labels) = self.provider() {
+            self.llm_cache_hits.get_or_create(&labels).inc_by(hits);
+            self.llm_cache_misses.get_or_create(&labels).inc_by(misses);
+            self.with_llm(|t| {
+                t.cache_hits += hits;
+                t.cache_misses += misses;
+            });
+        }
+    }
+
+    pub fn set_llm_queue_depth(&self, depth: usize) {
+        if let Some(labels) = self.provider() {
+            self.llm_queue_depth
+                .get_or_create(&labels)
+                .set(depth as i64);
+            self.with_llm(|t| t.queue_depth = depth);
+        }
+    }
+
+    /// The `llm` object of `/api/metrics` (the shape `observe::LlmFigures` reads), or
+    /// null without an LLM. Rates and percentiles are null until there is a sample.
+    pub fn llm_json(&self) -> serde_json::Value {
+        let Some(t) = self.llm.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
+            return serde_json::Value::Null;
+        };
+        let ms = |q: f64| t.latency.quantile(q).map(|s| s * 1000.0);
+        let lookups = t.cache_hits + t.cache_misses;
+        serde_json::json!({
+            "provider": t.provider,
+            "model": t.model,
+            "requests": t.requests,
+            "success": t.success,
+            "success_rate": (t.requests > 0).then(|| t.success as f64 / t.requests as f64),
+            "latency_ms": {"p50": ms(0.5), "p95": ms(0.95), "p99": ms(0.99)},
+            "cache": {
+                "hits": t.cache_hits,
+                "misses": t.cache_misses,
+                "hit_rate": (lookups > 0).then(|| t.cache_hits as f64 / lookups as f64),
+            },
+            "queue_depth": t.queue_depth,
+            "circuit_state": t.circuit.as_str(),
+            "parse_errors": t.parse_errors,
+        })
     }
 
     pub fn calls(&self) -> (u64, u64) {

@@ -1,0 +1,1 @@
+//! Tool filtering, categorization and search through the running hub (to be written).
