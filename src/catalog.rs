@@ -32,6 +32,12 @@ pub struct Catalog {
     /// Servers with resources, for URIs that no list or template names.
     resource_servers: Vec<String>,
     pub collisions: Vec<String>,
+    /// Each tool's category, by exposed name (set by `filtering`).
+    pub categories: HashMap<String, crate::filtering::Categorized>,
+    /// Exposed names the hub-wide filter lets through (all of them when filtering is
+    /// off); prompt-based sessions narrow this further.
+    pub allowed: HashSet<String>,
+    pub filtering_active: bool,
 }
 
 /// One connected backend's part of the catalog. Callers pass them sorted by server
@@ -116,8 +122,48 @@ impl Catalog {
         c
     }
 
+    /// Every tool as the categorizers see it (the server's own name), by exposed name.
+    pub fn briefs(&self) -> Vec<(String, crate::filtering::ToolBrief)> {
+        self.tools
+            .iter()
+            .filter_map(|t| {
+                let route = self.tool_routes.get(t.name.as_ref())?;
+                Some((
+                    t.name.to_string(),
+                    crate::filtering::ToolBrief {
+                        server: route.server.clone(),
+                        name: route.name.clone(),
+                        description: t.description.as_deref().unwrap_or_default().to_owned(),
+                        input_schema: serde_json::Value::Object((*t.input_schema).clone()),
+                    },
+                ))
+            })
+            .collect()
+    }
+
     pub fn tool(&self, exposed: &str) -> Option<&Route> {
         self.tool_routes.get(exposed)
+    }
+
+    /// The exposed name of `server`'s tool `tool`.
+    pub fn exposed_tool_name(&self, server: &str, tool: &str) -> Option<&str> {
+        self.tool_routes
+            .iter()
+            .find(|(_, r)| r.server == server && r.name == tool)
+            .map(|(exposed, _)| exposed.as_str())
+    }
+
+    /// `{exposed, total, filtered, summary}` for `/api/health` and `/api/metrics`.
+    pub fn exposure_json(&self) -> serde_json::Value {
+        let total = self.tools.len();
+        let exposed = self.allowed.len().min(total);
+        serde_json::json!({
+            "exposed": exposed,
+            "total": total,
+            "filtered": total - exposed,
+            "filtering": self.filtering_active,
+            "summary": crate::filtering::exposure_summary(total, exposed),
+        })
     }
 
     pub fn prompt(&self, exposed: &str) -> Option<&Route> {

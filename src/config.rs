@@ -364,6 +364,12 @@ impl HubConfig {
         };
         for (key, value) in top {
             if key != "mcpServers" && key != "servers" {
+                if key == "toolFiltering" || key == "toolExposure" {
+                    let mut one = Map::new();
+                    one.insert(key.clone(), value.clone());
+                    crate::filtering::settings::FilterSettings::from_top_level(&one)
+                        .map_err(invalid)?;
+                }
                 self.extras.insert(key, value);
                 continue;
             }

@@ -5,12 +5,37 @@
 //! - [`heuristic`]: name/description/schema → category with a confidence.
 //! - [`llm`]: the provider clients (OpenAI-compatible, Anthropic, Gemini), answer
 //!   validation, retries and the circuit breaker.
+//! - [`engine`]: the bounded queue in front of the LLM; [`cache`]: its answers on disk.
+//! - [`settings`]: `toolFiltering` / `toolExposure` as written in the servers file.
+//! - [`search`] and [`meta`]: the meta-tools of search mode and prompt-based mode.
+//!
+//! [`Filtering`] ties them together for the hub.
 
+pub mod cache;
+pub mod engine;
 pub mod heuristic;
 pub mod llm;
+pub mod meta;
+pub mod search;
+pub mod settings;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use crate::catalog::Catalog;
+use crate::config::Placeholders;
+use crate::telemetry::log::events;
+use crate::telemetry::metrics::Metrics;
+use cache::Cache;
+use engine::Engine;
+use settings::{DefaultExposure, Exposure, FilterSettings, Mode};
+
+/// The `_meta` key under which `tools/list` tells clients each tool's category.
+pub const META_CATEGORY: &str = "mcphub/category";
 
 /// The categories every hub knows; `customMappings` may add more.
 pub const BUILTIN_CATEGORIES: [&str; 10] = [
@@ -100,6 +125,388 @@ impl LlmOutcome {
             LlmOutcome::Timeout => "timeout",
             LlmOutcome::ParseError => "parse_error",
             LlmOutcome::Rejected => "rejected",
+        }
+    }
+}
+
+/// Where a tool's category came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Heuristic,
+    Llm,
+    /// A `customMappings` pattern.
+    Custom,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Categorized {
+    pub category: String,
+    pub confidence: f32,
+    pub source: Source,
+}
+
+type OnChange = Box<dyn Fn() + Send + Sync>;
+
+/// The hub's filtering state: settings (changeable at run time), the category cache
+/// and, with an LLM configured, its queue.
+pub struct Filtering {
+    settings: RwLock<Arc<FilterSettings>>,
+    cache: Arc<Mutex<Cache>>,
+    engine: Mutex<Option<Arc<Engine>>>,
+    metrics: Arc<Metrics>,
+    placeholders: Arc<Placeholders>,
+    /// Cache keys already counted as a hit or a miss: a tool counts once per run, not
+    /// once per catalog rebuild.
+    counted: Mutex<HashSet<String>>,
+    /// Asks the hub to rebuild its catalog (new LLM answers change categories).
+    on_change: Arc<OnceLock<OnChange>>,
+}
+
+impl Filtering {
+    pub fn new(
+        settings: FilterSettings,
+        state_dir: Option<PathBuf>,
+        metrics: Arc<Metrics>,
+        placeholders: Arc<Placeholders>,
+    ) -> Filtering {
+        let cache = match &state_dir {
+            Some(d) => Cache::load(d),
+            None => Cache::in_memory(),
+        };
+        Filtering {
+            settings: RwLock::new(Arc::new(settings)),
+            cache: Arc::new(Mutex::new(cache)),
+            engine: Mutex::new(None),
+            metrics,
+            placeholders,
+            counted: Mutex::new(HashSet::new()),
+            on_change: Arc::new(OnceLock::new()),
+        }
+    }
+
+    pub fn set_on_change(&self, f: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_change.set(Box::new(f));
+    }
+
+    pub fn settings(&self) -> Arc<FilterSettings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Starts (or restarts, when its settings changed) the LLM queue. Needs a runtime.
+    pub fn start(&self) {
+        let settings = self.settings();
+        let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let same = match (&*engine, &settings.llm) {
+            (Some(e), Some(c)) => e.config == *c,
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return;
+        }
+        if let Some(old) = engine.take() {
+            old.shutdown();
+        }
+        let Some(config) = settings.llm.clone() else {
+            return;
+        };
+        let api_key = match &config.api_key {
+            None => None,
+            Some(k) => match self.placeholders.resolve(k, &BTreeMap::new()) {
+                Ok(k) if !k.is_empty() => Some(k),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(
+                        event = events::CONFIG_ERROR,
+                        "toolFiltering.llmCategorization.apiKey: {e}; LLM categorization is off, the heuristic categorizes every tool (set the variable and POST /api/restart)"
+                    );
+                    return;
+                }
+            },
+        };
+        let client =
+            match llm::LlmClient::new(config.client_settings(api_key), self.metrics.clone()) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(
+                        event = events::CONFIG_ERROR,
+                        "toolFiltering.llmCategorization: {e}; LLM categorization is off"
+                    );
+                    return;
+                }
+            };
+        let cache = self.cache.clone();
+        let on_change = self.on_change.clone();
+        let provider = config.provider.as_str().to_owned();
+        let model = config.model.clone();
+        let on_answers = move |answers: Vec<engine::Answer>| {
+            let n = answers.len();
+            {
+                let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+                for a in answers {
+                    c.insert(
+                        a.key,
+                        cache::Entry {
+                            category: a.guess.category,
+                            confidence: a.guess.confidence,
+                            server: a.tool.server,
+                            tool: a.tool.name,
+                            provider: provider.clone(),
+                            model: model.clone(),
+                            at: chrono::Utc::now(),
+                        },
+                    );
+                }
+                if let Err(e) = c.save() {
+                    tracing::warn!(error = %e, "cannot write the category cache: {e}; answers are kept in memory only");
+                }
+            }
+            tracing::info!(
+                event = events::TOOLS_CATEGORIZED,
+                tools = n,
+                "the LLM categorized {n} tools"
+            );
+            if let Some(f) = on_change.get() {
+                f();
+            }
+        };
+        *engine = Some(Engine::start(
+            client,
+            config,
+            self.metrics.clone(),
+            Box::new(on_answers),
+        ));
+    }
+
+    /// New settings (config reload, or the REST API); the hub rebuilds its catalog.
+    pub fn replace_settings(&self, settings: FilterSettings) {
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
+        self.start();
+    }
+
+    pub fn shutdown(&self) {
+        if let Some(e) = self.engine.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            e.shutdown();
+        }
+    }
+
+    fn engine(&self) -> Option<Arc<Engine>> {
+        self.engine
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Gives every tool of `catalog` a category (a custom mapping, else a cached LLM
+    /// answer, else the heuristic's, queueing the unsure ones for the LLM), tags it in
+    /// `_meta`, and computes which tools the settings allow.
+    pub fn apply(&self, catalog: &mut Catalog) {
+        let settings = self.settings();
+        let engine = self.engine();
+        let ttl_threshold = engine
+            .as_ref()
+            .map(|e| (e.config.cache_ttl, e.config.confidence_threshold));
+        let mut wanted = BTreeMap::new();
+        let (mut hits, mut misses) = (0, 0);
+        let briefs = catalog.briefs();
+        let mut categories = HashMap::with_capacity(briefs.len());
+        {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
+            for (exposed, brief) in &briefs {
+                let namespaced = format!("{}__{}", brief.server, brief.name);
+                let custom = settings.custom_mappings.iter().find(|(pattern, _)| {
+                    settings::glob_match(pattern, &namespaced)
+                        || settings::glob_match(pattern, exposed)
+                });
+                let c = if let Some((_, category)) = custom {
+                    Categorized {
+                        category: category.clone(),
+                        confidence: 1.0,
+                        source: Source::Custom,
+                    }
+                } else {
+                    let g = heuristic::guess(brief);
+                    match ttl_threshold {
+                        Some((ttl, threshold)) if g.confidence < threshold => {
+                            let key = cache::key(brief);
+                            let first = counted.insert(key.clone());
+                            match cache.get(&key, ttl) {
+                                Some(hit) => {
+                                    hits += u64::from(first);
+                                    Categorized {
+                                        category: hit.category,
+                                        confidence: hit.confidence,
+                                        source: Source::Llm,
+                                    }
+                                }
+                                None => {
+                                    misses += u64::from(first);
+                                    wanted.insert(key, brief.clone());
+                                    heuristic_answer(g)
+                                }
+                            }
+                        }
+                        _ => heuristic_answer(g),
+                    }
+                };
+                categories.insert(exposed.clone(), c);
+            }
+        }
+        if hits + misses > 0 {
+            self.metrics.record_llm_cache(hits, misses);
+        }
+        if let Some(e) = engine {
+            e.want(wanted, settings.known_categories());
+        }
+        let total = catalog.tools.len();
+        let active = settings.active(total);
+        let mut allowed = HashSet::with_capacity(total);
+        let server_of: HashMap<&str, &str> = briefs
+            .iter()
+            .map(|(exposed, b)| (exposed.as_str(), b.server.as_str()))
+            .collect();
+        for tool in &mut catalog.tools {
+            let name = tool.name.to_string();
+            let Some(c) = categories.get(&name) else {
+                continue;
+            };
+            let meta = tool.meta.get_or_insert_with(Default::default);
+            meta.insert(META_CATEGORY.into(), json!(c.category));
+            let server = server_of.get(name.as_str()).copied().unwrap_or_default();
+            if !active || global_allows(&settings, server, &c.category) {
+                allowed.insert(name);
+            }
+        }
+        catalog.categories = categories;
+        catalog.allowed = allowed;
+        catalog.filtering_active = active;
+        self.metrics.set_tool_counts(total, catalog.allowed.len());
+    }
+
+    /// The categories a settings change or the LLM may answer with.
+    pub fn known_categories(&self) -> Vec<String> {
+        self.settings().known_categories()
+    }
+
+    /// `/api/filtering/stats`: the fork's figures plus each tool's category.
+    pub fn stats(&self, catalog: &Catalog) -> Value {
+        let settings = self.settings();
+        let total = catalog.tools.len();
+        let exposed = catalog.allowed.len();
+        let mut by_category: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in catalog.categories.values() {
+            *by_category.entry(c.category.as_str()).or_default() += 1;
+        }
+        let tools: Vec<Value> = catalog
+            .tools
+            .iter()
+            .map(|t| {
+                let name = t.name.as_ref();
+                let c = catalog.categories.get(name);
+                json!({
+                    "name": name,
+                    "server": catalog.tool(name).map(|r| r.server.clone()),
+                    "category": c.map(|c| c.category.clone()),
+                    "confidence": c.map(|c| c.confidence),
+                    "source": c.map(|c| c.source),
+                    "exposed": catalog.allowed.contains(name),
+                })
+            })
+            .collect();
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        json!({
+            "enabled": catalog.filtering_active,
+            "configuredEnabled": settings.enabled,
+            "mode": settings.mode.as_str(),
+            "toolExposure": match settings.exposure { Exposure::All => "all", Exposure::Search => "search" },
+            "totalTools": total,
+            "exposedTools": exposed,
+            "filteredTools": total - exposed,
+            "filterRate": filter_rate(total, exposed),
+            "summary": exposure_summary(total, exposed),
+            "serverFilter": {"mode": if settings.server_allow { "allowlist" } else { "denylist" }, "servers": settings.servers},
+            "categoryFilter": {"categories": settings.categories, "customMappings": settings.custom_mappings.iter().cloned().collect::<BTreeMap<_, _>>()},
+            "autoEnableThreshold": settings.auto_enable_threshold,
+            "categories": by_category,
+            "llm": self.metrics.llm_json(),
+            "queue": self.engine().map(|e| e.stats()),
+            "cache": {"entries": cache.len(), "path": cache.path()},
+            "tools": tools,
+        })
+    }
+}
+
+fn heuristic_answer(g: Guess) -> Categorized {
+    Categorized {
+        category: g.category,
+        confidence: g.confidence,
+        source: Source::Heuristic,
+    }
+}
+
+/// Whether the settings' server and category filters let a tool through (when
+/// filtering is active). Prompt-based mode narrows further per session.
+pub fn global_allows(s: &FilterSettings, server: &str, category: &str) -> bool {
+    let listed = s.servers.iter().any(|p| settings::glob_match(p, server));
+    let server_ok = if s.server_allow { listed } else { !listed };
+    let category_ok = s.categories.iter().any(|c| c == category);
+    match s.mode {
+        Mode::ServerAllowlist => server_ok,
+        Mode::Category => category_ok,
+        // The fork's hybrid: a tool passes either filter.
+        Mode::Hybrid => server_ok || category_ok,
+        Mode::PromptBased => s.servers.is_empty() || server_ok,
+    }
+}
+
+/// "151/362 (58.3% filtered)", the form the system this replaces reported.
+pub fn exposure_summary(total: usize, exposed: usize) -> String {
+    format!(
+        "{exposed}/{total} ({:.1}% filtered)",
+        filter_rate(total, exposed) * 100.0
+    )
+}
+
+pub fn filter_rate(total: usize, exposed: usize) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        (total - exposed) as f64 / total as f64
+    }
+}
+
+/// What one client session may see and call, beyond the hub-wide filter.
+#[derive(Debug, Clone, Default)]
+pub struct SessionView {
+    /// Prompt-based mode: the categories `hub__analyze_prompt` chose for this session.
+    pub categories: Option<Vec<String>>,
+}
+
+impl SessionView {
+    /// Whether this session may see and call the backend tool `exposed`.
+    pub fn allows(&self, s: &FilterSettings, catalog: &Catalog, exposed: &str) -> bool {
+        if !catalog.allowed.contains(exposed) {
+            return false;
+        }
+        if !(catalog.filtering_active && s.mode == Mode::PromptBased) {
+            return true;
+        }
+        let category = catalog
+            .categories
+            .get(exposed)
+            .map_or("other", |c| c.category.as_str());
+        match &self.categories {
+            Some(chosen) => chosen.iter().any(|c| c == category),
+            None => match s.default_exposure {
+                DefaultExposure::Zero | DefaultExposure::MetaOnly => false,
+                DefaultExposure::Minimal => s.categories.iter().any(|c| c == category),
+                DefaultExposure::All => true,
+            },
         }
     }
 }

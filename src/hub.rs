@@ -64,6 +64,7 @@ pub struct HubOptions {
 pub struct Hub {
     pub options: HubOptions,
     pub metrics: Arc<Metrics>,
+    pub filtering: crate::filtering::Filtering,
     pub clients: Arc<Clients>,
     pub server_id: String,
     pub started: Instant,
@@ -118,8 +119,21 @@ impl Hub {
     pub fn new(config: HubConfig, options: HubOptions, placeholders: Placeholders) -> Arc<Hub> {
         let (backend_tx, backend_rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);
+        let metrics = Arc::new(Metrics::new(Some(options.state_dir.log_file())));
+        let placeholders = Arc::new(placeholders);
+        // Validated when the files were read; a default here is unreachable in practice.
+        let filter_settings =
+            crate::filtering::settings::FilterSettings::from_top_level(&config.extras)
+                .unwrap_or_default();
+        let filtering = crate::filtering::Filtering::new(
+            filter_settings,
+            Some(options.state_dir.root().to_owned()),
+            metrics.clone(),
+            placeholders.clone(),
+        );
         Arc::new(Hub {
-            metrics: Arc::new(Metrics::new(Some(options.state_dir.log_file()))),
+            metrics,
+            filtering,
             options,
             clients: Arc::new(Clients::default()),
             server_id: format!("mcphub-{}", std::process::id()),
@@ -133,7 +147,7 @@ impl Hub {
             events,
             backend_tx,
             backend_rx: std::sync::Mutex::new(Some(backend_rx)),
-            placeholders: Arc::new(placeholders),
+            placeholders,
             inflight: std::sync::atomic::AtomicUsize::new(0),
             drained: tokio::sync::Notify::new(),
         })
@@ -212,6 +226,13 @@ impl Hub {
         if let Some(rx) = rx {
             tokio::spawn(self.clone().event_loop(rx));
         }
+        let weak = Arc::downgrade(self);
+        self.filtering.set_on_change(move || {
+            if let Some(hub) = weak.upgrade() {
+                hub.rebuild_catalog();
+            }
+        });
+        self.filtering.start();
         let entries: Vec<_> = self
             .config
             .read()
@@ -304,13 +325,16 @@ impl Hub {
                 offer: offer.clone(),
             })
             .collect();
-        let new = Arc::new(Catalog::build(&parts));
+        let mut new = Catalog::build(&parts);
+        self.filtering.apply(&mut new);
+        let new = Arc::new(new);
         let old = std::mem::replace(
             &mut *self.catalog.write().unwrap_or_else(|p| p.into_inner()),
             new.clone(),
         );
-        let tools_changed =
-            serde_json::to_value(&old.tools).ok() != serde_json::to_value(&new.tools).ok();
+        let tools_changed = old.allowed != new.allowed
+            || old.filtering_active != new.filtering_active
+            || serde_json::to_value(&old.tools).ok() != serde_json::to_value(&new.tools).ok();
         let prompts_changed =
             serde_json::to_value(&old.prompts).ok() != serde_json::to_value(&new.prompts).ok();
         let resources_changed = serde_json::to_value((&old.resources, &old.templates)).ok()
@@ -419,7 +443,11 @@ impl Hub {
                 self.add_backend(Backend::new(entry.clone()));
             }
         }
+        let filter_settings =
+            crate::filtering::settings::FilterSettings::from_top_level(&new.extras)
+                .unwrap_or_default();
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = new;
+        self.filtering.replace_settings(filter_settings);
         tracing::info!(event = events::CONFIG_RELOADED, added = ?summary.added, removed = ?summary.removed, restarted = ?summary.restarted, "config reloaded");
         self.rebuild_catalog();
         Ok(summary)
@@ -427,6 +455,7 @@ impl Hub {
 
     /// Stops every backend and waits for their processes to be gone.
     pub async fn stop_backends(&self) {
+        self.filtering.shutdown();
         let backends = self.backends();
         for b in &backends {
             b.stop();

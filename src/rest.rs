@@ -34,6 +34,9 @@ pub fn routes(hub: Arc<Hub>) -> Router {
         .route("/api/hard-restart", post(hard_restart))
         .route("/api/events", get(events))
         .route("/api/workspaces", get(workspaces))
+        .route("/api/filtering/stats", get(filtering_stats))
+        .route("/api/filtering/status", post(filtering_status))
+        .route("/api/filtering/mode", post(filtering_mode))
         .route("/api/metrics", get(metrics_json))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
@@ -201,7 +204,7 @@ async fn health(State(hub): State<Arc<Hub>>) -> Json<Value> {
         "port": port,
         "uptime_s": hub.started.elapsed().as_secs(),
         "config_files": hub.config_files(),
-        "tools": {"exposed": hub.catalog().tools.len()},
+        "tools": hub.catalog().exposure_json(),
     }))
 }
 
@@ -298,6 +301,18 @@ async fn server_tool(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Ap
         )
     })?;
     require_connected(&b)?;
+    let catalog = hub.catalog();
+    if let Some(exposed) = catalog.exposed_tool_name(&b.name, &tool)
+        && !catalog.allowed.contains(exposed)
+    {
+        let e = hub.filtered_error(&catalog, exposed);
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "TOOL_FILTERED",
+            e.message.to_string(),
+        )
+        .with_data(json!({"server": b.name, "tool": tool})));
+    }
     if !b.offer().tools.iter().any(|t| t.name == tool) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -460,7 +475,7 @@ async fn metrics_json(State(hub): State<Arc<Hub>>) -> Json<Value> {
         "process": {"rss_bytes": process.rss_bytes, "cpu_seconds": process.cpu_seconds},
         "clients": {"active": hub.clients.count()},
         "servers": {"total": backends.len(), "connected": by_status(Status::Connected), "connecting": by_status(Status::Connecting), "disconnected": by_status(Status::Disconnected), "disabled": by_status(Status::Disabled)},
-        "tools": {"exposed": hub.catalog().tools.len()},
+        "tools": hub.catalog().exposure_json(),
         "tool_calls": {"total": total, "success": ok, "failed": total - ok},
         "tool_call_latency": hub.metrics.latency(),
         // null without an LLM configured: "no data", never "0% success".
@@ -494,4 +509,51 @@ async fn metrics_text(
             hub.metrics.encode_text_004(),
         )
     }
+}
+
+async fn filtering_stats(State(hub): State<Arc<Hub>>) -> Json<Value> {
+    let mut v = hub.filtering.stats(&hub.catalog());
+    if let Some(o) = v.as_object_mut() {
+        o.insert("timestamp".into(), json!(Utc::now().to_rfc3339()));
+    }
+    Json(v)
+}
+
+/// The fork's `POST /api/filtering/status {"enabled": bool}`: turns filtering on or
+/// off for this run (the servers file is not rewritten; a restart reads it again).
+async fn filtering_status(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let enabled = v["enabled"].as_bool().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "the body must be {\"enabled\": true} or {\"enabled\": false}",
+        )
+    })?;
+    let mut s = (*hub.filtering.settings()).clone();
+    s.enabled = Some(enabled);
+    hub.filtering.replace_settings(s);
+    hub.rebuild_catalog();
+    Ok(filtering_stats(State(hub)).await)
+}
+
+/// The fork's `POST /api/filtering/mode {"mode": …}`, for this run.
+async fn filtering_mode(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
+    use crate::filtering::settings::Mode;
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mode = v["mode"].as_str().and_then(Mode::parse).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            format!(
+                "the body must be {{\"mode\": …}} with one of {}",
+                Mode::ALL.join(", ")
+            ),
+        )
+    })?;
+    let mut s = (*hub.filtering.settings()).clone();
+    s.mode = mode;
+    hub.filtering.replace_settings(s);
+    hub.rebuild_catalog();
+    Ok(filtering_stats(State(hub)).await)
 }

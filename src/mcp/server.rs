@@ -25,6 +25,7 @@ use serde_json::json;
 
 use super::McpError;
 use super::client::CallError;
+use crate::filtering::SessionView;
 use crate::hub::Hub;
 use crate::telemetry::log::events;
 use crate::telemetry::metrics::Outcome;
@@ -286,6 +287,8 @@ pub struct Caller {
 pub struct HubService {
     hub: Arc<Hub>,
     client_id: Mutex<Option<u64>>,
+    /// What this session may see beyond the hub-wide filter (prompt-based mode).
+    view: Mutex<SessionView>,
 }
 
 impl HubService {
@@ -293,7 +296,132 @@ impl HubService {
         HubService {
             hub,
             client_id: Mutex::new(None),
+            view: Mutex::new(SessionView::default()),
         }
+    }
+
+    fn view(&self) -> SessionView {
+        self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The hub's own tools; `None` when `name` is not one that applies now.
+    async fn call_meta_tool(
+        &self,
+        name: &str,
+        arguments: Option<&serde_json::Map<String, serde_json::Value>>,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<Result<CallToolResult, McpError>> {
+        use crate::filtering::meta;
+        use crate::filtering::settings::{Exposure, Mode};
+        let settings = self.hub.filtering.settings();
+        let catalog = self.hub.catalog();
+        let view = self.view();
+        let visible = |n: &str| view.allows(&settings, &catalog, n);
+        let arg = |k: &str| arguments.and_then(|a| a.get(k));
+        let search_mode = settings.exposure == Exposure::Search;
+        match name {
+            meta::SEARCH_TOOLS if search_mode => {
+                let query = arg("query").and_then(|v| v.as_str()).unwrap_or_default();
+                let category = arg("category").and_then(|v| v.as_str());
+                let limit = arg("limit").and_then(|v| v.as_u64()).map(|n| n as usize);
+                Some(Ok(structured_result(meta::search(
+                    &catalog, visible, query, category, limit,
+                ))))
+            }
+            meta::DESCRIBE_TOOL if search_mode => {
+                let Some(tool) = arg("name").and_then(|v| v.as_str()) else {
+                    return Some(Err(McpError::invalid_params(
+                        "describe_tool needs `name`: a tool name from search_tools",
+                        None,
+                    )));
+                };
+                Some(
+                    meta::describe(&catalog, visible, tool)
+                        .map(structured_result)
+                        .map_err(|m| McpError::invalid_params(m, Some(json!({"tool": tool})))),
+                )
+            }
+            meta::CALL_TOOL if search_mode => {
+                let Some(tool) = arg("name").and_then(|v| v.as_str()) else {
+                    return Some(Err(McpError::invalid_params(
+                        "call_tool needs `name`: a tool name from search_tools",
+                        None,
+                    )));
+                };
+                let arguments = match arg("arguments") {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(serde_json::Value::Object(o)) => Some(o.clone()),
+                    Some(_) => {
+                        return Some(Err(McpError::invalid_params(
+                            "call_tool: `arguments` must be an object",
+                            None,
+                        )));
+                    }
+                };
+                let caller = Caller {
+                    client: self.client_id(),
+                    progress: context.meta.get_progress_token(),
+                };
+                Some(
+                    self.hub
+                        .call_tool(tool, arguments, Some(caller), &view)
+                        .await,
+                )
+            }
+            meta::ANALYZE_PROMPT
+                if catalog.filtering_active
+                    && settings.mode == Mode::PromptBased
+                    && settings.meta_tools =>
+            {
+                let Some(prompt) = arg("prompt").and_then(|v| v.as_str()) else {
+                    return Some(Err(McpError::invalid_params(
+                        "hub__analyze_prompt needs `prompt`: the task in plain words",
+                        None,
+                    )));
+                };
+                Some(Ok(self
+                    .analyze_prompt(prompt, &catalog, &context.peer)
+                    .await))
+            }
+            _ => None,
+        }
+    }
+
+    /// Prompt-based mode: picks the categories the task needs, shows this session
+    /// only their tools, and tells this session (alone) that its list changed.
+    async fn analyze_prompt(
+        &self,
+        prompt: &str,
+        catalog: &crate::catalog::Catalog,
+        peer: &Peer<RoleServer>,
+    ) -> CallToolResult {
+        let chosen = crate::filtering::heuristic::categories_for_prompt(prompt);
+        if chosen.is_empty() {
+            return structured_result(json!({
+                "categories": [],
+                "message": "no category matched this task; the tool list is unchanged. Describe the task with more concrete words (files, repository, database, web page…).",
+            }));
+        }
+        let categories: Vec<String> = chosen.iter().map(|(c, _)| c.clone()).collect();
+        self.view
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .categories = Some(categories.clone());
+        let settings = self.hub.filtering.settings();
+        let view = self.view();
+        let exposed: Vec<&str> = catalog
+            .tools
+            .iter()
+            .map(|t| t.name.as_ref())
+            .filter(|n| view.allows(&settings, catalog, n))
+            .collect();
+        let _ = peer.notify_tool_list_changed().await;
+        structured_result(json!({
+            "categories": chosen.iter().map(|(c, why)| json!({"category": c, "reason": why})).collect::<Vec<_>>(),
+            "exposedTools": exposed.len(),
+            "tools": exposed,
+            "message": format!("this session now sees {} tools of {}", exposed.len(), categories.join(", ")),
+        }))
     }
 
     fn client_id(&self) -> u64 {
@@ -343,6 +471,18 @@ fn server_info() -> ServerConfig {
     info
 }
 
+/// A meta-tool's answer: the JSON as structured content and as text for clients
+/// that read only text.
+fn structured_result(value: serde_json::Value) -> CallToolResult {
+    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    serde_json::from_value(json!({
+        "content": [{"type": "text", "text": text}],
+        "structuredContent": value,
+        "isError": false,
+    }))
+    .unwrap_or_default()
+}
+
 /// The JSON-RPC error a client gets when a call cannot reach its backend.
 pub fn call_error_to_mcp(server: &str, e: CallError) -> McpError {
     match e {
@@ -364,12 +504,14 @@ pub fn call_error_to_mcp(server: &str, e: CallError) -> McpError {
 }
 
 impl Hub {
-    /// A tool call by exposed name, the one path for `/mcp` and the REST API.
+    /// A tool call by exposed name from an MCP session: refused when the tool is
+    /// unknown or filtered out for that session, else routed to its backend.
     pub async fn call_tool(
         &self,
         exposed: &str,
         arguments: Option<serde_json::Map<String, serde_json::Value>>,
         caller: Option<Caller>,
+        view: &SessionView,
     ) -> Result<CallToolResult, McpError> {
         let catalog = self.catalog();
         let route = catalog.tool(exposed).cloned().ok_or_else(|| {
@@ -378,8 +520,68 @@ impl Hub {
                 Some(json!({"tool": exposed})),
             )
         })?;
+        let settings = self.filtering.settings();
+        if !view.allows(&settings, &catalog, exposed) {
+            return Err(self.filtered_error(&catalog, exposed));
+        }
         self.call_backend_tool(&route.server, &route.name, arguments, caller)
             .await
+    }
+
+    /// The error for a tool the filter hides: says which setting hides it.
+    pub fn filtered_error(&self, catalog: &crate::catalog::Catalog, exposed: &str) -> McpError {
+        let settings = self.filtering.settings();
+        let category = catalog
+            .categories
+            .get(exposed)
+            .map_or("other", |c| c.category.as_str());
+        let why = if catalog.allowed.contains(exposed) {
+            format!(
+                "this session's categories do not include `{category}`: call {} with your task to change them",
+                crate::filtering::meta::ANALYZE_PROMPT
+            )
+        } else {
+            format!(
+                "toolFiltering (mode {}) hides it (category `{category}`); change toolFiltering in the servers file, or POST /api/filtering/status {{\"enabled\": false}}",
+                settings.mode.as_str()
+            )
+        };
+        tracing::info!(
+            event = events::TOOL_FILTERED,
+            tool = exposed,
+            category,
+            "refused a call to filtered tool {exposed}"
+        );
+        McpError::invalid_params(
+            format!("tool `{exposed}` is filtered out: {why}"),
+            Some(json!({"tool": exposed, "reason": "filtered", "category": category})),
+        )
+    }
+
+    /// What `tools/list` shows one session.
+    pub fn visible_tools(&self, view: &SessionView) -> Vec<rmcp::model::Tool> {
+        use crate::filtering::meta;
+        use crate::filtering::settings::{Exposure, Mode};
+        let settings = self.filtering.settings();
+        let catalog = self.catalog();
+        let analyze =
+            catalog.filtering_active && settings.mode == Mode::PromptBased && settings.meta_tools;
+        let mut tools = Vec::new();
+        if analyze {
+            tools.push(meta::analyze_prompt_tool());
+        }
+        if settings.exposure == Exposure::Search {
+            tools.extend(meta::search_mode_tools(&settings.known_categories()));
+            return tools;
+        }
+        tools.extend(
+            catalog
+                .tools
+                .iter()
+                .filter(|t| view.allows(&settings, &catalog, t.name.as_ref()))
+                .cloned(),
+        );
+        tools
     }
 
     /// A tool call by server and the server's own tool name.
@@ -505,7 +707,7 @@ impl rmcp::ServerHandler for HubService {
         _: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         Ok(ListToolsResult::with_all_items(
-            self.hub.catalog().tools.clone(),
+            self.hub.visible_tools(&self.view()),
         ))
     }
 
@@ -514,12 +716,18 @@ impl rmcp::ServerHandler for HubService {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        if let Some(r) = self
+            .call_meta_tool(&request.name, request.arguments.as_ref(), &context)
+            .await
+        {
+            return r.map(CallToolResponse::Complete);
+        }
         let caller = Caller {
             client: self.client_id(),
             progress: context.meta.get_progress_token(),
         };
         self.hub
-            .call_tool(&request.name, request.arguments, Some(caller))
+            .call_tool(&request.name, request.arguments, Some(caller), &self.view())
             .await
             .map(CallToolResponse::Complete)
     }

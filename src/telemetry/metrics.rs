@@ -89,6 +89,8 @@ pub struct Metrics {
     pub reconnects: Family<ServerLabels, Counter>,
     pub server_status: Family<ServerStatusLabels, Gauge>,
     pub active_clients: Gauge,
+    tools_total: Gauge,
+    tools_exposed: Gauge,
     /// The LLM categorizer's families. Labelled by provider, so they carry no samples
     /// (and no invented zeros) until an LLM is configured.
     pub llm_requests: Family<LlmCallLabels, Counter>,
@@ -263,6 +265,18 @@ impl Metrics {
             "MCP client sessions currently open on /mcp",
             active_clients.clone(),
         );
+        let tools_total = Gauge::default();
+        registry.register(
+            "tools",
+            "Tools offered by the connected backends",
+            tools_total.clone(),
+        );
+        let tools_exposed = Gauge::default();
+        registry.register(
+            "tools_exposed",
+            "Tools the hub-wide filter exposes to clients",
+            tools_exposed.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -332,6 +346,8 @@ impl Metrics {
             reconnects,
             server_status,
             active_clients,
+            tools_total,
+            tools_exposed,
             llm_requests,
             llm_request_duration,
             llm_cache_hits,
@@ -420,12 +436,7 @@ impl Metrics {
     }
 
     fn with_llm(&self, f: impl FnOnce(&mut LlmTotals)) {
-        if let Some(t) = self
-            .llm
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_mut()
-        {
+        if let Some(t) = self.llm.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             f(t)
         }
     }
@@ -466,11 +477,7 @@ impl Metrics {
     }
 
     /// One LLM request (a rejected one took no time and is not in the latency).
-    pub fn record_llm_request(
-        &self,
-        outcome: crate::filtering::LlmOutcome,
-        elapsed: Duration,
-    ) {
+    pub fn record_llm_request(&self, outcome: crate::filtering::LlmOutcome, elapsed: Duration) {
         use crate::filtering::LlmOutcome;
         let Some(labels) = self.provider() else {
             return;
@@ -558,6 +565,12 @@ impl Metrics {
             "circuit_state": t.circuit.as_str(),
             "parse_errors": t.parse_errors,
         })
+    }
+
+    /// Tools the backends offer and tools the hub-wide filter exposes.
+    pub fn set_tool_counts(&self, total: usize, exposed: usize) {
+        self.tools_total.set(total as i64);
+        self.tools_exposed.set(exposed as i64);
     }
 
     pub fn calls(&self) -> (u64, u64) {

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 pub const NPM_PACKAGES: &[&str] = &[
     "@modelcontextprotocol/server-everything@2026.8.31",
     "@modelcontextprotocol/server-memory@2026.8.31",
+    "@modelcontextprotocol/server-filesystem@2026.8.31",
     "@modelcontextprotocol/inspector@2.12.0",
     // The hub mcphub replaces: the toolkit must read it too.
     "mcp-hub@4.2.1",

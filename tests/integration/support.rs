@@ -53,6 +53,12 @@ impl HubBuilder {
         self
     }
 
+    /// A top-level key of the servers file (`toolFiltering`, `toolExposure`, …).
+    pub fn top(mut self, key: &str, value: Value) -> HubBuilder {
+        self.top.insert(key.to_owned(), value);
+        self
+    }
+
     pub fn fixture(self, name: &str) -> HubBuilder {
         self.server(name, fixture(name, &[]))
     }
@@ -440,4 +446,100 @@ pub fn text_of(r: &CallToolResult) -> String {
         .as_str()
         .unwrap_or_default()
         .to_owned()
+}
+
+/// Polls `check` until it gives a value; fails naming `what` after [`DEADLINE`].
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub const FAKE_LLM: &str = env!("CARGO_BIN_EXE_mcphub-fake-llm");
+
+/// The fake LLM provider (`tests/fixture/llm.rs`) on a free loopback port.
+pub struct FakeLlm {
+    child: Child,
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl FakeLlm {
+    pub async fn start(mode: &str) -> FakeLlm {
+        let mut child = Command::new(FAKE_LLM)
+            .args(["--port", "0", "--mode", mode, "--category", "development"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the fake LLM starts");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = tokio::time::timeout(DEADLINE, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    return url.trim().to_owned();
+                }
+            }
+            panic!("the fake LLM exited before listening");
+        })
+        .await
+        .expect("the fake LLM listens");
+        FakeLlm {
+            child,
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Changes its behaviour: `{"mode", "delay_ms", "category", "answers"}`.
+    pub async fn control(&self, body: Value) {
+        let r = self
+            .http
+            .post(format!("{}/_control", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "fake LLM control refused {body}");
+    }
+
+    /// `{"requests", "tools", "max_concurrent", "in_flight", "by_provider"}`.
+    pub async fn stats(&self) -> Value {
+        self.http
+            .get(format!("{}/_stats", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// A `toolFiltering.llmCategorization` block pointing at this fake.
+    pub fn llm_config(&self, provider: &str, extra: Value) -> Value {
+        let base = if provider == "openai" {
+            format!("{}/v1", self.url)
+        } else {
+            self.url.clone()
+        };
+        let mut cfg = json!({
+            "enabled": true, "provider": provider, "baseURL": base, "model": "fake-model",
+            "apiKey": "${FAKE_LLM_KEY}", "retryCount": 0, "backoffBase": 5, "maxBackoff": 20,
+        });
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            cfg[k] = v.clone();
+        }
+        cfg
+    }
+}
+
+impl Drop for FakeLlm {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
 }

@@ -1,0 +1,273 @@
+//! The LLM queue: tools the heuristic is unsure of and the cache does not know wait
+//! here, at most `maxQueueSize` of them; `batchSize` of them go out per request, at
+//! most `maxConcurrent` requests at once. The hub never waits for it: a tool keeps its
+//! heuristic category until an answer replaces it.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::{Notify, Semaphore};
+
+use super::llm::{LlmClient, LlmError, LlmItem};
+use super::settings::LlmConfig;
+use super::{Guess, ToolBrief};
+use crate::telemetry::metrics::Metrics;
+
+/// An answer for one tool, keyed as in the cache.
+pub struct Answer {
+    pub key: String,
+    pub tool: ToolBrief,
+    pub guess: Guess,
+}
+
+type OnAnswers = Box<dyn Fn(Vec<Answer>) + Send + Sync>;
+
+#[derive(Default)]
+struct Queue {
+    /// Every tool the catalog last said needs the LLM, by cache key.
+    wanted: BTreeMap<String, ToolBrief>,
+    /// Keys waiting for a request, oldest first; never longer than `max_queue`.
+    queue: VecDeque<String>,
+    in_flight: HashSet<String>,
+    /// Tools whose answer could not be used: not asked again until the hub restarts
+    /// or their definition changes (a new key).
+    given_up: HashSet<String>,
+    /// After a failed request, nothing is sent before this (the circuit's cool-down).
+    paused_until: Option<Instant>,
+}
+
+pub struct Engine {
+    pub client: LlmClient,
+    pub config: LlmConfig,
+    categories: Mutex<Vec<String>>,
+    queue: Mutex<Queue>,
+    wake: Notify,
+    permits: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
+    on_answers: OnAnswers,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+/// Queue figures for `/api/filtering/stats`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QueueStats {
+    pub queued: usize,
+    pub in_flight: usize,
+    /// Tools that need the LLM but wait for room in the queue.
+    pub backlog: usize,
+    pub given_up: usize,
+    pub max_queue: usize,
+    pub max_concurrent: usize,
+    pub batch_size: usize,
+}
+
+impl Engine {
+    /// Starts the dispatcher; it runs until [`Engine::shutdown`].
+    pub fn start(
+        client: LlmClient,
+        config: LlmConfig,
+        metrics: Arc<Metrics>,
+        on_answers: OnAnswers,
+    ) -> Arc<Engine> {
+        let engine = Arc::new(Engine {
+            permits: Arc::new(Semaphore::new(config.max_concurrent)),
+            client,
+            config,
+            categories: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            metrics,
+            on_answers,
+            stop: tokio_util::sync::CancellationToken::new(),
+        });
+        tokio::spawn(dispatch(engine.clone()));
+        engine
+    }
+
+    pub fn shutdown(&self) {
+        self.stop.cancel();
+    }
+
+    /// The tools that need the LLM now (replacing the previous set) and the categories
+    /// it may answer with.
+    pub fn want(&self, wanted: BTreeMap<String, ToolBrief>, categories: Vec<String>) {
+        *self.categories.lock().unwrap_or_else(|p| p.into_inner()) = categories;
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        q.queue.retain(|k| wanted.contains_key(k));
+        q.wanted = wanted;
+        self.fill(&mut q);
+        drop(q);
+        self.wake.notify_one();
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        let q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let backlog = q
+            .wanted
+            .keys()
+            .filter(|k| {
+                !q.in_flight.contains(*k) && !q.given_up.contains(*k) && !q.queue.contains(k)
+            })
+            .count();
+        QueueStats {
+            queued: q.queue.len(),
+            in_flight: q.in_flight.len(),
+            backlog,
+            given_up: q.given_up.len(),
+            max_queue: self.config.max_queue,
+            max_concurrent: self.config.max_concurrent,
+            batch_size: self.config.batch_size,
+        }
+    }
+
+    /// Moves wanted tools into the queue while it has room.
+    fn fill(&self, q: &mut Queue) {
+        let room = self.config.max_queue.saturating_sub(q.queue.len());
+        if room > 0 {
+            let queued: HashSet<&String> = q.queue.iter().collect();
+            let next: Vec<String> = q
+                .wanted
+                .keys()
+                .filter(|k| {
+                    !queued.contains(k) && !q.in_flight.contains(*k) && !q.given_up.contains(*k)
+                })
+                .take(room)
+                .cloned()
+                .collect();
+            q.queue.extend(next);
+        }
+        self.metrics.set_llm_queue_depth(q.queue.len());
+    }
+
+    /// The next batch, unless the queue is empty or paused.
+    fn take_batch(&self) -> Result<Vec<(String, ToolBrief)>, Option<Instant>> {
+        let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = q.paused_until {
+            if Instant::now() < t {
+                return Err(Some(t));
+            }
+            q.paused_until = None;
+        }
+        let mut batch = Vec::new();
+        while batch.len() < self.config.batch_size {
+            let Some(key) = q.queue.pop_front() else {
+                break;
+            };
+            if let Some(tool) = q.wanted.get(&key).cloned() {
+                q.in_flight.insert(key.clone());
+                batch.push((key, tool));
+            }
+        }
+        self.fill(&mut q);
+        if batch.is_empty() {
+            Err(None)
+        } else {
+            Ok(batch)
+        }
+    }
+
+    async fn run_batch(&self, batch: Vec<(String, ToolBrief)>) {
+        // The id the model answers with: readable (the server's name helps it) and
+        // unique in the batch.
+        let items: Vec<LlmItem> = batch
+            .iter()
+            .map(|(_, t)| LlmItem {
+                id: format!("{}__{}", t.server, t.name),
+                tool: t.clone(),
+            })
+            .collect();
+        let by_id: HashMap<&str, &(String, ToolBrief)> = items
+            .iter()
+            .map(|i| i.id.as_str())
+            .zip(batch.iter())
+            .collect();
+        let categories = self
+            .categories
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let result = self.client.categorize(&items, &categories).await;
+        let mut answers = Vec::new();
+        {
+            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            for (key, _) in &batch {
+                q.in_flight.remove(key);
+            }
+            match result {
+                Ok(answer) => {
+                    for (id, guess) in answer.guesses {
+                        if let Some((key, tool)) = by_id.get(id.as_str()) {
+                            q.wanted.remove(key);
+                            answers.push(Answer {
+                                key: key.clone(),
+                                tool: tool.clone(),
+                                guess,
+                            });
+                        }
+                    }
+                    for id in answer.unusable {
+                        if let Some((key, _)) = by_id.get(id.as_str()) {
+                            q.given_up.insert(key.clone());
+                        }
+                    }
+                }
+                Err(LlmError::Unparseable(_)) => {
+                    for (key, _) in &batch {
+                        q.given_up.insert(key.clone());
+                    }
+                }
+                // The provider is unavailable: the tools stay wanted and are asked
+                // again once the circuit may let a probe through.
+                Err(_) => {
+                    q.paused_until = Some(Instant::now() + self.config.circuit_timeout);
+                }
+            }
+            self.fill(&mut q);
+        }
+        if !answers.is_empty() {
+            (self.on_answers)(answers);
+        }
+        self.wake.notify_one();
+    }
+}
+
+/// Takes a permit, then the next batch, and sends it; waits on `wake` (new work, a
+/// finished request) or the end of a pause. Ends with `Engine::shutdown`.
+async fn dispatch(engine: Arc<Engine>) {
+    let stop = engine.stop.clone();
+    loop {
+        let permit = tokio::select! {
+            p = engine.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            _ = stop.cancelled() => return,
+        };
+        loop {
+            let wake = engine.wake.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+            match engine.take_batch() {
+                Ok(batch) => {
+                    let e = engine.clone();
+                    tokio::spawn(async move {
+                        e.run_batch(batch).await;
+                        drop(permit);
+                    });
+                    break;
+                }
+                Err(paused) => {
+                    let pause = async {
+                        match paused {
+                            Some(t) => tokio::time::sleep_until(t.into()).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        _ = &mut wake => {}
+                        _ = pause => {}
+                        _ = stop.cancelled() => return,
+                    }
+                }
+            }
+        }
+    }
+}
