@@ -214,7 +214,7 @@ impl Filtering {
         let Some(config) = settings.llm.clone() else {
             return;
         };
-        let api_key = match &config.api_key {
+        let api_key = match &config.client.api_key {
             None => None,
             Some(k) => match self.placeholders.resolve(k, &BTreeMap::new()) {
                 Ok(k) if !k.is_empty() => Some(k),
@@ -241,8 +241,8 @@ impl Filtering {
             };
         let cache = self.cache.clone();
         let on_change = self.on_change.clone();
-        let provider = config.provider.as_str().to_owned();
-        let model = config.model.clone();
+        let provider = config.client.provider.as_str().to_owned();
+        let model = config.client.model.clone();
         let on_answers = move |answers: Vec<engine::Answer>| {
             let n = answers.len();
             {

@@ -220,7 +220,7 @@ impl Engine {
                 // The provider is unavailable: the tools stay wanted and are asked
                 // again once the circuit may let a probe through.
                 Err(_) => {
-                    q.paused_until = Some(Instant::now() + self.config.circuit_timeout);
+                    q.paused_until = Some(Instant::now() + self.config.client.circuit_timeout);
                 }
             }
             self.fill(&mut q);

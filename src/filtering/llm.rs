@@ -95,7 +95,7 @@ impl FromStr for Provider {
 }
 
 /// How to reach the provider and how hard to try.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct LlmSettings {
     pub provider: Provider,
     /// Never in logs, errors or `Debug` output.

@@ -65,20 +65,13 @@ pub enum Exposure {
     Search,
 }
 
+/// `llmCategorization`: how to reach the provider, and how the queue uses it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlmConfig {
-    pub provider: Provider,
-    /// As written (may hold a `${VAR}` placeholder, resolved when the client starts).
-    pub api_key: Option<String>,
-    pub model: String,
-    pub base_url: Option<String>,
+    /// The API key in here is as written (it may hold a `${VAR}` placeholder,
+    /// resolved when the client starts).
+    pub client: LlmSettings,
     pub cache_ttl: Duration,
-    pub request_timeout: Duration,
-    pub retry_count: u32,
-    pub backoff_base: Duration,
-    pub max_backoff: Duration,
-    pub circuit_threshold: u32,
-    pub circuit_timeout: Duration,
     pub max_concurrent: usize,
     pub batch_size: usize,
     pub max_queue: usize,
@@ -89,16 +82,8 @@ impl LlmConfig {
     /// The client's settings, with the API key's placeholders resolved.
     pub fn client_settings(&self, api_key: Option<String>) -> LlmSettings {
         LlmSettings {
-            provider: self.provider,
             api_key,
-            model: self.model.clone(),
-            base_url: self.base_url.clone(),
-            request_timeout: self.request_timeout,
-            retry_count: self.retry_count,
-            backoff_base: self.backoff_base,
-            max_backoff: self.max_backoff,
-            circuit_threshold: self.circuit_threshold,
-            circuit_timeout: self.circuit_timeout,
+            ..self.client.clone()
         }
     }
 }
@@ -325,18 +310,20 @@ fn parse_llm(o: &Map<String, Value>) -> Result<Option<LlmConfig>, String> {
             })? as f32,
     };
     Ok(Some(LlmConfig {
-        provider,
-        api_key: text("apiKey")?,
-        model: text("model")?.unwrap_or_else(|| default_model.to_owned()),
-        base_url: text("baseURL")?.or(text("baseUrl")?),
+        client: LlmSettings {
+            provider,
+            api_key: text("apiKey")?,
+            model: text("model")?.unwrap_or_else(|| default_model.to_owned()),
+            base_url: text("baseURL")?.or(text("baseUrl")?),
+            request_timeout: ms("timeout", 30_000)?,
+            retry_count: count("retryCount", 3, 0)? as u32,
+            backoff_base: ms("backoffBase", 1_000)?,
+            max_backoff: ms("maxBackoff", 30_000)?,
+            circuit_threshold: count("circuitBreakerThreshold", 5, 1)? as u32,
+            circuit_timeout: ms("circuitBreakerTimeout", 30_000)?,
+        },
         // cacheTTL is in seconds in the fork's files.
         cache_ttl: Duration::from_secs(count("cacheTTL", 86_400, 0)?),
-        request_timeout: ms("timeout", 30_000)?,
-        retry_count: count("retryCount", 3, 0)? as u32,
-        backoff_base: ms("backoffBase", 1_000)?,
-        max_backoff: ms("maxBackoff", 30_000)?,
-        circuit_threshold: count("circuitBreakerThreshold", 5, 1)? as u32,
-        circuit_timeout: ms("circuitBreakerTimeout", 30_000)?,
         max_concurrent: count("maxConcurrent", 5, 1)? as usize,
         batch_size: count("batchSize", 20, 1)? as usize,
         max_queue: count("maxQueueSize", DEFAULT_MAX_QUEUE as u64, 1)? as usize,
@@ -436,7 +423,7 @@ mod tests {
             [("github__*".into(), "version-control".into())]
         );
         let llm = s.llm.unwrap();
-        assert_eq!(llm.provider, Provider::Anthropic);
+        assert_eq!(llm.client.provider, Provider::Anthropic);
         assert_eq!(llm.cache_ttl, Duration::from_secs(60));
         assert_eq!(llm.batch_size, 7);
         assert_eq!(s.exposure, Exposure::Search);

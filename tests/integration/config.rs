@@ -27,13 +27,7 @@ async fn bad_config_is_refused_with_file_line_and_column_before_anything_starts(
         "{\n  \"mcpServers\": {\n    \"a\": {\"command\": }\n  }\n}\n",
     )
     .unwrap();
-    let out = std::process::Command::new(HUB)
-        .args(["serve", "--port", "0", "--state-dir"])
-        .arg(dir.path().join("state"))
-        .arg("-c")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = serve_to_exit(&cfg, &dir.path().join("state"));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:3:", cfg.display())), "{err}");

@@ -396,13 +396,20 @@ async fn llm_categorized(hub: &RunningHub) -> usize {
 async fn answers_are_cached_so_a_second_start_asks_nothing_and_garbage_is_survived() {
     let fake = FakeLlm::start("good").await;
     let state = tempfile::tempdir().unwrap();
-    let config = |extra: Value| json!({"enabled": false, "llmCategorization": fake.llm_config("openai", extra)});
-    let hub = vague(HubBuilder::new(), "vague", 24)
-        .top("toolFiltering", config(json!({"batchSize": 5})))
-        .env("FAKE_LLM_KEY", "sk-test-not-logged")
-        .state_dir(state.path())
-        .start()
-        .await;
+    // A hub with `tools` vague tools, sharing one state directory (and so the cache).
+    let start = async |tools: usize, batch: u64| {
+        let llm = fake.llm_config("openai", json!({"batchSize": batch}));
+        vague(HubBuilder::new(), "vague", tools)
+            .top(
+                "toolFiltering",
+                json!({"enabled": false, "llmCategorization": llm}),
+            )
+            .env("FAKE_LLM_KEY", "sk-test-not-logged")
+            .state_dir(state.path())
+            .start()
+            .await
+    };
+    let hub = start(24, 5).await;
     eventually("the LLM categorizes the 24 vague tools", async || {
         (llm_categorized(&hub).await >= 24).then_some(())
     })
@@ -432,12 +439,7 @@ async fn answers_are_cached_so_a_second_start_asks_nothing_and_garbage_is_surviv
     drop(hub);
 
     // Same servers, same state: every answer comes from the cache.
-    let hub = vague(HubBuilder::new(), "vague", 24)
-        .top("toolFiltering", config(json!({"batchSize": 5})))
-        .env("FAKE_LLM_KEY", "sk-test-not-logged")
-        .state_dir(state.path())
-        .start()
-        .await;
+    let hub = start(24, 5).await;
     eventually("cached categories are applied", async || {
         (llm_categorized(&hub).await as u64 >= unsure).then_some(())
     })
@@ -452,12 +454,7 @@ async fn answers_are_cached_so_a_second_start_asks_nothing_and_garbage_is_surviv
     // Six new tools meet an LLM that answers garbage: the hub stays ready, counts the
     // parse errors, and those tools keep their heuristic category.
     fake.control(json!({"mode": "garbage"})).await;
-    let hub = vague(HubBuilder::new(), "vague", 30)
-        .top("toolFiltering", config(json!({"batchSize": 3})))
-        .env("FAKE_LLM_KEY", "sk-test-not-logged")
-        .state_dir(state.path())
-        .start()
-        .await;
+    let hub = start(30, 3).await;
     let third = eventually("parse errors are counted", async || {
         let l = llm(&hub).await;
         (l["parse_errors"].as_u64() >= Some(2)).then_some(l)
@@ -586,13 +583,7 @@ fn a_bad_filtering_block_is_refused_naming_the_file_and_key() {
         json!({"mcpServers": {"a": fixture("a", &[])}, "toolFiltering": {"enabled": true, "mode": "clever"}}).to_string(),
     )
     .unwrap();
-    let out = std::process::Command::new(HUB)
-        .args(["serve", "--port", "0", "--state-dir"])
-        .arg(dir.path().join("state"))
-        .arg("-c")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = serve_to_exit(&cfg, &dir.path().join("state"));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&cfg.display().to_string()), "{err}");

@@ -2,7 +2,6 @@
 //! API: answers, unusable answers, retries, the circuit breaker, connection failures
 //! and timeouts. Every wait is on a condition with a deadline.
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,90 +9,10 @@ use mcphub::filtering::llm::{LlmClient, LlmError, LlmItem, LlmSettings, Provider
 use mcphub::filtering::{BUILTIN_CATEGORIES, CircuitState, ToolBrief};
 use mcphub::telemetry::metrics::{LlmCallLabels, Metrics};
 use serde_json::{Value, json};
-use tokio::io::AsyncBufReadExt;
-use tokio::process::{Child, Command};
 
-use crate::support::DEADLINE;
+use crate::support::{DEADLINE, FakeLlm};
 
-const FAKE: &str = env!("CARGO_BIN_EXE_mcphub-fake-llm");
 const KEY: &str = "sk-test-not-for-logs-0123456789";
-
-struct FakeLlm {
-    child: Child,
-    port: u16,
-    http: reqwest::Client,
-}
-
-impl FakeLlm {
-    async fn start(mode: &str) -> FakeLlm {
-        let mut child = Command::new(FAKE)
-            .args(["--port", "0", "--mode", mode, "--category", "development"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawning mcphub-fake-llm");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(DEADLINE, lines.next_line())
-            .await
-            .expect("the fake LLM never said it was listening")
-            .unwrap()
-            .expect("the fake LLM exited before listening");
-        let port = line
-            .strip_prefix("listening on http://127.0.0.1:")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("odd first line from the fake LLM: {line:?}"));
-        FakeLlm {
-            child,
-            port,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// The base URL a user would configure for `provider`.
-    fn base_url(&self, provider: Provider) -> String {
-        match provider {
-            Provider::OpenAi => self.url("/v1"),
-            Provider::Anthropic | Provider::Gemini => self.url(""),
-        }
-    }
-
-    async fn control(&self, body: Value) {
-        let r = self
-            .http
-            .post(self.url("/_control"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-    }
-
-    async fn stats(&self) -> Value {
-        self.http
-            .get(self.url("/_stats"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn requests(&self) -> u64 {
-        self.stats().await["requests"].as_u64().unwrap()
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.kill().await;
-    }
-}
 
 /// Small durations: nothing here waits for long, and a high threshold keeps the
 /// circuit closed unless a test lowers it.
@@ -192,7 +111,7 @@ async fn good_answer(provider: Provider) {
     let batch = items(4);
     fake.control(json!({"answers": {batch[1].id.clone(): "web"}}))
         .await;
-    let (client, metrics) = client(settings(provider, fake.base_url(provider)));
+    let (client, metrics) = client(settings(provider, fake.base_url(provider.as_str())));
     assert_eq!(client.provider(), provider);
     let answer = client.categorize(&batch, &cats()).await.unwrap();
     assert!(answer.unusable.is_empty(), "{answer:?}");
@@ -251,7 +170,7 @@ async fn openai_answers_on_the_unversioned_path_too() {
 
 async fn bad_answers(provider: Provider) {
     let fake = FakeLlm::start("good").await;
-    let mut s = settings(provider, fake.base_url(provider));
+    let mut s = settings(provider, fake.base_url(provider.as_str()));
     // Unusable answers do not count against the provider: a low threshold stays closed.
     s.circuit_threshold = 2;
     let (client, metrics) = client(s);
@@ -323,7 +242,7 @@ async fn bad_answers_gemini() {
 
 async fn server_errors_open_the_circuit(provider: Provider) {
     let fake = FakeLlm::start("error500").await;
-    let mut s = settings(provider, fake.base_url(provider));
+    let mut s = settings(provider, fake.base_url(provider.as_str()));
     s.retry_count = 2;
     s.circuit_threshold = 5;
     let (client, metrics) = client(s);
@@ -400,7 +319,7 @@ async fn server_errors_open_the_circuit_gemini() {
 async fn client_errors_are_not_retried_and_the_key_stays_secret() {
     let fake = FakeLlm::start("error401").await;
     for provider in Provider::ALL {
-        let (client, _) = client(settings(provider, fake.base_url(provider)));
+        let (client, _) = client(settings(provider, fake.base_url(provider.as_str())));
         let before = fake.requests().await;
         let r = client.categorize(&items(2), &cats()).await;
         let Err(e @ LlmError::Http { status: 401, body }) = &r else {
@@ -418,7 +337,10 @@ async fn client_errors_are_not_retried_and_the_key_stays_secret() {
     }
     // 429 is worth retrying.
     fake.control(json!({"mode": "error429"})).await;
-    let (client, _) = client(settings(Provider::OpenAi, fake.base_url(Provider::OpenAi)));
+    let (client, _) = client(settings(
+        Provider::OpenAi,
+        fake.base_url(Provider::OpenAi.as_str()),
+    ));
     let before = fake.requests().await;
     let r = client.categorize(&items(2), &cats()).await;
     assert!(
@@ -432,7 +354,7 @@ async fn client_errors_are_not_retried_and_the_key_stays_secret() {
 #[tokio::test]
 async fn concurrent_callers_are_refused_while_the_probe_is_out() {
     let fake = FakeLlm::start("error500").await;
-    let mut s = settings(Provider::OpenAi, fake.base_url(Provider::OpenAi));
+    let mut s = settings(Provider::OpenAi, fake.base_url(Provider::OpenAi.as_str()));
     s.retry_count = 0;
     s.circuit_threshold = 1;
     let (client, _) = client(s);
@@ -517,7 +439,7 @@ async fn slow_answers_time_out() {
     let fake = FakeLlm::start("slow").await;
     fake.control(json!({"delay_ms": 5_000})).await;
     for provider in Provider::ALL {
-        let mut s = settings(provider, fake.base_url(provider));
+        let mut s = settings(provider, fake.base_url(provider.as_str()));
         s.request_timeout = Duration::from_millis(300);
         s.retry_count = 1;
         let (client, metrics) = client(s);
@@ -587,7 +509,7 @@ async fn logs_carry_the_events_and_never_the_key() {
     let _second = tracing::Dispatch::new(tracing_subscriber::registry());
 
     let fake = FakeLlm::start("error401").await;
-    let mut s = settings(Provider::OpenAi, fake.base_url(Provider::OpenAi));
+    let mut s = settings(Provider::OpenAi, fake.base_url(Provider::OpenAi.as_str()));
     s.retry_count = 0;
     s.circuit_threshold = 1;
     let (client, _) = client(s);

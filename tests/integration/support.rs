@@ -448,6 +448,18 @@ pub fn text_of(r: &CallToolResult) -> String {
         .to_owned()
 }
 
+/// `mcphub serve -c config` on port 0 with `state` as its state dir, to its exit: for
+/// configurations that must be refused before anything starts.
+pub fn serve_to_exit(config: &Path, state: &Path) -> std::process::Output {
+    std::process::Command::new(HUB)
+        .args(["serve", "--port", "0", "--state-dir"])
+        .arg(state)
+        .arg("-c")
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
 /// Polls `check` until it gives a value; fails naming `what` after [`DEADLINE`].
 pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let start = Instant::now();
@@ -465,7 +477,7 @@ pub const FAKE_LLM: &str = env!("CARGO_BIN_EXE_mcphub-fake-llm");
 /// The fake LLM provider (`tests/fixture/llm.rs`) on a free loopback port.
 pub struct FakeLlm {
     child: Child,
-    pub url: String,
+    base: String,
     http: reqwest::Client,
 }
 
@@ -473,6 +485,7 @@ impl FakeLlm {
     pub async fn start(mode: &str) -> FakeLlm {
         let mut child = Command::new(FAKE_LLM)
             .args(["--port", "0", "--mode", mode, "--category", "development"])
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -491,16 +504,40 @@ impl FakeLlm {
         .expect("the fake LLM listens");
         FakeLlm {
             child,
-            url,
+            base: url,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// `path` on the fake, e.g. `url("/v1")`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The `baseURL` a provider's client is given: OpenAI-compatible clients are
+    /// pointed at `/v1`, the others at the root (they add their own version path).
+    pub fn base_url(&self, provider: &str) -> String {
+        if provider == "openai" {
+            self.url("/v1")
+        } else {
+            self.url("")
+        }
+    }
+
+    /// Requests the fake has answered (or refused) so far.
+    pub async fn requests(&self) -> u64 {
+        self.stats().await["requests"].as_u64().unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
     }
 
     /// Changes its behaviour: `{"mode", "delay_ms", "category", "answers"}`.
     pub async fn control(&self, body: Value) {
         let r = self
             .http
-            .post(format!("{}/_control", self.url))
+            .post(self.url("/_control"))
             .json(&body)
             .send()
             .await
@@ -511,7 +548,7 @@ impl FakeLlm {
     /// `{"requests", "tools", "max_concurrent", "in_flight", "by_provider"}`.
     pub async fn stats(&self) -> Value {
         self.http
-            .get(format!("{}/_stats", self.url))
+            .get(self.url("/_stats"))
             .send()
             .await
             .unwrap()
@@ -522,13 +559,8 @@ impl FakeLlm {
 
     /// A `toolFiltering.llmCategorization` block pointing at this fake.
     pub fn llm_config(&self, provider: &str, extra: Value) -> Value {
-        let base = if provider == "openai" {
-            format!("{}/v1", self.url)
-        } else {
-            self.url.clone()
-        };
         let mut cfg = json!({
-            "enabled": true, "provider": provider, "baseURL": base, "model": "fake-model",
+            "enabled": true, "provider": provider, "baseURL": self.base_url(provider), "model": "fake-model",
             "apiKey": "${FAKE_LLM_KEY}", "retryCount": 0, "backoffBase": 5, "maxBackoff": 20,
         });
         for (k, v) in extra.as_object().into_iter().flatten() {
