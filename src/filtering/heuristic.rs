@@ -1005,21 +1005,16 @@ impl Seen {
     }
 }
 
-/// Adds the keywords of `text` to `scores`. The first `lead` words weigh `weight`,
-/// the next ones less, and nothing past `max_words` counts.
-fn scan(
-    text: &str,
-    weight: f32,
-    lead: usize,
+/// Calls `f(position, word as written, its entries)` for each vocabulary word among
+/// the first `max_words` words of `text`, once per word across one `seen`.
+fn for_each_keyword<'t>(
+    text: &'t str,
     max_words: usize,
     seen: &mut Seen,
-    scores: &mut [f32; CATS],
+    mut f: impl FnMut(usize, &'t str, &'static [Entry]),
 ) {
     let mut buf = [0u8; 32];
-    for (n, (a, b)) in Words::new(text).enumerate() {
-        if n >= max_words {
-            break;
-        }
+    for (n, (a, b)) in Words::new(text).enumerate().take(max_words) {
         let Some(w) = lower(&text.as_bytes()[a..b], &mut buf) else {
             continue;
         };
@@ -1030,6 +1025,21 @@ fn scan(
         if found.is_empty() || !seen.mark(first) {
             continue;
         }
+        f(n, &text[a..b], found);
+    }
+}
+
+/// Adds the keywords of `text` to `scores`. The first `lead` words weigh `weight`,
+/// the next ones less, and nothing past `max_words` counts.
+fn scan(
+    text: &str,
+    weight: f32,
+    lead: usize,
+    max_words: usize,
+    seen: &mut Seen,
+    scores: &mut [f32; CATS],
+) {
+    for_each_keyword(text, max_words, seen, |n, _, found| {
         let factor = if n < lead {
             weight
         } else if n < lead * 4 {
@@ -1040,7 +1050,7 @@ fn scan(
         for e in found {
             scores[e.cat as usize] += f32::from(e.weight) / 10.0 * factor;
         }
-    }
+    });
 }
 
 /// Field weights.
@@ -1117,21 +1127,8 @@ pub fn categories_for_prompt(prompt: &str) -> Vec<(String, String)> {
     let mut words: [[&str; MAX_WORDS_SHOWN]; CATS] = [[""; MAX_WORDS_SHOWN]; CATS];
     let mut counts = [0usize; CATS];
     let mut seen = Seen::new();
-    let mut buf = [0u8; 32];
     // A prompt is prose: every word weighs the same, up to a generous length.
-    let text = prompt;
-    for (a, b) in Words::new(text).take(2000) {
-        let Some(w) = lower(&text.as_bytes()[a..b], &mut buf) else {
-            continue;
-        };
-        if w.len() < 2 {
-            continue;
-        }
-        let (first, found) = lookup(w);
-        if found.is_empty() || !seen.mark(first) {
-            continue;
-        }
-        let original = &text[a..b];
+    for_each_keyword(prompt, 2000, &mut seen, |_, original, found| {
         for e in found {
             let c = e.cat as usize;
             scores[c] += f32::from(e.weight) / 10.0;
@@ -1144,7 +1141,7 @@ pub fn categories_for_prompt(prompt: &str) -> Vec<(String, String)> {
                 counts[c] += 1;
             }
         }
-    }
+    });
     let mut order: Vec<usize> = (0..CATS).filter(|&c| scores[c] >= THRESHOLD).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
     order.truncate(4);
