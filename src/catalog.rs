@@ -38,6 +38,9 @@ pub struct Catalog {
     /// off); prompt-based sessions narrow this further.
     pub allowed: HashSet<String>,
     pub filtering_active: bool,
+    /// The settings these were computed with: a change of them alone (exposure,
+    /// prompt-based defaults) changes what sessions see.
+    pub filter: std::sync::Arc<crate::filtering::settings::FilterSettings>,
 }
 
 /// One connected backend's part of the catalog. Callers pass them sorted by server

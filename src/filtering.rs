@@ -148,12 +148,22 @@ pub struct Categorized {
 
 type OnChange = Box<dyn Fn() + Send + Sync>;
 
+/// The LLM queue, if any, and the settings it is (being) started for.
+#[derive(Default)]
+struct EngineSlot {
+    config: Option<settings::LlmConfig>,
+    engine: Option<Arc<Engine>>,
+    /// Bumped at every (re)start, so that a client still being made for older
+    /// settings does not install itself.
+    generation: u64,
+}
+
 /// The hub's filtering state: settings (changeable at run time), the category cache
 /// and, with an LLM configured, its queue.
 pub struct Filtering {
     settings: RwLock<Arc<FilterSettings>>,
     cache: Arc<Mutex<Cache>>,
-    engine: Mutex<Option<Arc<Engine>>>,
+    engine: Arc<Mutex<EngineSlot>>,
     metrics: Arc<Metrics>,
     placeholders: Arc<Placeholders>,
     /// Cache keys already counted as a hit or a miss: a tool counts once per run, not
@@ -177,7 +187,7 @@ impl Filtering {
         Filtering {
             settings: RwLock::new(Arc::new(settings)),
             cache: Arc::new(Mutex::new(cache)),
-            engine: Mutex::new(None),
+            engine: Arc::new(Mutex::new(EngineSlot::default())),
             metrics,
             placeholders,
             counted: Mutex::new(HashSet::new()),
@@ -197,28 +207,46 @@ impl Filtering {
     }
 
     /// Starts (or restarts, when its settings changed) the LLM queue. Needs a runtime.
+    /// The client is made on a task of its own: resolving an `apiKey` of the form
+    /// `${cmd: …}` runs a program, which must not hold up the hub.
     pub fn start(&self) {
         let settings = self.settings();
-        let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-        let same = match (&*engine, &settings.llm) {
-            (Some(e), Some(c)) => e.config == *c,
-            (None, None) => true,
-            _ => false,
-        };
-        if same {
+        let mut slot = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.config == settings.llm {
             return;
         }
-        if let Some(old) = engine.take() {
+        if let Some(old) = slot.engine.take() {
             old.shutdown();
         }
+        slot.generation += 1;
+        slot.config = settings.llm.clone();
+        self.metrics.llm_unconfigured();
+        self.counted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         let Some(config) = settings.llm.clone() else {
             return;
         };
-        let api_key = match &config.client.api_key {
-            None => None,
-            Some(k) => match self.placeholders.resolve(k, &BTreeMap::new()) {
-                Ok(k) if !k.is_empty() => Some(k),
-                Ok(_) => None,
+        let generation = slot.generation;
+        drop(slot);
+        let slot = self.engine.clone();
+        let placeholders = self.placeholders.clone();
+        let metrics = self.metrics.clone();
+        let on_answers = self.answer_sink(&config);
+        let on_change = self.on_change.clone();
+        tokio::spawn(async move {
+            let written = config.client.api_key.clone();
+            let resolved = tokio::task::spawn_blocking(move || match written {
+                None => Ok(None),
+                Some(k) => placeholders
+                    .resolve(&k, &BTreeMap::new())
+                    .map(|k| (!k.is_empty()).then_some(k)),
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("resolving the key failed: {e}")));
+            let api_key = match resolved {
+                Ok(k) => k,
                 Err(e) => {
                     tracing::warn!(
                         event = events::CONFIG_ERROR,
@@ -226,10 +254,13 @@ impl Filtering {
                     );
                     return;
                 }
-            },
-        };
-        let client =
-            match llm::LlmClient::new(config.client_settings(api_key), self.metrics.clone()) {
+            };
+            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.generation != generation {
+                return; // Settings changed again meanwhile; a newer start owns the slot.
+            }
+            let client = match llm::LlmClient::new(config.client_settings(api_key), metrics.clone())
+            {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(
@@ -239,11 +270,26 @@ impl Filtering {
                     return;
                 }
             };
+            slot.engine = Some(Engine::start(client, config, metrics, on_answers));
+            drop(slot);
+            // Categorize again, now with an LLM for the tools the heuristic is unsure of.
+            if let Some(f) = on_change.get() {
+                f();
+            }
+        });
+    }
+
+    /// What the engine does with answers: cache them (on disk) and have the hub
+    /// rebuild its catalog with them.
+    fn answer_sink(
+        &self,
+        config: &settings::LlmConfig,
+    ) -> Box<dyn Fn(Vec<engine::Answer>) + Send + Sync> {
         let cache = self.cache.clone();
         let on_change = self.on_change.clone();
         let provider = config.client.provider.as_str().to_owned();
         let model = config.client.model.clone();
-        let on_answers = move |answers: Vec<engine::Answer>| {
+        Box::new(move |answers: Vec<engine::Answer>| {
             let n = answers.len();
             {
                 let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -273,13 +319,23 @@ impl Filtering {
             if let Some(f) = on_change.get() {
                 f();
             }
-        };
-        *engine = Some(Engine::start(
-            client,
-            config,
-            self.metrics.clone(),
-            Box::new(on_answers),
-        ));
+        })
+    }
+
+    /// The categories a task described in `prompt` needs, with reasons: the
+    /// heuristic's vocabulary, plus any custom category the prompt names.
+    pub fn categories_for_prompt(&self, prompt: &str) -> Vec<(String, String)> {
+        let mut out = heuristic::categories_for_prompt(prompt);
+        let words = search::words(prompt);
+        for (_, custom) in &self.settings().custom_mappings {
+            let named = search::words(custom);
+            let mentioned =
+                !named.is_empty() && words.windows(named.len()).any(|w| w == named.as_slice());
+            if mentioned && !out.iter().any(|(c, _)| c == custom) {
+                out.push((custom.clone(), format!("\"{custom}\" → {custom}")));
+            }
+        }
+        out
     }
 
     /// New settings (config reload, or the REST API); the hub rebuilds its catalog.
@@ -289,7 +345,9 @@ impl Filtering {
     }
 
     pub fn shutdown(&self) {
-        if let Some(e) = self.engine.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let mut slot = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        slot.generation += 1;
+        if let Some(e) = slot.engine.take() {
             e.shutdown();
         }
     }
@@ -298,6 +356,7 @@ impl Filtering {
         self.engine
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .engine
             .clone()
     }
 
@@ -385,6 +444,7 @@ impl Filtering {
         catalog.categories = categories;
         catalog.allowed = allowed;
         catalog.filtering_active = active;
+        catalog.filter = settings;
         self.metrics.set_tool_counts(total, catalog.allowed.len());
     }
 
@@ -508,5 +568,40 @@ impl SessionView {
                 DefaultExposure::All => true,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filtering(top: Value) -> Filtering {
+        Filtering::new(
+            FilterSettings::from_top_level(top.as_object().unwrap()).unwrap(),
+            None,
+            Arc::new(Metrics::default()),
+            Arc::new(Placeholders::from_process().unwrap()),
+        )
+    }
+
+    #[test]
+    fn a_prompt_naming_a_custom_category_gets_it() {
+        let f = filtering(json!({"toolFiltering": {"categoryFilter": {
+            "customMappings": {"grafana__*": "observability"}}}}));
+        let got = f.categories_for_prompt("check the observability dashboards in my repo");
+        let names: Vec<&str> = got.iter().map(|(c, _)| c.as_str()).collect();
+        assert!(names.contains(&"observability"), "{got:?}");
+        assert!(names.contains(&"version-control"), "{got:?}");
+        assert!(
+            f.categories_for_prompt("hello")
+                .iter()
+                .all(|(c, _)| c != "observability")
+        );
+    }
+
+    #[test]
+    fn the_summary_reads_as_the_report_did() {
+        assert_eq!(exposure_summary(362, 151), "151/362 (58.3% filtered)");
+        assert_eq!(exposure_summary(0, 0), "0/0 (0.0% filtered)");
     }
 }

@@ -78,6 +78,9 @@ pub struct Hub {
     backend_tx: mpsc::UnboundedSender<BackendEvent>,
     backend_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<BackendEvent>>>,
     placeholders: Arc<Placeholders>,
+    /// Held for a whole catalog rebuild, so that two rebuilds (a reload and an LLM
+    /// answer, say) cannot swap in their results in the wrong order.
+    rebuilding: std::sync::Mutex<()>,
     /// Tool calls being answered, so that shutdown can let them finish.
     inflight: std::sync::atomic::AtomicUsize,
     drained: tokio::sync::Notify,
@@ -148,6 +151,7 @@ impl Hub {
             backend_tx,
             backend_rx: std::sync::Mutex::new(Some(backend_rx)),
             placeholders,
+            rebuilding: std::sync::Mutex::new(()),
             inflight: std::sync::atomic::AtomicUsize::new(0),
             drained: tokio::sync::Notify::new(),
         })
@@ -311,6 +315,7 @@ impl Hub {
 
     /// Rebuilds the aggregated catalog and tells clients what changed.
     pub fn rebuild_catalog(&self) {
+        let _one_at_a_time = self.rebuilding.lock().unwrap_or_else(|p| p.into_inner());
         let backends = self.backends();
         let offers: Vec<(String, String, _)> = backends
             .iter()
@@ -334,6 +339,7 @@ impl Hub {
         );
         let tools_changed = old.allowed != new.allowed
             || old.filtering_active != new.filtering_active
+            || old.filter != new.filter
             || serde_json::to_value(&old.tools).ok() != serde_json::to_value(&new.tools).ok();
         let prompts_changed =
             serde_json::to_value(&old.prompts).ok() != serde_json::to_value(&new.prompts).ok();

@@ -302,16 +302,29 @@ async fn server_tool(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Ap
     })?;
     require_connected(&b)?;
     let catalog = hub.catalog();
-    if let Some(exposed) = catalog.exposed_tool_name(&b.name, &tool)
-        && !catalog.allowed.contains(exposed)
-    {
-        let e = hub.filtered_error(&catalog, exposed);
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "TOOL_FILTERED",
-            e.message.to_string(),
-        )
-        .with_data(json!({"server": b.name, "tool": tool})));
+    match catalog.exposed_tool_name(&b.name, &tool) {
+        Some(exposed) if !catalog.allowed.contains(exposed) => {
+            let e = hub.filtered_error(&catalog, exposed);
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "TOOL_FILTERED",
+                e.message.to_string(),
+            )
+            .with_data(json!({"server": b.name, "tool": tool})));
+        }
+        // Connected, but not in the catalog yet: whether the filter allows it is unknown.
+        None if catalog.filtering_active => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "CATALOG_UPDATING",
+                format!(
+                    "the hub is still taking in `{}`'s tools; retry in a moment",
+                    b.name
+                ),
+            )
+            .with_data(json!({"server": b.name, "tool": tool})));
+        }
+        _ => {}
     }
     if !b.offer().tools.iter().any(|t| t.name == tool) {
         return Err(ApiError::new(

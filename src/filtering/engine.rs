@@ -11,7 +11,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::llm::{LlmClient, LlmError, LlmItem};
 use super::settings::LlmConfig;
-use super::{Guess, ToolBrief};
+use super::{CircuitState, Guess, ToolBrief};
 use crate::telemetry::metrics::Metrics;
 
 /// An answer for one tool, keyed as in the cache.
@@ -33,6 +33,9 @@ struct Queue {
     /// Tools whose answer could not be used: not asked again until the hub restarts
     /// or their definition changes (a new key).
     given_up: HashSet<String>,
+    /// Tools answered in this run: a catalog built just before their answer reached
+    /// the cache must not queue them again.
+    answered: HashSet<String>,
     /// After a failed request, nothing is sent before this (the circuit's cool-down).
     paused_until: Option<Instant>,
 }
@@ -91,9 +94,10 @@ impl Engine {
 
     /// The tools that need the LLM now (replacing the previous set) and the categories
     /// it may answer with.
-    pub fn want(&self, wanted: BTreeMap<String, ToolBrief>, categories: Vec<String>) {
+    pub fn want(&self, mut wanted: BTreeMap<String, ToolBrief>, categories: Vec<String>) {
         *self.categories.lock().unwrap_or_else(|p| p.into_inner()) = categories;
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        wanted.retain(|k, _| !q.answered.contains(k));
         q.queue.retain(|k| wanted.contains_key(k));
         q.wanted = wanted;
         self.fill(&mut q);
@@ -143,6 +147,11 @@ impl Engine {
     /// The next batch, unless the queue is empty or paused.
     fn take_batch(&self) -> Result<Vec<(String, ToolBrief)>, Option<Instant>> {
         let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        // While a probe decides whether the provider is back, more requests would only
+        // be refused by the breaker; the probe's end wakes the dispatcher.
+        if !q.in_flight.is_empty() && self.client.circuit_state() != CircuitState::Closed {
+            return Err(None);
+        }
         if let Some(t) = q.paused_until {
             if Instant::now() < t {
                 return Err(Some(t));
@@ -187,7 +196,11 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let result = self.client.categorize(&items, &categories).await;
+        let result = tokio::select! {
+            r = self.client.categorize(&items, &categories) => r,
+            // A replaced engine's answers are for settings that no longer hold.
+            _ = self.stop.cancelled() => return,
+        };
         let mut answers = Vec::new();
         {
             let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -199,6 +212,7 @@ impl Engine {
                     for (id, guess) in answer.guesses {
                         if let Some((key, tool)) = by_id.get(id.as_str()) {
                             q.wanted.remove(key);
+                            q.answered.insert(key.clone());
                             answers.push(Answer {
                                 key: key.clone(),
                                 tool: tool.clone(),

@@ -271,22 +271,29 @@ fn parse_llm(o: &Map<String, Value>) -> Result<Option<LlmConfig>, String> {
         Provider::Anthropic => "claude-3-5-haiku-latest",
         Provider::Gemini => "gemini-2.0-flash",
     };
+    // At most a day: longer waits are mistakes, and would overflow a deadline.
     let ms = |k: &str, default: u64| -> Result<Duration, String> {
         match o.get(k) {
             None => Ok(Duration::from_millis(default)),
             Some(v) => v
                 .as_u64()
+                .filter(|n| *n <= 86_400_000)
                 .map(Duration::from_millis)
-                .ok_or_else(|| format!("{}: must be a whole number of milliseconds", at(k))),
+                .ok_or_else(|| {
+                    format!(
+                        "{}: must be a whole number of milliseconds, at most 86400000",
+                        at(k)
+                    )
+                }),
         }
     };
-    let count = |k: &str, default: u64, min: u64| -> Result<u64, String> {
+    let count = |k: &str, default: u64, min: u64, max: u64| -> Result<u64, String> {
         match o.get(k) {
             None => Ok(default),
             Some(v) => v
                 .as_u64()
-                .filter(|n| *n >= min)
-                .ok_or_else(|| format!("{}: must be a whole number ≥ {min}", at(k))),
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| format!("{}: must be a whole number from {min} to {max}", at(k))),
         }
     };
     let text = |k: &str| -> Result<Option<String>, String> {
@@ -316,17 +323,17 @@ fn parse_llm(o: &Map<String, Value>) -> Result<Option<LlmConfig>, String> {
             model: text("model")?.unwrap_or_else(|| default_model.to_owned()),
             base_url: text("baseURL")?.or(text("baseUrl")?),
             request_timeout: ms("timeout", 30_000)?,
-            retry_count: count("retryCount", 3, 0)? as u32,
+            retry_count: count("retryCount", 3, 0, 100)? as u32,
             backoff_base: ms("backoffBase", 1_000)?,
             max_backoff: ms("maxBackoff", 30_000)?,
-            circuit_threshold: count("circuitBreakerThreshold", 5, 1)? as u32,
+            circuit_threshold: count("circuitBreakerThreshold", 5, 1, 1_000_000)? as u32,
             circuit_timeout: ms("circuitBreakerTimeout", 30_000)?,
         },
         // cacheTTL is in seconds in the fork's files.
-        cache_ttl: Duration::from_secs(count("cacheTTL", 86_400, 0)?),
-        max_concurrent: count("maxConcurrent", 5, 1)? as usize,
-        batch_size: count("batchSize", 20, 1)? as usize,
-        max_queue: count("maxQueueSize", DEFAULT_MAX_QUEUE as u64, 1)? as usize,
+        cache_ttl: Duration::from_secs(count("cacheTTL", 86_400, 0, 10 * 365 * 86_400)?),
+        max_concurrent: count("maxConcurrent", 5, 1, 1_000)? as usize,
+        batch_size: count("batchSize", 20, 1, 1_000)? as usize,
+        max_queue: count("maxQueueSize", DEFAULT_MAX_QUEUE as u64, 1, 1_000_000)? as usize,
         confidence_threshold: threshold,
     }))
 }
@@ -439,6 +446,9 @@ mod tests {
         let e = settings(json!({"toolFiltering": {"llmCategorization": {"provider": "llama"}}}))
             .unwrap_err();
         assert!(e.contains("llmCategorization.provider"), "{e}");
+        let e = settings(json!({"toolFiltering": {"llmCategorization": {"maxConcurrent": 3e18}}}))
+            .unwrap_err();
+        assert!(e.contains("maxConcurrent") && e.contains("1000"), "{e}");
         let e = settings(json!({"toolExposure": "some"})).unwrap_err();
         assert!(e.contains("toolExposure"), "{e}");
     }

@@ -395,7 +395,7 @@ impl HubService {
         catalog: &crate::catalog::Catalog,
         peer: &Peer<RoleServer>,
     ) -> CallToolResult {
-        let chosen = crate::filtering::heuristic::categories_for_prompt(prompt);
+        let chosen = self.hub.filtering.categories_for_prompt(prompt);
         if chosen.is_empty() {
             return structured_result(json!({
                 "categories": [],

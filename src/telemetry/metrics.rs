@@ -476,6 +476,16 @@ impl Metrics {
         self.llm_circuit_state.get_or_create(&labels).set(0);
     }
 
+    /// No LLM any more (or a new one coming): its figures go, so that a removed or
+    /// replaced provider's circuit and queue are not shown as current.
+    pub fn llm_unconfigured(&self) {
+        if let Some(labels) = self.provider() {
+            self.llm_queue_depth.remove(&labels);
+            self.llm_circuit_state.remove(&labels);
+        }
+        *self.llm.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// One LLM request (a rejected one took no time and is not in the latency).
     pub fn record_llm_request(&self, outcome: crate::filtering::LlmOutcome, elapsed: Duration) {
         use crate::filtering::LlmOutcome;

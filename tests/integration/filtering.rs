@@ -177,11 +177,7 @@ async fn each_mode_exposes_exactly_the_expected_tools_of_real_servers() {
         .post("/api/filtering/mode", json!({"mode": "hybrid"}))
         .await;
     assert_eq!(status, 200);
-    client
-        .tools_changed
-        .recv()
-        .await
-        .expect("clients are told the list changed");
+    client.tools_list_changed("clients are told the list changed").await;
     let hybrid = tool_set(&client).await;
     assert_eq!(
         hybrid,
@@ -192,7 +188,7 @@ async fn each_mode_exposes_exactly_the_expected_tools_of_real_servers() {
     // server-allowlist: the allowlisted server only.
     hub.post("/api/filtering/mode", json!({"mode": "server-allowlist"}))
         .await;
-    client.tools_changed.recv().await.unwrap();
+    client.tools_list_changed("after the change").await;
     assert_eq!(
         tool_set(&client).await,
         tools_where(&hub, |s, _| s == "memory").await
@@ -207,7 +203,7 @@ async fn each_mode_exposes_exactly_the_expected_tools_of_real_servers() {
     // Off: everything.
     hub.post("/api/filtering/status", json!({"enabled": false}))
         .await;
-    client.tools_changed.recv().await.unwrap();
+    client.tools_list_changed("after the change").await;
     assert_eq!(tool_set(&client).await.len() as u64, total);
     let (status, body) = hub
         .post("/api/filtering/mode", json!({"mode": "smart"}))
@@ -295,6 +291,27 @@ async fn search_mode_lists_three_tools_and_call_tool_reaches_a_real_server() {
         "{described}"
     );
 
+    // Switched back to the full list by a reload: connected clients are told.
+    let mut client = client;
+    let text = std::fs::read_to_string(&hub.config_path).unwrap();
+    let mut cfg: Value = serde_json::from_str(&text).unwrap();
+    cfg["toolExposure"] = json!("all");
+    std::fs::write(&hub.config_path, cfg.to_string()).unwrap();
+    let (status, _) = hub.post("/api/restart", json!({})).await;
+    assert_eq!(status, 200);
+    client.tools_list_changed("told of the new exposure").await;
+    assert!(
+        client
+            .tool_names()
+            .await
+            .contains(&"everything__echo".to_owned())
+    );
+    cfg["toolExposure"] = json!("search");
+    std::fs::write(&hub.config_path, cfg.to_string()).unwrap();
+    hub.post("/api/restart", json!({})).await;
+    client.tools_list_changed("after the change").await;
+    assert_eq!(client.tool_names().await.len(), 3);
+
     let echoed = client
         .call_text(
             "call_tool",
@@ -349,10 +366,7 @@ async fn prompt_based_mode_narrows_one_session_and_tells_it_alone() {
             .contains("file"),
         "{r:#}"
     );
-    a.tools_changed
-        .recv()
-        .await
-        .expect("this session is told its list changed");
+    a.tools_list_changed("this session is told its list changed").await;
     let seen = a.tool_names().await;
     assert!(
         seen.contains(&"filesystem__read_text_file".to_owned()),
@@ -480,7 +494,7 @@ async fn the_circuit_opens_on_a_failing_provider_and_closes_when_it_recovers() {
         .top(
             "toolFiltering",
             json!({"llmCategorization": fake.llm_config("openai", json!({
-                "batchSize": 4, "maxConcurrent": 1, "circuitBreakerThreshold": 2, "circuitBreakerTimeout": 1500}))}),
+                "batchSize": 4, "maxConcurrent": 3, "circuitBreakerThreshold": 2, "circuitBreakerTimeout": 1500}))}),
         )
         .env("FAKE_LLM_KEY", "k")
         .start()
@@ -511,6 +525,16 @@ async fn the_circuit_opens_on_a_failing_provider_and_closes_when_it_recovers() {
     .await;
     let log = std::fs::read_to_string(hub.log_file()).unwrap();
     assert!(log.contains("\"circuit_opened\"") && log.contains("\"circuit_closed\""));
+
+    // The LLM removed by a reload: its figures go with it (no stale circuit or queue).
+    let mut cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(&hub.config_path).unwrap()).unwrap();
+    cfg["toolFiltering"] = json!({});
+    std::fs::write(&hub.config_path, cfg.to_string()).unwrap();
+    assert_eq!(hub.post("/api/restart", json!({})).await.0, 200);
+    assert_eq!(llm(&hub).await, Value::Null);
+    let metrics = hub.metrics_text().await;
+    assert!(!metrics.contains("mcphub_llm_circuit_state{"), "{metrics}");
 }
 
 #[tokio::test]
@@ -679,11 +703,7 @@ async fn llm_answers_update_the_exposed_list_and_notify_clients() {
         "{before:?}"
     );
     fake.control(json!({"mode": "good"})).await;
-    client
-        .tools_changed
-        .recv()
-        .await
-        .expect("the client is told");
+    client.tools_list_changed("the client is told").await;
     let after = eventually("the refined tools are listed", async || {
         let names = client.tool_names().await;
         (names

@@ -407,6 +407,14 @@ impl McpClient {
         }
     }
 
+    /// Waits for `notifications/tools/list_changed`; fails after [`DEADLINE`].
+    pub async fn tools_list_changed(&mut self, what: &str) {
+        tokio::time::timeout(DEADLINE, self.tools_changed.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no tools/list_changed: {what}"))
+            .expect("the session is open");
+    }
+
     pub async fn tool_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .service
