@@ -177,7 +177,9 @@ async fn each_mode_exposes_exactly_the_expected_tools_of_real_servers() {
         .post("/api/filtering/mode", json!({"mode": "hybrid"}))
         .await;
     assert_eq!(status, 200);
-    client.tools_list_changed("clients are told the list changed").await;
+    client
+        .tools_list_changed("clients are told the list changed")
+        .await;
     let hybrid = tool_set(&client).await;
     assert_eq!(
         hybrid,
@@ -366,7 +368,8 @@ async fn prompt_based_mode_narrows_one_session_and_tells_it_alone() {
             .contains("file"),
         "{r:#}"
     );
-    a.tools_list_changed("this session is told its list changed").await;
+    a.tools_list_changed("this session is told its list changed")
+        .await;
     let seen = a.tool_names().await;
     assert!(
         seen.contains(&"filesystem__read_text_file".to_owned()),
