@@ -40,13 +40,48 @@ impl History {
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)?;
-        let mut line = serde_json::to_vec(record)?;
-        line.push(b'\n');
         let mut f = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .mode(0o600)
             .open(self.file(kind))?;
+        // A write cut short (a full disk) leaves part of a line; this record must
+        // not be glued onto it.
+        let mut line = Vec::new();
+        let len = f.metadata()?.len();
+        if len > 0 {
+            use std::os::unix::fs::FileExt;
+            let mut last = [0u8];
+            if f.read_exact_at(&mut last, len - 1).is_ok() && last[0] != b'\n' {
+                line.push(b'\n');
+            }
+        }
+        serde_json::to_writer(&mut line, record)?;
+        line.push(b'\n');
         f.write_all(&line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_after_a_torn_line_stands_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::new(&StateDir::new(dir.path().to_owned()));
+        h.append("alerts", &serde_json::json!({"n": 1})).unwrap();
+        // What a full disk leaves: part of a line, no newline.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(h.file("alerts"))
+            .unwrap();
+        f.write_all(b"{\"n\": 2, \"cut").unwrap();
+        h.append("alerts", &serde_json::json!({"n": 3})).unwrap();
+        let text = std::fs::read_to_string(h.file("alerts")).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines, ["{\"n\":1}", "{\"n\": 2, \"cut", "{\"n\":3}"]);
+        assert_eq!(h.last("alerts").unwrap()["n"], 3);
     }
 }

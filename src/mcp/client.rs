@@ -328,8 +328,15 @@ impl Connection {
         let service = match started {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
+                // Its stdout closing first is how a dying server usually shows: say
+                // that it exited, and how, rather than "connection closed".
+                if let Ok(Ok(status)) =
+                    tokio::time::timeout(Duration::from_millis(500), process.child.wait()).await
+                {
+                    return Err(format!("process exited during initialize ({status})"));
+                }
                 process.terminate(Duration::from_secs(2)).await;
-                return Err(format!("initialize failed: {e}"));
+                return Err(format!("initialize failed: {}", error_chain(&e)));
             }
             Err(_) => {
                 process.terminate(Duration::from_secs(2)).await;
@@ -368,9 +375,13 @@ impl Connection {
         let service = match tokio::time::timeout(init_timeout, client.serve(transport)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
+                let mut message = format!("initialize failed: {}", error_chain(&e));
+                if let Some(why) = unreachable_because(url).await {
+                    message = format!("{why} (initialize failed)");
+                }
                 return Err(ConnectError {
                     unauthorized: e.is_authorization_required(),
-                    message: format!("initialize failed: {e}"),
+                    message,
                 });
             }
             Err(_) => {
@@ -583,4 +594,37 @@ impl Handle {
             )),
         }
     }
+}
+
+/// Why `url`'s host cannot be reached at all (refused, no route, unknown name,
+/// timeout), or `None` when a TCP connection can be made. The SDK reports these as
+/// "error sending request"; the cause is what tells a user what to fix.
+async fn unreachable_because(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    let host = u.host_str()?.trim_matches(['[', ']']).to_owned();
+    let port = u.port_or_known_default()?;
+    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(Duration::from_secs(3), connect).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(format!("cannot connect to {host}:{port}: {e}")),
+        Err(_) => Some(format!(
+            "cannot connect to {host}:{port}: no answer within 3 s"
+        )),
+    }
+}
+
+/// An error with its causes (`error sending request: … : Connection refused`): the
+/// SDK and reqwest put the part a user can act on at the end of the chain.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }

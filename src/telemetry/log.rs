@@ -35,6 +35,7 @@ pub mod events {
     pub const CONFIG_RELOADED: &str = "config_reloaded";
     pub const CONFIG_ERROR: &str = "config_error";
     pub const CONFIG_EMPTY: &str = "config_empty";
+    pub const LOG_LINES_LOST: &str = "log_lines_lost";
     pub const LLM_REQUEST: &str = "llm_request";
     pub const LLM_PARSE_ERROR: &str = "llm_parse_error";
     pub const CIRCUIT_OPENED: &str = "circuit_opened";
@@ -52,9 +53,20 @@ pub const KEEP_ROTATED: usize = 5;
 /// with the `.1 … .N` names logrotate users expect.
 pub struct RotatingFile {
     path: PathBuf,
-    inner: Mutex<(File, u64)>,
+    inner: Mutex<Inner>,
     max_bytes: u64,
     keep: usize,
+}
+
+struct Inner {
+    file: File,
+    len: u64,
+    /// Writes are failing (a full or read-only disk); said once on stderr.
+    failing: bool,
+    /// Lines dropped while failing, reported in the log once writing works again.
+    lost: u64,
+    /// A failed write left part of a line: the next line starts on a new one.
+    torn: bool,
 }
 
 impl RotatingFile {
@@ -63,13 +75,19 @@ impl RotatingFile {
         let len = file.metadata()?.len();
         Ok(RotatingFile {
             path: path.to_owned(),
-            inner: Mutex::new((file, len)),
+            inner: Mutex::new(Inner {
+                file,
+                len,
+                failing: false,
+                lost: 0,
+                torn: false,
+            }),
             max_bytes,
             keep,
         })
     }
 
-    fn rotate(&self, guard: &mut (File, u64)) -> io::Result<()> {
+    fn rotate(&self, inner: &mut Inner) -> io::Result<()> {
         for i in (1..self.keep).rev() {
             let from = rotated_name(&self.path, i);
             if from.exists() {
@@ -77,20 +95,86 @@ impl RotatingFile {
             }
         }
         std::fs::rename(&self.path, rotated_name(&self.path, 1))?;
-        *guard = (open_append(&self.path)?, 0);
+        inner.file = open_append(&self.path)?;
+        inner.len = 0;
+        inner.torn = false;
         Ok(())
     }
 
+    /// Appends one line. A disk that is full or read-only loses lines, never the hub:
+    /// the first failure is said on stderr, a cut-off line is ended before the next
+    /// one, and once writing works again a `log_lines_lost` line says how many went.
     fn write_line(&self, buf: &[u8]) -> io::Result<()> {
-        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.1 > 0 && guard.1 + buf.len() as u64 > self.max_bytes {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.len > 0 && inner.len + buf.len() as u64 > self.max_bytes {
             // A failed rotation must not lose the line: keep appending to the old file.
-            let _ = self.rotate(&mut guard);
+            let _ = self.rotate(&mut inner);
         }
-        guard.0.write_all(buf)?;
-        guard.1 += buf.len() as u64;
-        Ok(())
+        let mut out = Vec::with_capacity(buf.len() + 200);
+        if inner.torn {
+            out.push(b'\n');
+        }
+        if inner.lost > 0 {
+            out.extend_from_slice(
+                serde_json::json!({
+                    "timestamp": chrono::Utc::now().to_rfc3339(),
+                    "level": "WARN",
+                    "event": events::LOG_LINES_LOST,
+                    "message": format!("{} log lines were lost while {} could not be written", inner.lost, self.path.display()),
+                    "lost": inner.lost,
+                })
+                .to_string()
+                .as_bytes(),
+            );
+            out.push(b'\n');
+        }
+        let notice_end = out.len();
+        out.extend_from_slice(buf);
+        let (written, result) = write_counted(&mut inner.file, &out);
+        inner.len += written as u64;
+        match result {
+            Ok(()) => {
+                if inner.failing {
+                    eprintln!("mcphub: writing {} again", self.path.display());
+                }
+                inner.failing = false;
+                inner.torn = false;
+                inner.lost = 0;
+                Ok(())
+            }
+            Err(e) => {
+                if !inner.failing {
+                    eprintln!(
+                        "mcphub: cannot write the log {}: {e}; log lines are dropped until it can be written again (free space, or point --state-dir elsewhere)",
+                        self.path.display()
+                    );
+                }
+                inner.failing = true;
+                if written > 0 {
+                    inner.torn = !out[..written].ends_with(b"\n");
+                }
+                if written >= notice_end {
+                    inner.lost = 0; // The notice made it; only this line is new loss.
+                }
+                inner.lost += 1;
+                Err(e)
+            }
+        }
     }
+}
+
+/// `write_all` that says how much it wrote before failing.
+fn write_counted(file: &mut File, buf: &[u8]) -> (usize, io::Result<()>) {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.write(&buf[done..]) {
+            Ok(0) => return (done, Err(io::ErrorKind::WriteZero.into())),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Err(e)),
+        }
+    }
+    (done, Ok(()))
 }
 
 pub fn rotated_name(path: &Path, i: usize) -> PathBuf {

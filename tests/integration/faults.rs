@@ -246,15 +246,51 @@ async fn a_read_only_state_dir_is_reported_and_the_hub_keeps_serving() {
 
 #[tokio::test]
 async fn after_a_hub_is_killed_its_stale_entry_is_pruned_and_only_the_live_hub_is_registered() {
-    let mut first = HubBuilder::new().without_config().start().await;
+    let mut first = HubBuilder::new().fixture("busy").start().await;
     let state = first.state_dir.clone();
     let dead_port = first.port;
+    // Killed under load: eight clients calling as fast as they can.
+    let url = first.url("/api/servers/tools");
+    let mut load = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let url = url.clone();
+        load.spawn(async move {
+            let http = reqwest::Client::new();
+            let mut answered = 0u32;
+            loop {
+                let body = json!({"server_name": "busy", "tool": "echo", "arguments": {"text": i.to_string()}});
+                match http.post(&url).json(&body).send().await {
+                    Ok(r) if r.status().is_success() => answered += 1,
+                    _ => return answered,
+                }
+            }
+        });
+    }
+    eventually("calls are flowing", async || {
+        read(&first.log_file())
+            .matches("\"tool_call\"")
+            .nth(50)
+            .map(|_| ())
+    })
+    .await;
     first.signal(Signal::SIGKILL);
     first.wait_exit().await;
-    // The file the killed hub left is still valid JSON and still names it.
+    let answered: u32 = load.join_all().await.into_iter().sum();
+    assert!(answered > 50, "{answered}");
+    // What the killed hub left is valid: workspaces.json still names it, and the log
+    // is whole lines (at most the last one cut off), which the toolkit reads.
     let ws: serde_json::Value =
         serde_json::from_str(&read(&state.join("workspaces.json"))).unwrap();
     assert!(ws.get(dead_port.to_string()).is_some());
+    let log = read(&first.log_file());
+    let lines: Vec<&str> = log.lines().collect();
+    let broken: Vec<usize> = (0..lines.len())
+        .filter(|i| serde_json::from_str::<serde_json::Value>(lines[*i]).is_err())
+        .collect();
+    assert!(
+        broken.iter().all(|i| *i == lines.len() - 1),
+        "torn lines {broken:?}"
+    );
     // The toolkit tells the truth about the gap.
     let (code, out, _) = first.toolkit(&["check-alerts", "--format", "nagios"]);
     assert_eq!(code, 2, "{out}");
@@ -360,4 +396,250 @@ async fn load_with_backends_killed_at_random_loses_no_request() {
     assert_eq!(h["state"], "ready");
     hub.wait_connected(&a).await;
     hub.wait_connected(&b).await;
+}
+
+#[tokio::test]
+async fn a_flapping_backend_backs_off_up_to_its_cap_with_its_last_error_visible() {
+    let flappy = random_name("flappy");
+    let mut entry = fixture(&flappy, &["--exit-at-start"]);
+    entry["restart"] = json!({"initialDelayMs": 20, "maxDelayMs": 160});
+    let hub = HubBuilder::new()
+        .fixture("steady")
+        .server(&flappy, entry)
+        .start()
+        .await;
+    let needle = format!("\"server\":\"{flappy}\"");
+    let delays = eventually("eight reconnects scheduled", async || {
+        let delays: Vec<u64> = read(&hub.log_file())
+            .lines()
+            .filter(|l| l.contains("server_reconnect_scheduled") && l.contains(&needle))
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["delay_ms"].as_u64())
+            .collect();
+        (delays.len() >= 8).then_some(delays)
+    })
+    .await;
+    // Full jitter in the upper half: attempt n waits in [d/2, d], d = min(20·2ⁿ, 160).
+    for (n, got) in delays.iter().enumerate() {
+        let cap = (20u64 << n.min(10)).min(160);
+        assert!(
+            (cap / 2..=cap).contains(got),
+            "attempt {n}: {got} ms, cap {cap}: {delays:?}"
+        );
+    }
+    assert!(
+        delays[5..].iter().all(|d| *d >= 80),
+        "at the cap: {delays:?}"
+    );
+    let h = hub.health().await;
+    let s = RunningHub::server(&h, &flappy);
+    assert_ne!(s["status"], "connected");
+    assert!(s["error"].as_str().is_some_and(|e| !e.is_empty()), "{s}");
+    assert!(s["error"].as_str().unwrap().contains("exited"), "{s}");
+    assert_eq!(RunningHub::server(&h, "steady")["status"], "connected");
+    assert_eq!(h["state"], "ready");
+}
+
+/// An HTTP server that answers 500 to everything.
+async fn failing_http_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "upstream exploded",
+        )
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn remote_backends_that_answer_500_or_refuse_connections_are_reported() {
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/mcp", l.local_addr().unwrap())
+    };
+    let hub = HubBuilder::new()
+        .fixture("local")
+        .server("five-hundred", json!({"url": failing_http_server().await}))
+        .server("refused", json!({"url": refused}))
+        .start()
+        .await;
+    let h = hub
+        .wait_health("both remote failures reported", |h| {
+            ["five-hundred", "refused"]
+                .iter()
+                .all(|n| RunningHub::server(h, n)["error"].is_string())
+        })
+        .await;
+    let five = RunningHub::server(&h, "five-hundred");
+    assert_eq!(five["status"], "disconnected", "{five}");
+    assert!(five["error"].as_str().unwrap().contains("500"), "{five}");
+    let refused = RunningHub::server(&h, "refused");
+    assert_eq!(refused["status"], "disconnected", "{refused}");
+    let e = refused["error"].as_str().unwrap().to_lowercase();
+    assert!(
+        e.contains("connection refused"),
+        "the cause, not just 'error sending request': {refused}"
+    );
+    assert_eq!(h["state"], "ready");
+    let (status, body) = hub
+        .post(
+            "/api/servers/tools",
+            json!({"server_name": "local", "tool": "echo", "arguments": {"text": "fine"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = hub
+        .post(
+            "/api/servers/tools",
+            json!({"server_name": "five-hundred", "tool": "x", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("SERVER_NOT_CONNECTED")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_starting_backend_holds_no_other_back() {
+    let hub = HubBuilder::new()
+        .fixture("quick")
+        .server("sluggish", fixture("sluggish", &["--slow-start", "3000"]))
+        .spawn()
+        .await;
+    let mut hub = hub;
+    hub.wait_listening().await;
+    hub.wait_connected("quick").await;
+    // While the slow one still starts, the quick one already serves.
+    let h = hub.health().await;
+    assert_eq!(
+        RunningHub::server(&h, "sluggish")["status"],
+        "connecting",
+        "{h}"
+    );
+    let (status, body) = hub
+        .post(
+            "/api/servers/tools",
+            json!({"server_name": "quick", "tool": "echo", "arguments": {"text": "early"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    hub.wait_connected("sluggish").await;
+    hub.wait_health("ready once every server had its start", |h| {
+        h["state"] == "ready"
+    })
+    .await;
+}
+
+/// A tmpfs of `kib` KiB, unmounted on drop: a disk that really fills up.
+struct TinyDisk {
+    path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    fn mount(kib: u32) -> TinyDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={kib}k,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs to fill a disk for real (run as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TinyDisk { path, _dir: dir }
+    }
+
+    /// Fills what is left of the disk; returns the filler to delete later.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path.join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = [0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        let mut byte = [0u8; 1];
+        while f.write_all(&mut byte).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_state_directory_loses_log_lines_but_not_the_hub() {
+    let disk = TinyDisk::mount(512);
+    let state = disk.path.join("state");
+    let hub = HubBuilder::new()
+        .fixture("f")
+        .state_dir(&state)
+        .start()
+        .await;
+    let call = async |text: &str| {
+        hub.post(
+            "/api/servers/tools",
+            json!({"server_name": "f", "tool": "echo", "arguments": {"text": text}}),
+        )
+        .await
+    };
+    let ws_before = read(&state.join("workspaces.json"));
+    let filler = disk.fill();
+    for i in 0..20 {
+        let (status, body) = call(&format!("while full {i}")).await;
+        assert_eq!(status, 200, "the hub keeps serving on a full disk: {body}");
+    }
+    // A state change wants to rewrite workspaces.json: the old file stays whole.
+    assert_eq!(hub.post("/api/restart", json!({})).await.0, 200);
+    assert_eq!(read(&state.join("workspaces.json")), ws_before);
+    // Toolkit commands still answer, and say what they could not record.
+    let (code, out, err) = hub.toolkit(&["check-alerts", "--format", "json"]);
+    assert!(code <= 1, "{out}{err}");
+    assert!(err.contains("No space left"), "{err}");
+    hub.wait_health("the log failure said on stderr", |_| {
+        hub.stderr().contains("log lines are dropped")
+    })
+    .await;
+
+    std::fs::remove_file(filler).unwrap();
+    eventually("the loss is recorded once there is room", async || {
+        call("after").await;
+        read(&hub.log_file())
+            .contains("\"log_lines_lost\"")
+            .then_some(())
+    })
+    .await;
+    // Every line but cut-off fragments is whole JSON, and the toolkit reads the log.
+    let log = read(&hub.log_file());
+    let bad = log
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_err())
+        .count();
+    assert!(
+        bad <= 1,
+        "at most the one line cut off by the full disk: {bad}"
+    );
+    let (code, out, err) = hub.toolkit(&["detect-anomalies", "--window", "5m", "--format", "json"]);
+    assert!(code <= 1, "{out}{err}");
+    drop(hub);
 }
