@@ -111,6 +111,9 @@ async fn bearer_token_is_required_when_set() {
     assert_eq!(r.status().as_u16(), 200);
     let body = r.text().await.unwrap();
     assert!(!body.contains("tok-123"));
+    assert!(!read(&hub.log_file()).contains("tok-123"));
+    assert!(!read(&hub.state_dir.join("workspaces.json")).contains("tok-123"));
+    assert!(!hub.stderr().contains("tok-123"));
 }
 
 /// Sends headers that announce `len` bytes and reads the status line, without
@@ -196,4 +199,123 @@ async fn a_non_loopback_bind_without_a_token_is_refused() {
         err.contains("refusing to listen on 0.0.0.0") && err.contains("--token"),
         "{err}"
     );
+}
+
+/// Every regular file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn secrets_stay_out_of_every_report_and_state_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let fake = FakeLlm::start("good").await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/mcp", l.local_addr().unwrap())
+    };
+    let mut local = fixture("local", &["--vague-tools", "3"]);
+    local["env"] = json!({"DB_PASSWORD": "env-secret-0451"});
+    let mut llm = fake.llm_config("openai", json!({}));
+    llm["apiKey"] = json!("sk-llm-secret-0451");
+    let hub = HubBuilder::new()
+        .server("local", local)
+        .server(
+            "remote",
+            json!({"url": dead, "headers": {"Authorization": "Bearer header-secret-0451"}}),
+        )
+        .top("toolFiltering", json!({"llmCategorization": llm}))
+        .start()
+        .await;
+    for i in 0..5 {
+        hub.post(
+            "/api/servers/tools",
+            json!({"server_name": "local", "tool": "echo", "arguments": {"text": i.to_string()}}),
+        )
+        .await;
+    }
+    eventually("the LLM was asked (with its key)", async || {
+        (fake.stats().await["with_key"].as_u64() >= Some(1)).then_some(())
+    })
+    .await;
+    // Every report the toolkit makes, on screen and on disk.
+    let crontab_dir = tempfile::tempdir().unwrap();
+    let crontab = crontab_dir.path().join("crontab");
+    std::fs::write(
+        &crontab,
+        "#!/bin/sh\n[ \"$1\" = -l ] && echo '# mine'\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&crontab, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runs: [&[&str]; 8] = [
+        &["monitor", "--once"],
+        &["check-alerts", "--format", "json"],
+        &["detect-anomalies", "--window", "5m", "--format", "json"],
+        &["validate", "--format", "json"],
+        &["measure", "--duration", "1s"],
+        &["summary", "--date", "today"],
+        &["install-cron", "--yes"],
+        &["prune", "--keep", "30d"],
+    ];
+    for args in runs {
+        let out = hub
+            .toolkit_command(args)
+            .env("MCPHUB_CRONTAB", &crontab)
+            .output()
+            .await
+            .unwrap();
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for secret in ["env-secret", "header-secret", "sk-llm-secret"] {
+            assert!(
+                !shown.contains(secret),
+                "`{}` shows {secret}: {shown}",
+                args.join(" ")
+            );
+        }
+    }
+    for path in [
+        "/api/health",
+        "/api/servers",
+        "/api/metrics",
+        "/api/filtering/stats",
+        "/metrics",
+    ] {
+        let body = hub
+            .http
+            .get(hub.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!body.contains("0451"), "{path} leaks a secret");
+    }
+    assert!(!hub.stderr().contains("0451"));
+    let files = files_under(&hub.state_dir);
+    for kind in ["logs/", "monitoring/", "baselines/", "reports/", "backups/"] {
+        assert!(
+            files.iter().any(|f| f.to_string_lossy().contains(kind)),
+            "no {kind} file written, so none checked: {files:?}"
+        );
+    }
+    for f in &files {
+        let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
+        assert!(!text.contains("0451"), "{} holds a secret", f.display());
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}, not 0600", f.display());
+    }
 }
