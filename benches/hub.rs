@@ -6,6 +6,11 @@
 //! `cargo bench --bench hub` (add `-- --quick` for a short run). A first slice of the
 //! benchmark issue: sequential calls only; concurrency, direct-call overhead, 26
 //! backends and the toolkit figures are still to come.
+//!
+//! `cargo bench --bench hub -- --soak 60`: an hour (the number is minutes) of steady
+//! load on mcphub alone (REST calls from 8 clients, MCP sessions opened, used and
+//! closed all along), RSS and open file descriptors sampled; it says whether either
+//! grows, and exits 1 if one does.
 
 // The same pinned peer the integration tests install, from the same code.
 #[path = "../tests/integration/deps.rs"]
@@ -181,8 +186,115 @@ fn percentile(v: &mut [f64], q: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * q).round() as usize]
 }
 
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Steady load for `minutes`, sampling the hub's RSS and open descriptors.
+async fn soak(minutes: f64) -> bool {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ours, peer) = start(dir.path()).await;
+    drop(peer);
+    let http = reqwest::Client::new();
+    wait_ready(&http, &ours).await;
+    let pid = ours.pid();
+    let end = Instant::now() + Duration::from_secs_f64(minutes * 60.0);
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let failures = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut load = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (http, base, calls, failures) = (
+            http.clone(),
+            ours.base.clone(),
+            calls.clone(),
+            failures.clone(),
+        );
+        load.spawn(async move {
+            let body =
+                json!({"server_name": "bench", "tool": "echo", "arguments": {"text": "soak"}});
+            // About 100 calls a second per client: steady, not flat out.
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            while Instant::now() < end {
+                tick.tick().await;
+                let ok = match http
+                    .post(format!("{base}/api/servers/tools"))
+                    .json(&body)
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                let counter = if ok { &calls } else { &failures };
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    }
+    {
+        // MCP sessions come and go: per-session state must not pile up.
+        let url = format!("{}/mcp", ours.base);
+        load.spawn(async move {
+            use rmcp::ServiceExt;
+            while Instant::now() < end {
+                let transport =
+                    rmcp::transport::StreamableHttpClientTransport::from_uri(url.clone());
+                if let Ok(client) = ().serve(transport).await {
+                    let _ = client.peer().list_all_tools().await;
+                    let mut p = rmcp::model::CallToolRequestParams::new("bench__echo");
+                    p.arguments = json!({"text": "session"}).as_object().cloned();
+                    let _ = client.peer().call_tool(p).await;
+                    let _ = client.cancel().await;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+    }
+    let every = Duration::from_secs_f64((minutes * 60.0 / 30.0).clamp(1.0, 60.0));
+    let mut samples: Vec<(f64, u64, f64, usize)> = Vec::new();
+    let started = Instant::now();
+    println!("| minute | calls | RSS (MB) | open fds |");
+    println!("|---|---|---|---|");
+    while Instant::now() < end {
+        tokio::time::sleep(every).await;
+        let row = (
+            started.elapsed().as_secs_f64() / 60.0,
+            calls.load(std::sync::atomic::Ordering::Relaxed),
+            rss_mb(pid),
+            open_fds(pid),
+        );
+        println!("| {:.1} | {} | {:.1} | {} |", row.0, row.1, row.2, row.3);
+        samples.push(row);
+    }
+    while load.join_next().await.is_some() {}
+    // Warm-up (first quarter) aside: the last quarter against the second.
+    let q = (samples.len() / 4).max(1);
+    let mean = |s: &[(f64, u64, f64, usize)], f: fn(&(f64, u64, f64, usize)) -> f64| {
+        s.iter().map(f).sum::<f64>() / s.len().max(1) as f64
+    };
+    let early = &samples[q.min(samples.len())..(2 * q).min(samples.len())];
+    let late = &samples[samples.len().saturating_sub(q)..];
+    let (rss0, rss1) = (mean(early, |r| r.2), mean(late, |r| r.2));
+    let (fd0, fd1) = (mean(early, |r| r.3 as f64), mean(late, |r| r.3 as f64));
+    let rss_grows = rss1 > rss0 * 1.10 + 1.0;
+    let fds_grow = fd1 > fd0 + 2.0;
+    println!(
+        "soak {minutes} min: {} calls ({} failed); RSS {rss0:.1} → {rss1:.1} MB ({}); open fds {fd0:.1} → {fd1:.1} ({})",
+        calls.load(std::sync::atomic::Ordering::Relaxed),
+        failures.load(std::sync::atomic::Ordering::Relaxed),
+        if rss_grows { "GROWS" } else { "steady" },
+        if fds_grow { "GROW" } else { "steady" },
+    );
+    !rss_grows && !fds_grow
+}
+
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--soak") {
+        let minutes = args.get(i + 1).and_then(|m| m.parse().ok()).unwrap_or(60.0);
+        let steady = soak(minutes).await;
+        std::process::exit(if steady { 0 } else { 1 });
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let (rounds, per_round) = if quick { (4, 50) } else { (10, 1000) };
     let dir = tempfile::tempdir().expect("temp dir");
