@@ -68,7 +68,14 @@ pub fn run(args: Args) -> ExitCode {
         watch: args.watch,
         stdio: args.stdio,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    // One thread: the hub relays between sockets and child pipes, and every hop
+    // between worker threads cost more CPU (futex wake-ups, context switches) than
+    // the relaying itself; the other cores are left to the MCP servers. Blocking work
+    // (`${cmd:}` placeholders) goes to tokio's blocking pool.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mcphub: cannot start the async runtime: {e}");

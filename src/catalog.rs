@@ -25,6 +25,8 @@ pub struct Catalog {
     pub resources: Vec<Resource>,
     pub templates: Vec<ResourceTemplate>,
     tool_routes: HashMap<String, Route>,
+    /// server → its own tool name → exposed name (REST calls name tools that way).
+    exposed_by_server: HashMap<String, HashMap<String, String>>,
     prompt_routes: HashMap<String, Route>,
     resource_routes: HashMap<String, String>,
     /// (literal prefix of a URI template, server), longest prefix first.
@@ -68,6 +70,10 @@ impl Catalog {
                 );
                 let mut t = tool.clone();
                 t.name = exposed.clone().into();
+                c.exposed_by_server
+                    .entry(part.server.to_owned())
+                    .or_default()
+                    .insert(tool.name.to_string(), exposed.clone());
                 c.tool_routes.insert(
                     exposed,
                     Route {
@@ -150,10 +156,10 @@ impl Catalog {
 
     /// The exposed name of `server`'s tool `tool`.
     pub fn exposed_tool_name(&self, server: &str, tool: &str) -> Option<&str> {
-        self.tool_routes
-            .iter()
-            .find(|(_, r)| r.server == server && r.name == tool)
-            .map(|(exposed, _)| exposed.as_str())
+        self.exposed_by_server
+            .get(server)?
+            .get(tool)
+            .map(String::as_str)
     }
 
     /// `{exposed, total, filtered, summary}` for `/api/health` and `/api/metrics`.

@@ -81,6 +81,9 @@ pub struct Hub {
     /// Held for a whole catalog rebuild, so that two rebuilds (a reload and an LLM
     /// answer, say) cannot swap in their results in the wrong order.
     rebuilding: std::sync::Mutex<()>,
+    /// `workspaces.json` as last read, for health polls: re-read when the file
+    /// changes, and at least every 2 s so that hubs that died drop out.
+    workspaces_seen: std::sync::Mutex<Option<WorkspacesSeen>>,
     /// Tool calls being answered, so that shutdown can let them finish.
     inflight: std::sync::atomic::AtomicUsize,
     drained: tokio::sync::Notify,
@@ -152,6 +155,7 @@ impl Hub {
             backend_rx: std::sync::Mutex::new(Some(backend_rx)),
             placeholders,
             rebuilding: std::sync::Mutex::new(()),
+            workspaces_seen: std::sync::Mutex::new(None),
             inflight: std::sync::atomic::AtomicUsize::new(0),
             drained: tokio::sync::Notify::new(),
         })
@@ -230,6 +234,15 @@ impl Hub {
         if let Some(rx) = rx {
             tokio::spawn(self.clone().event_loop(rx));
         }
+        let clients = Arc::downgrade(&self.clients);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                let Some(c) = clients.upgrade() else { return };
+                c.sweep();
+            }
+        });
         let weak = Arc::downgrade(self);
         self.filtering.set_on_change(move || {
             if let Some(hub) = weak.upgrade() {
@@ -517,6 +530,31 @@ impl Hub {
         }
     }
 
+    /// The live entries of `workspaces.json` (dead PIDs left out).
+    pub fn live_workspaces(&self) -> Vec<WorkspaceEntry> {
+        let file = self.options.state_dir.workspaces_file();
+        let stamp = std::fs::metadata(&file)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        let mut seen = self
+            .workspaces_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = seen.as_ref()
+            && s.stamp == stamp
+            && s.at.elapsed() < std::time::Duration::from_secs(2)
+        {
+            return s.entries.clone();
+        }
+        let entries = Workspaces::new(&self.options.state_dir).read();
+        *seen = Some(WorkspacesSeen {
+            stamp,
+            at: Instant::now(),
+            entries: entries.clone(),
+        });
+        entries
+    }
+
     pub fn remove_workspace(&self) {
         if let Err(e) =
             Workspaces::new(&self.options.state_dir).remove(self.port(), std::process::id())
@@ -524,6 +562,12 @@ impl Hub {
             tracing::warn!(error = %e, "cannot update workspaces.json: {e}");
         }
     }
+}
+
+struct WorkspacesSeen {
+    stamp: Option<(std::time::SystemTime, u64)>,
+    at: Instant,
+    entries: Vec<WorkspaceEntry>,
 }
 
 #[derive(Debug, Default, Serialize)]

@@ -12,10 +12,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use futures::Stream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::backends::{Backend, Status};
+use crate::backends::{Backend, Snapshot, Status};
 use crate::hub::{Hub, HubState};
 use crate::mcp::McpError;
 
@@ -149,63 +149,145 @@ fn call_error_to_api(server: &str, what: &str, e: crate::mcp::client::CallError)
     )
 }
 
-/// One server in mcp-hub's shape. Secrets (env, headers) are never included.
-pub fn server_json(b: &Backend) -> Value {
-    let s = b.snapshot();
-    let offer = s.offer.clone();
-    let uptime = s.connected_at.map(|t| t.elapsed().as_secs()).unwrap_or(0);
-    let identity = s.identity.clone().unwrap_or_default();
-    json!({
-        "name": b.name,
-        "displayName": b.entry.display_name(),
-        "description": b.entry.description().unwrap_or_default(),
-        "status": s.status.as_str(),
-        "error": s.error,
-        "transportType": b.entry.transport_kind(),
-        "uptime": uptime,
-        "lastStarted": s.last_started.map(|t| t.to_rfc3339()),
-        "reconnects": s.reconnects,
-        "pid": s.pid,
-        "prefix": b.entry.prefix(),
-        "capabilities": {
-            "tools": offer.tools,
-            "resources": offer.resources,
-            "resourceTemplates": offer.templates,
-            "prompts": offer.prompts,
-        },
-        "serverInfo": identity.server_info,
-        "protocolVersion": if identity.protocol_version.is_empty() { Value::Null } else { json!(identity.protocol_version) },
-        "config_source": b.entry.source.display().to_string(),
-    })
+/// One server in mcp-hub's shape, serialized straight from the backend's snapshot:
+/// health is polled often, and a JSON tree of every tool's schema per poll cost more
+/// than the rest of the request. Secrets (env, headers) are never included.
+#[derive(Serialize)]
+pub struct ServerView<'a> {
+    name: &'a str,
+    #[serde(rename = "displayName")]
+    display_name: String,
+    description: String,
+    status: &'static str,
+    error: Option<&'a str>,
+    #[serde(rename = "transportType")]
+    transport_type: &'static str,
+    uptime: u64,
+    #[serde(rename = "lastStarted")]
+    last_started: Option<String>,
+    reconnects: u64,
+    pid: Option<u32>,
+    prefix: String,
+    capabilities: Capabilities<'a>,
+    #[serde(rename = "serverInfo")]
+    server_info: &'a Value,
+    #[serde(rename = "protocolVersion")]
+    protocol_version: Option<&'a str>,
+    config_source: String,
 }
 
-async fn health(State(hub): State<Arc<Hub>>) -> Json<Value> {
+#[derive(Serialize)]
+struct Capabilities<'a> {
+    tools: &'a [crate::mcp::model::Tool],
+    resources: &'a [crate::mcp::model::Resource],
+    #[serde(rename = "resourceTemplates")]
+    resource_templates: &'a [crate::mcp::model::ResourceTemplate],
+    prompts: &'a [crate::mcp::model::Prompt],
+}
+
+impl<'a> ServerView<'a> {
+    pub fn new(b: &'a Backend, s: &'a Snapshot) -> ServerView<'a> {
+        static NULL: Value = Value::Null;
+        let identity = s.identity.as_ref();
+        ServerView {
+            name: &b.name,
+            display_name: b.entry.display_name(),
+            description: b.entry.description().unwrap_or_default(),
+            status: s.status.as_str(),
+            error: s.error.as_deref(),
+            transport_type: b.entry.transport_kind(),
+            uptime: s.connected_at.map(|t| t.elapsed().as_secs()).unwrap_or(0),
+            last_started: s.last_started.map(|t| t.to_rfc3339()),
+            reconnects: s.reconnects,
+            pid: s.pid,
+            prefix: b.entry.prefix(),
+            capabilities: Capabilities {
+                tools: &s.offer.tools,
+                resources: &s.offer.resources,
+                resource_templates: &s.offer.templates,
+                prompts: &s.offer.prompts,
+            },
+            server_info: identity.map_or(&NULL, |i| &i.server_info),
+            protocol_version: identity
+                .map(|i| i.protocol_version.as_str())
+                .filter(|v| !v.is_empty()),
+            config_source: b.entry.source.display().to_string(),
+        }
+    }
+}
+
+/// One server as a JSON value, for the endpoints that answer about one server.
+pub fn server_json(b: &Backend) -> Value {
+    let s = b.snapshot();
+    serde_json::to_value(ServerView::new(b, &s)).unwrap_or(Value::Null)
+}
+
+#[derive(Serialize)]
+struct HealthView<'a> {
+    status: &'static str,
+    state: &'static str,
+    server_id: &'a str,
+    version: &'static str,
+    #[serde(rename = "activeClients")]
+    active_clients: usize,
+    timestamp: String,
+    servers: Vec<ServerView<'a>>,
+    connections: Value,
+    #[serde(rename = "mcpEndpoint")]
+    mcp_endpoint: String,
+    workspaces: Value,
+    pid: u32,
+    port: u16,
+    uptime_s: u64,
+    config_files: &'a [std::path::PathBuf],
+    tools: Value,
+}
+
+async fn health(State(hub): State<Arc<Hub>>) -> Response {
     let backends = hub.backends();
-    let servers: Vec<Value> = backends.iter().map(|b| server_json(b)).collect();
-    let connected = backends
+    let snapshots: Vec<Snapshot> = backends.iter().map(|b| b.snapshot()).collect();
+    let connected = snapshots
         .iter()
-        .filter(|b| b.status() == Status::Connected)
+        .filter(|s| s.status == Status::Connected)
         .count();
     let clients = hub.clients.count();
     let port = hub.port();
     let state = hub.state();
-    Json(json!({
-        "status": if state == HubState::Error { "error" } else { "ok" },
-        "state": state.as_str(),
-        "server_id": hub.server_id,
-        "version": env!("CARGO_PKG_VERSION"),
-        "activeClients": clients,
-        "timestamp": Utc::now().to_rfc3339(),
-        "servers": servers,
-        "connections": {"totalConnections": clients, "connected": connected, "total": backends.len()},
-        "mcpEndpoint": format!("http://127.0.0.1:{port}/mcp"),
-        "workspaces": {"current": port.to_string(), "allActive": crate::state::Workspaces::new(&hub.options.state_dir).read()},
-        "pid": std::process::id(),
-        "port": port,
-        "uptime_s": hub.started.elapsed().as_secs(),
-        "config_files": hub.config_files(),
-        "tools": hub.catalog().exposure_json(),
-    }))
+    let view = HealthView {
+        status: if state == HubState::Error {
+            "error"
+        } else {
+            "ok"
+        },
+        state: state.as_str(),
+        server_id: &hub.server_id,
+        version: env!("CARGO_PKG_VERSION"),
+        active_clients: clients,
+        timestamp: Utc::now().to_rfc3339(),
+        servers: backends
+            .iter()
+            .zip(&snapshots)
+            .map(|(b, s)| ServerView::new(b, s))
+            .collect(),
+        connections: json!({"totalConnections": clients, "connected": connected, "total": backends.len()}),
+        mcp_endpoint: format!("http://127.0.0.1:{port}/mcp"),
+        workspaces: json!({"current": port.to_string(), "allActive": hub.live_workspaces()}),
+        pid: std::process::id(),
+        port,
+        uptime_s: hub.started.elapsed().as_secs(),
+        config_files: &hub.options.config_files,
+        tools: hub.catalog().exposure_json(),
+    };
+    json_response(&view)
+}
+
+/// A JSON answer serialized from borrowed data (no intermediate tree).
+fn json_response(v: &impl Serialize) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        serde_json::to_vec(v).unwrap_or_default(),
+    )
+        .into_response()
 }
 
 async fn servers(State(hub): State<Arc<Hub>>) -> Json<Value> {
@@ -464,7 +546,7 @@ async fn events(State(hub): State<Arc<Hub>>) -> Sse<impl Stream<Item = Result<Ev
 }
 
 async fn workspaces(State(hub): State<Arc<Hub>>) -> Json<Value> {
-    let entries = crate::state::Workspaces::new(&hub.options.state_dir).read();
+    let entries = hub.live_workspaces();
     let map: Map<String, Value> = entries
         .into_iter()
         .map(|e| {

@@ -51,6 +51,35 @@ pub struct Clients {
     inflight: Mutex<HashMap<String, Vec<u64>>>,
     /// Resource URI → sessions subscribed to its updates.
     subscriptions: Mutex<HashMap<String, Vec<u64>>>,
+    /// Finished calls whose routes go once late notifications had their chance.
+    retiring: Mutex<std::collections::VecDeque<Retiring>>,
+    /// Progress and log notifications being relayed right now, by server (see
+    /// `relays_settled`).
+    relaying: Mutex<HashMap<String, usize>>,
+    relayed: tokio::sync::Notify,
+}
+
+/// Counts one relay from a server for as long as it lives.
+struct Relaying<'a> {
+    clients: &'a Clients,
+    server: &'a str,
+}
+
+impl Drop for Relaying<'_> {
+    fn drop(&mut self) {
+        let mut relaying = self
+            .clients
+            .relaying
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = relaying.get_mut(self.server) {
+            *n -= 1;
+            if *n == 0 {
+                relaying.remove(self.server);
+                self.clients.relayed.notify_waiters();
+            }
+        }
+    }
 }
 
 impl Default for Clients {
@@ -62,6 +91,9 @@ impl Default for Clients {
             progress: Mutex::default(),
             inflight: Mutex::default(),
             subscriptions: Mutex::default(),
+            retiring: Mutex::default(),
+            relaying: Mutex::default(),
+            relayed: tokio::sync::Notify::new(),
         }
     }
 }
@@ -207,9 +239,43 @@ impl Clients {
             .find_map(|id| self.peer(*id))
     }
 
+    fn relaying<'a>(&'a self, server: &'a str) -> Relaying<'a> {
+        *self
+            .relaying
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(server.to_owned())
+            .or_default() += 1;
+        Relaying {
+            clients: self,
+            server,
+        }
+    }
+
+    /// Resolves once the notifications a backend sent before its answer have been
+    /// relayed. The SDK hands each notification to a task of its own but the answer
+    /// straight to the caller, so the answer could otherwise overtake them (and close
+    /// the client's stream first). Yielding lets the tasks already queued start.
+    pub async fn relays_settled(&self, server: &str) {
+        tokio::task::yield_now().await;
+        loop {
+            let notified = self.relayed.notified();
+            let busy = self
+                .relaying
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(server);
+            if !busy {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// A backend's progress goes to the session that made the call, under the token
     /// that session chose.
     pub async fn route_progress(&self, server: &str, mut params: ProgressNotificationParam) {
+        let _relaying = self.relaying(server);
         let key = (server.to_owned(), params.progress_token.clone());
         let target = self
             .progress
@@ -227,6 +293,7 @@ impl Clients {
 
     /// A backend's log message goes to the sessions with calls in flight on it.
     pub async fn route_log(&self, server: &str, params: LoggingMessageNotificationParam) {
+        let _relaying = self.relaying(server);
         for id in self.callers(server) {
             if let Some(peer) = self.peer(id) {
                 let _ = peer.notify_logging_message(params.clone()).await;
@@ -250,29 +317,58 @@ const LATE_PROGRESS: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Drop for CallRoutes {
     fn drop(&mut self) {
-        let clients = self.clients.clone();
-        let server = std::mem::take(&mut self.server);
-        let client = self.client;
-        let token = self.token.take();
-        tokio::spawn(async move {
-            tokio::time::sleep(LATE_PROGRESS).await;
-            if let Some(t) = token {
-                clients
-                    .progress
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&(server.clone(), t));
+        // Retired, not removed: one sweeper removes them once the late window passed
+        // (a timer task per call cost more than the call's own bookkeeping).
+        self.clients
+            .retiring
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(Retiring {
+                due: std::time::Instant::now() + LATE_PROGRESS,
+                server: std::mem::take(&mut self.server),
+                client: self.client,
+                token: self.token.take(),
+            });
+    }
+}
+
+/// A finished call's routes, kept for [`LATE_PROGRESS`].
+struct Retiring {
+    due: std::time::Instant,
+    server: String,
+    client: u64,
+    token: Option<ProgressToken>,
+}
+
+impl Clients {
+    /// Removes the routes of calls that finished more than [`LATE_PROGRESS`] ago.
+    pub fn sweep(&self) {
+        let now = std::time::Instant::now();
+        let mut due = Vec::new();
+        {
+            let mut q = self.retiring.lock().unwrap_or_else(|p| p.into_inner());
+            while q.front().is_some_and(|r| r.due <= now) {
+                due.extend(q.pop_front());
             }
-            let mut inflight = clients.inflight.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(v) = inflight.get_mut(&server) {
-                if let Some(pos) = v.iter().position(|c| *c == client) {
+        }
+        if due.is_empty() {
+            return;
+        }
+        let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        for r in due {
+            if let Some(t) = r.token {
+                progress.remove(&(r.server.clone(), t));
+            }
+            if let Some(v) = inflight.get_mut(&r.server) {
+                if let Some(pos) = v.iter().position(|c| *c == r.client) {
                     v.remove(pos);
                 }
                 if v.is_empty() {
-                    inflight.remove(&server);
+                    inflight.remove(&r.server);
                 }
             }
-        });
+        }
     }
 }
 
@@ -634,6 +730,12 @@ impl Hub {
                 }
             })
             .await;
+        // Bounded: a client that stopped reading must not hold the answer back.
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            self.clients.relays_settled(server),
+        )
+        .await;
         drop(routes);
         let elapsed = started.elapsed();
         let outcome = match &result {

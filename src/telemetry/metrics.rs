@@ -108,9 +108,16 @@ pub struct Metrics {
     /// subtracts two snapshots to get the distribution of calls inside its window.
     latency: Vec<AtomicU64>,
     latency_sum_us: AtomicU64,
+    server_calls: std::sync::RwLock<std::collections::HashMap<String, Arc<ServerCalls>>>,
     /// The LLM categorizer's figures for `/api/metrics`; `None` until an LLM is
     /// configured, so that "no LLM" is never shown as "0% success".
     llm: std::sync::Mutex<Option<LlmTotals>>,
+}
+
+/// One server's handles into the call families (by `Outcome as usize`).
+struct ServerCalls {
+    by_outcome: [std::sync::OnceLock<Counter>; 4],
+    duration: Histogram,
 }
 
 /// Running totals of the LLM categorizer, beside its Prometheus families.
@@ -340,6 +347,7 @@ impl Metrics {
             latency,
             latency_sum_us: AtomicU64::new(0),
             llm: std::sync::Mutex::new(None),
+            server_calls: Default::default(),
             registry: root,
             tool_calls,
             tool_call_duration,
@@ -360,18 +368,48 @@ impl Metrics {
         }
     }
 
+    /// The server's call metrics, found once: a call then allocates no label strings.
+    fn server_calls(&self, server: &str) -> Arc<ServerCalls> {
+        if let Some(c) = self
+            .server_calls
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(server)
+        {
+            return c.clone();
+        }
+        self.server_calls
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(server.to_owned())
+            .or_insert_with(|| {
+                Arc::new(ServerCalls {
+                    by_outcome: Default::default(),
+                    duration: self
+                        .tool_call_duration
+                        .get_or_create(&ServerLabels {
+                            server: server.to_owned(),
+                        })
+                        .clone(),
+                })
+            })
+            .clone()
+    }
+
     pub fn record_call(&self, server: &str, outcome: Outcome, elapsed: Duration) {
-        self.tool_calls
-            .get_or_create(&CallLabels {
-                server: server.to_owned(),
-                outcome,
+        let calls = self.server_calls(server);
+        // Created on first use, so an outcome that never happened has no series.
+        calls.by_outcome[outcome as usize]
+            .get_or_init(|| {
+                self.tool_calls
+                    .get_or_create(&CallLabels {
+                        server: server.to_owned(),
+                        outcome,
+                    })
+                    .clone()
             })
             .inc();
-        self.tool_call_duration
-            .get_or_create(&ServerLabels {
-                server: server.to_owned(),
-            })
-            .observe(elapsed.as_secs_f64());
+        calls.duration.observe(elapsed.as_secs_f64());
         self.calls_total.fetch_add(1, Ordering::Relaxed);
         let secs = elapsed.as_secs_f64();
         for (bound, count) in duration_buckets().zip(&self.latency) {
@@ -411,6 +449,10 @@ impl Metrics {
     }
 
     pub fn forget_server(&self, server: &str) {
+        self.server_calls
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(server);
         self.reconnects.remove(&ServerLabels {
             server: server.to_owned(),
         });

@@ -572,8 +572,8 @@ impl TinyDisk {
         let mut f = std::fs::File::create(&filler).unwrap();
         let block = [0u8; 4096];
         while f.write_all(&block).is_ok() {}
-        let mut byte = [0u8; 1];
-        while f.write_all(&mut byte).is_ok() {}
+        let byte = [0u8; 1];
+        while f.write_all(&byte).is_ok() {}
         filler
     }
 }
