@@ -1,11 +1,25 @@
 //! mcphub against its peer, the npm `mcp-hub` (pinned in tests/integration/deps.rs),
-//! in one run: both hubs front the same fixture backend, and the same sequential REST
-//! tool calls and health requests alternate between them in rounds so that machine
-//! drift hits both. Hub CPU comes from /proc (the client's cost does not count).
+//! in one run, printed as one markdown table with both figures, their ratio and the
+//! benchmark issue's target where there is one. Whatever compares the two hubs is
+//! interleaved: the same load alternates between them in rounds (who goes first
+//! alternates too) so that drift on a shared machine hits both. Hub CPU and RSS come
+//! from /proc (the client's cost does not count). Nothing here asserts on time.
 //!
-//! `cargo bench --bench hub` (add `-- --quick` for a short run). A first slice of the
-//! benchmark issue: sequential calls only; concurrency, direct-call overhead, 26
-//! backends and the toolkit figures are still to come.
+//! - hub CPU per proxied REST call and per `/api/health`;
+//! - latency at concurrency 1: a direct MCP call to the fixture over stdio (rmcp's
+//!   client, the transport both hubs use to reach it) against the same call through
+//!   each hub's REST API; mcphub's own MCP endpoint too (mcp-hub 4.2.1's `/mcp` is
+//!   the legacy SSE transport, which rmcp's client does not speak);
+//! - throughput (REST calls/s) at concurrency 1, 16 and 64, fast fixture backend and
+//!   the real `@modelcontextprotocol/server-everything`;
+//! - RSS idle, after 100k calls, and with 26 stdio backends exposing 360 tools;
+//! - time from start to `ready` with those 26 backends, next to the slowest one's own
+//!   start-up alone;
+//! - the toolkit (mcphub only): `check-alerts` and `validate` wall time against a live
+//!   hub, `detect-anomalies` and `summary` over a generated 1 GB log (MB/s, peak RSS).
+//!
+//! `cargo bench --bench hub` (release, about 3 minutes on 2 quiet cores);
+//! `cargo bench --bench hub --profile dev -- --quick` (a short run, for CI).
 //!
 //! `cargo bench --bench hub -- --soak 60`: an hour (the number is minutes) of steady
 //! load on mcphub alone (REST calls from 8 clients, MCP sessions opened, used and
@@ -17,15 +31,32 @@
 #[allow(dead_code)]
 mod deps;
 
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use rmcp::ServiceExt;
 use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 
 const HUB: &str = env!("CARGO_BIN_EXE_mcphub");
 const FIXTURE: &str = env!("CARGO_BIN_EXE_mcphub-fixture-server");
+
+/// Copies of the two binaries taken when a run starts: a `cargo build` elsewhere in
+/// the checkout cannot swap them halfway through.
+static BINS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+
+fn hub_bin() -> PathBuf {
+    BINS.get().map_or_else(|| HUB.into(), |b| b.0.clone())
+}
+
+fn fixture_bin() -> PathBuf {
+    BINS.get().map_or_else(|| FIXTURE.into(), |b| b.1.clone())
+}
 
 /// utime + stime of a process, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
@@ -60,78 +91,146 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ours,
+    Peer,
+}
+
 struct Hub {
     name: &'static str,
     child: Child,
     base: String,
+    /// mcphub's state directory (the toolkit reads it); unused for the peer.
+    state: PathBuf,
 }
 
 impl Hub {
     fn pid(&self) -> u32 {
         self.child.id().expect("hub running")
     }
-}
 
-async fn wait_ready(http: &reqwest::Client, hub: &Hub) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = http.get(format!("{}/api/health", hub.base)).send().await
-            && let Ok(h) = r.json::<Value>().await
-            && h["state"] == "ready"
-            && h["servers"][0]["status"] == "connected"
-        {
-            return;
+    /// SIGTERM, then SIGKILL if it is still there after 5 s: a hub that stops
+    /// cleanly takes its stdio backends with it.
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
-        assert!(Instant::now() < deadline, "{} never became ready", hub.name);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
     }
 }
 
-async fn start(dir: &Path) -> (Hub, Hub) {
-    let config = dir.join("servers.json");
-    std::fs::write(
-        &config,
-        json!({"mcpServers": {"bench": {"command": FIXTURE, "args": ["--name", "bench"]}}})
-            .to_string(),
-    )
-    .expect("writing the config");
-    let ours_port = free_port();
-    let ours = Command::new(HUB)
-        .args(["serve", "--port", &ours_port.to_string(), "-c"])
-        .arg(&config)
-        .arg("--state-dir")
-        .arg(dir.join("mcphub-state"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting mcphub");
-    let peer_port = free_port();
-    let home = dir.join("peer-home");
-    std::fs::create_dir_all(&home).expect("peer home");
-    let peer = Command::new(deps::deps().npm_bin("mcp-hub"))
-        .args(["--port", &peer_port.to_string(), "--config"])
-        .arg(&config)
-        .env("HOME", &home)
-        .env_remove("XDG_STATE_HOME")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting mcp-hub");
-    (
-        Hub {
-            name: "mcphub",
-            child: ours,
-            base: format!("http://127.0.0.1:{ours_port}"),
+fn write_config(dir: &Path, name: &str, servers: Value) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("config dir");
+    let config = dir.join(name);
+    std::fs::write(&config, json!({ "mcpServers": servers }).to_string())
+        .expect("writing the config");
+    config
+}
+
+fn fixture_entry(name: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["--name", name];
+    args.extend_from_slice(extra);
+    json!({"command": fixture_bin(), "args": args})
+}
+
+/// Starts one hub on `config`. `quiet` sets RUST_LOG=warn (the soak: no log line per
+/// call); otherwise mcphub runs with its default log level, as users run it.
+fn start_hub(kind: Kind, dir: &Path, config: &Path, quiet: bool) -> Hub {
+    std::fs::create_dir_all(dir).expect("hub dir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let state = dir.join("mcphub-state");
+    let child = match kind {
+        Kind::Ours => {
+            let mut cmd = Command::new(hub_bin());
+            cmd.args(["serve", "--port", &port.to_string(), "-c"])
+                .arg(config)
+                .arg("--state-dir")
+                .arg(&state);
+            if quiet {
+                cmd.env("RUST_LOG", "warn");
+            } else {
+                cmd.env_remove("RUST_LOG");
+            }
+            cmd.stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("starting mcphub")
+        }
+        Kind::Peer => {
+            let home = dir.join("peer-home");
+            std::fs::create_dir_all(&home).expect("peer home");
+            Command::new(deps::deps().npm_bin("mcp-hub"))
+                .args(["--port", &port.to_string(), "--config"])
+                .arg(config)
+                .env("HOME", &home)
+                .env_remove("XDG_STATE_HOME")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("starting mcp-hub")
+        }
+    };
+    Hub {
+        name: if kind == Kind::Ours {
+            "mcphub"
+        } else {
+            "mcp-hub"
         },
-        Hub {
-            name: "mcp-hub",
-            child: peer,
-            base: format!("http://127.0.0.1:{peer_port}"),
-        },
-    )
+        child,
+        base,
+        state,
+    }
+}
+
+/// `state: "ready"` (both hubs say it) with `servers` servers connected.
+fn is_ready(h: &Value, servers: usize) -> bool {
+    let connected = h["servers"].as_array().map_or(0, |s| {
+        s.iter().filter(|s| s["status"] == "connected").count()
+    });
+    h["state"] == "ready" && connected == servers
+}
+
+fn tools_of(h: &Value) -> usize {
+    h["servers"].as_array().map_or(0, |s| {
+        s.iter()
+            .map(|s| s["capabilities"]["tools"].as_array().map_or(0, Vec::len))
+            .sum()
+    })
+}
+
+async fn health(http: &reqwest::Client, hub: &Hub) -> Option<Value> {
+    let r = http
+        .get(format!("{}/api/health", hub.base))
+        .send()
+        .await
+        .ok()?;
+    r.json::<Value>().await.ok()
+}
+
+/// Polls `/api/health` every `every` until ready; returns the health seen then.
+async fn wait_ready(http: &reqwest::Client, hub: &Hub, servers: usize, every: Duration) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(h) = health(http, hub).await
+            && is_ready(&h, servers)
+        {
+            return h;
+        }
+        assert!(Instant::now() < deadline, "{} never became ready", hub.name);
+        tokio::time::sleep(every).await;
+    }
 }
 
 #[derive(Default)]
@@ -181,9 +280,159 @@ async fn healths(http: &reqwest::Client, hub: &Hub, n: usize, f: &mut Figures) {
     f.healths += n;
 }
 
+type McpClient = rmcp::service::RunningService<rmcp::RoleClient, ()>;
+
+/// `n` sequential `tools/call` of `tool` (an echo taking `text`), latencies in µs.
+async fn mcp_calls(client: &McpClient, tool: &'static str, n: usize, out: &mut Vec<f64>) {
+    let args = json!({"text": "hello"}).as_object().cloned();
+    for _ in 0..n {
+        let mut p = rmcp::model::CallToolRequestParams::new(tool);
+        p.arguments = args.clone();
+        let t = Instant::now();
+        let r = client.peer().call_tool(p).await.expect("an MCP tool call");
+        out.push(t.elapsed().as_secs_f64() * 1e6);
+        assert_ne!(r.is_error, Some(true), "{tool} failed");
+    }
+}
+
+/// A fixture over stdio with rmcp's client; returns once its initialize answer came.
+async fn fixture_stdio(extra: &[&str]) -> (Child, McpClient) {
+    let mut child = Command::new(fixture_bin())
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting the fixture");
+    let out = child.stdout.take().expect("fixture stdout");
+    let inp = child.stdin.take().expect("fixture stdin");
+    let client = ().serve((out, inp)).await.expect("fixture initialize");
+    (child, client)
+}
+
+/// A fixture over streamable HTTP (`--http 0`, it prints its address).
+async fn fixture_http() -> (Child, McpClient) {
+    let mut child = Command::new(fixture_bin())
+        .args(["--name", "bench", "--http", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starting the HTTP fixture");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let line = lines
+        .next_line()
+        .await
+        .ok()
+        .flatten()
+        .expect("the fixture's address");
+    let addr = line
+        .strip_prefix("listening on ")
+        .expect("`listening on ADDR`")
+        .trim()
+        .to_owned();
+    let transport =
+        rmcp::transport::StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"));
+    let client = ().serve(transport).await.expect("HTTP fixture initialize");
+    (child, client)
+}
+
+async fn hub_mcp(hub: &Hub) -> McpClient {
+    let transport =
+        rmcp::transport::StreamableHttpClientTransport::from_uri(format!("{}/mcp", hub.base));
+    ().serve(transport).await.expect("mcphub /mcp initialize")
+}
+
+/// `total` REST calls from `conc` concurrent clients; (seconds, failed calls).
+async fn load(
+    http: &reqwest::Client,
+    hub: &Hub,
+    body: &Value,
+    total: usize,
+    conc: usize,
+) -> (f64, u64) {
+    let url = Arc::new(format!("{}/api/servers/tools", hub.base));
+    let body = Arc::new(body.clone());
+    let next = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let t = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..conc {
+        let (http, url, body, next, failed) = (
+            http.clone(),
+            url.clone(),
+            body.clone(),
+            next.clone(),
+            failed.clone(),
+        );
+        set.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                let ok = match http.post(url.as_str()).json(&*body).send().await {
+                    Ok(r) => {
+                        let status = r.status().is_success();
+                        r.bytes().await.is_ok() && status
+                    }
+                    Err(_) => false,
+                };
+                if !ok {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
+    (t.elapsed().as_secs_f64(), failed.load(Ordering::Relaxed))
+}
+
+const LEVELS: [usize; 3] = [1, 16, 64];
+
+#[derive(Default, Clone, Copy)]
+struct Throughput {
+    secs: [f64; 3],
+    failed: [u64; 3],
+}
+
+/// `per_level` calls at each concurrency level per hub, in interleaved rounds.
+async fn throughput(
+    http: &reqwest::Client,
+    hubs: [&Hub; 2],
+    body: &Value,
+    per_level: usize,
+    rounds: usize,
+) -> [Throughput; 2] {
+    // Warm-up (JIT, connection pools, the backend) before anything counts.
+    for hub in hubs {
+        load(http, hub, body, per_level / 10 + 50, 16).await;
+    }
+    let mut t = [Throughput::default(); 2];
+    for round in 0..rounds {
+        for (li, &conc) in LEVELS.iter().enumerate() {
+            let order = if (round + li) % 2 == 0 {
+                [0, 1]
+            } else {
+                [1, 0]
+            };
+            for w in order {
+                let (s, f) = load(http, hubs[w], body, per_level / rounds, conc).await;
+                t[w].secs[li] += s;
+                t[w].failed[li] += f;
+            }
+        }
+    }
+    t
+}
+
 fn percentile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
     v.sort_by(|a, b| a.total_cmp(b));
     v[((v.len() as f64 - 1.0) * q).round() as usize]
+}
+
+fn median(v: &[f64]) -> f64 {
+    percentile(&mut v.to_vec(), 0.5)
 }
 
 fn open_fds(pid: u32) -> usize {
@@ -193,14 +442,18 @@ fn open_fds(pid: u32) -> usize {
 /// Steady load for `minutes`, sampling the hub's RSS and open descriptors.
 async fn soak(minutes: f64) -> bool {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (ours, peer) = start(dir.path()).await;
-    drop(peer);
+    let config = write_config(
+        dir.path(),
+        "servers.json",
+        json!({"bench": fixture_entry("bench", &[])}),
+    );
+    let ours = start_hub(Kind::Ours, dir.path(), &config, true);
     let http = reqwest::Client::new();
-    wait_ready(&http, &ours).await;
+    wait_ready(&http, &ours, 1, Duration::from_millis(50)).await;
     let pid = ours.pid();
     let end = Instant::now() + Duration::from_secs_f64(minutes * 60.0);
-    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let failures = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let calls = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
     let mut load = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let (http, base, calls, failures) = (
@@ -226,7 +479,7 @@ async fn soak(minutes: f64) -> bool {
                     Err(_) => false,
                 };
                 let counter = if ok { &calls } else { &failures };
-                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                counter.fetch_add(1, Ordering::Relaxed);
             }
         });
     }
@@ -234,7 +487,6 @@ async fn soak(minutes: f64) -> bool {
         // MCP sessions come and go: per-session state must not pile up.
         let url = format!("{}/mcp", ours.base);
         load.spawn(async move {
-            use rmcp::ServiceExt;
             while Instant::now() < end {
                 let transport =
                     rmcp::transport::StreamableHttpClientTransport::from_uri(url.clone());
@@ -258,7 +510,7 @@ async fn soak(minutes: f64) -> bool {
         tokio::time::sleep(every).await;
         let row = (
             started.elapsed().as_secs_f64() / 60.0,
-            calls.load(std::sync::atomic::Ordering::Relaxed),
+            calls.load(Ordering::Relaxed),
             rss_mb(pid),
             open_fds(pid),
         );
@@ -279,12 +531,424 @@ async fn soak(minutes: f64) -> bool {
     let fds_grow = fd1 > fd0 + 2.0;
     println!(
         "soak {minutes} min: {} calls ({} failed); RSS {rss0:.1} → {rss1:.1} MB ({}); open fds {fd0:.1} → {fd1:.1} ({})",
-        calls.load(std::sync::atomic::Ordering::Relaxed),
-        failures.load(std::sync::atomic::Ordering::Relaxed),
+        calls.load(Ordering::Relaxed),
+        failures.load(Ordering::Relaxed),
         if rss_grows { "GROWS" } else { "steady" },
         if fds_grow { "GROW" } else { "steady" },
     );
     !rss_grows && !fds_grow
+}
+
+/// How much of everything a run does; `--quick` scales it down.
+struct Plan {
+    quick: bool,
+    /// Sequential phase: rounds × calls (and health requests) per round.
+    rounds: usize,
+    per_round: usize,
+    /// Throughput: calls per concurrency level per hub, split over rounds.
+    tp_calls: usize,
+    tp_everything_calls: usize,
+    tp_rounds: usize,
+    /// REST calls per hub before "RSS after the calls".
+    loaded_calls: usize,
+    /// Hub starts per hub with the 26 backends; fixture starts per backend alone.
+    ready_reps: usize,
+    startup_reps: usize,
+    toolkit_runs: usize,
+    log_bytes: u64,
+    log_runs: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                quick,
+                rounds: 4,
+                per_round: 50,
+                tp_calls: 400,
+                tp_everything_calls: 200,
+                tp_rounds: 2,
+                loaded_calls: 5_000,
+                ready_reps: 2,
+                startup_reps: 1,
+                toolkit_runs: 20,
+                log_bytes: 50_000_000,
+                log_runs: 2,
+            }
+        } else {
+            Plan {
+                quick,
+                rounds: 10,
+                per_round: 1000,
+                tp_calls: 20_000,
+                tp_everything_calls: 10_000,
+                tp_rounds: 4,
+                loaded_calls: 100_000,
+                ready_reps: 5,
+                startup_reps: 3,
+                toolkit_runs: 20,
+                log_bytes: 1_000_000_000,
+                log_runs: 3,
+            }
+        }
+    }
+}
+
+/// One line of the printed table.
+struct Row {
+    metric: String,
+    ours: String,
+    peer: String,
+    ratio: String,
+    target: String,
+}
+
+fn row(
+    metric: impl Into<String>,
+    ours: String,
+    peer: String,
+    ratio: String,
+    target: String,
+) -> Row {
+    Row {
+        metric: metric.into(),
+        ours,
+        peer,
+        ratio,
+        target,
+    }
+}
+
+fn ratio(ours: f64, theirs: f64) -> String {
+    if theirs > 0.0 && ours.is_finite() && theirs.is_finite() {
+        format!("{:.3}", ours / theirs)
+    } else {
+        "N/A".into()
+    }
+}
+
+fn at_most(value: f64, limit: f64, text: &str) -> String {
+    if value <= limit {
+        format!("{text} — met")
+    } else {
+        format!("{text} — not met ({:.1}× the limit)", value / limit)
+    }
+}
+
+fn at_least(value: f64, limit: f64, text: &str) -> String {
+    if value >= limit {
+        format!("{text} — met")
+    } else {
+        format!("{text} — not met ({:.2} of it)", value / limit)
+    }
+}
+
+fn none() -> String {
+    "—".into()
+}
+
+/// Where and on what this ran, for the record.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_gb = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{cpu}, {cores} cores, {mem_gb:.0} GiB RAM, Linux {}",
+        kernel.trim()
+    )
+}
+
+/// The 26 backends of the issue: fixtures with `--vague-tools`, 8 + N tools each,
+/// 360 in all (22 × 14 + 4 × 13).
+fn many_backends() -> Vec<(String, usize)> {
+    (1..=26)
+        .map(|i| (format!("s{i:02}"), if i <= 22 { 6 } else { 5 }))
+        .collect()
+}
+
+/// A toolkit command's wall time and peak RSS (via /usr/bin/time when present).
+struct Run {
+    wall_s: f64,
+    code: Option<i32>,
+    peak_rss_mb: Option<f64>,
+    stdout: String,
+}
+
+fn run_toolkit(args: &[&str], time_file: Option<&Path>) -> Run {
+    let mut cmd = match time_file {
+        Some(f) => {
+            let mut c = std::process::Command::new("/usr/bin/time");
+            c.arg("-f").arg("%M").arg("-o").arg(f).arg(hub_bin());
+            c
+        }
+        None => std::process::Command::new(hub_bin()),
+    };
+    cmd.args(args)
+        .env_remove("MCPHUB_URL")
+        .env_remove("MCPHUB_TOKEN")
+        .env_remove("MCPHUB_STATE_DIR")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    let t = Instant::now();
+    let out = cmd.output().expect("running the toolkit");
+    let wall_s = t.elapsed().as_secs_f64();
+    // GNU time's last line is %M (kB), after a "Command exited with …" line if any.
+    let peak_rss_mb = time_file.and_then(|f| {
+        std::fs::read_to_string(f)
+            .ok()?
+            .lines()
+            .last()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .map(|kb| kb / 1024.0)
+    });
+    Run {
+        wall_s,
+        code: out.status.code(),
+        peak_rss_mb,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
+}
+
+/// A generated hub log: its size and the byte offset where each UTC day starts.
+struct Log {
+    bytes: u64,
+    day_starts: Vec<(chrono::NaiveDate, u64)>,
+}
+
+impl Log {
+    /// Bytes a scan from the start of `day` to the end reads (0 if the day is not in it).
+    fn bytes_since(&self, day: chrono::NaiveDate) -> u64 {
+        match self.day_starts.iter().find(|(d, _)| *d >= day) {
+            Some((_, off)) => self.bytes - off,
+            None => 0,
+        }
+    }
+}
+
+/// Writes about `bytes` of JSON lines in the hub's log format (tracing's JSON layer,
+/// flattened: `timestamp` RFC 3339 in µs, `level`, `message`, `event`, fields), in
+/// time order over the last 23 h 50 min: tool calls (1 in 200 failing), and a
+/// disconnect/reconnect pair every 1000 lines, over the 26 servers.
+fn generate_log(state: &Path, bytes: u64) -> Log {
+    let dir = state.join("logs");
+    std::fs::create_dir_all(&dir).expect("log dir");
+    let file = std::fs::File::create(dir.join("mcp-hub.log")).expect("log file");
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let servers: Vec<String> = many_backends().into_iter().map(|(n, _)| n).collect();
+    const TOOLS: [&str; 8] = [
+        "echo",
+        "add",
+        "search",
+        "read_file",
+        "write_file",
+        "list_directory",
+        "query",
+        "fetch",
+    ];
+    let now_us = chrono::Utc::now().timestamp_micros();
+    let span_us = (23 * 3600 + 50 * 60) as i64 * 1_000_000;
+    let t0 = now_us - span_us;
+    let mut written = 0u64;
+    let mut line = String::with_capacity(512);
+    let mut minute = i64::MIN;
+    let mut prefix = String::new();
+    let mut day_starts: Vec<(chrono::NaiveDate, u64)> = Vec::new();
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut i = 0u64;
+    while written < bytes {
+        use std::fmt::Write as _;
+        let t = t0 + (span_us as u128 * written as u128 / bytes as u128) as i64;
+        if t.div_euclid(60_000_000) != minute {
+            minute = t.div_euclid(60_000_000);
+            let dt = chrono::DateTime::from_timestamp_micros(minute * 60_000_000).expect("time");
+            prefix = dt.format("%Y-%m-%dT%H:%M:").to_string();
+            let day = dt.date_naive();
+            if day_starts.last().is_none_or(|(d, _)| *d != day) {
+                day_starts.push((day, written));
+            }
+        }
+        let secs = t.rem_euclid(60_000_000) / 1_000_000;
+        let micros = t.rem_euclid(1_000_000);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let server = &servers[(rng % servers.len() as u64) as usize];
+        let tool = TOOLS[((rng >> 8) % TOOLS.len() as u64) as usize];
+        let ms = (rng >> 16) % 5000;
+        line.clear();
+        let ts = format!("{prefix}{secs:02}.{micros:06}Z");
+        let _ = match i % 1000 {
+            0 => write!(
+                line,
+                r#"{{"timestamp":"{ts}","level":"WARN","message":"server {server} disconnected: connection closed","event":"server_disconnected","server":"{server}","error":"connection closed"}}"#
+            ),
+            1 => write!(
+                line,
+                r#"{{"timestamp":"{ts}","level":"INFO","message":"server {server} connected with 14 tools","event":"server_connected","server":"{server}","tools":14,"pid":{}}}"#,
+                1000 + rng % 60000
+            ),
+            n if n % 200 == 7 => write!(
+                line,
+                r#"{{"timestamp":"{ts}","level":"WARN","message":"tools/call {server}/{tool} failed","event":"tool_call","server":"{server}","tool":"{tool}","duration_ms":{}.{:03},"outcome":"Error","error":"Protocol(\"fixture failure on purpose\")"}}"#,
+                ms / 1000,
+                ms % 1000
+            ),
+            _ => write!(
+                line,
+                r#"{{"timestamp":"{ts}","level":"INFO","message":"tools/call {server}/{tool}","event":"tool_call","server":"{server}","tool":"{tool}","duration_ms":{}.{:03},"outcome":"success","is_error":false}}"#,
+                ms / 100,
+                ms % 1000
+            ),
+        };
+        line.push('\n');
+        w.write_all(line.as_bytes()).expect("writing the log");
+        written += line.len() as u64;
+        i += 1;
+    }
+    w.flush().expect("flushing the log");
+    Log {
+        bytes: written,
+        day_starts,
+    }
+}
+
+/// `detect-anomalies --window 24h` and `summary --date today` over a small and a big
+/// generated log: (MB/s on the big one, peak RSS small → big) for each, plus a note.
+struct ScanFigures {
+    label: String,
+    mb_s: f64,
+    rss_small: Option<f64>,
+    rss_big: Option<f64>,
+    scanned_mb: f64,
+    /// Log lines the command reports having read in the full log.
+    lines: Option<u64>,
+}
+
+fn scan_bench(root: &Path, plan: &Plan) -> (Vec<ScanFigures>, String) {
+    let small_state = root.join("log-small");
+    let big_state = root.join("log-big");
+    let t = Instant::now();
+    let small = generate_log(&small_state, plan.log_bytes / 20);
+    let big = generate_log(&big_state, plan.log_bytes);
+    let gen_s = t.elapsed().as_secs_f64();
+    let time_file = Path::new("/usr/bin/time")
+        .exists()
+        .then(|| root.join("time.out"));
+    // No hub there: the scan is what is timed (with a hub, detect-anomalies also
+    // samples its CPU for 500 ms).
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let mut out = Vec::new();
+    for which in ["detect", "summary"] {
+        // The day holding most of the log (today unless the run is just past midnight).
+        let today = chrono::Utc::now().date_naive();
+        let date = if big.bytes_since(today) * 2 >= big.bytes {
+            "today"
+        } else {
+            "yesterday"
+        };
+        let mut per_log = Vec::new();
+        for (state, log) in [(&small_state, &small), (&big_state, &big)] {
+            let state_s = state.to_str().expect("utf-8 path");
+            let args: Vec<&str> = if which == "detect" {
+                vec![
+                    "detect-anomalies",
+                    "--window",
+                    "24h",
+                    "--format",
+                    "json",
+                    "--hub",
+                    nowhere.as_str(),
+                    "--state-dir",
+                    state_s,
+                ]
+            } else {
+                vec![
+                    "summary",
+                    "--date",
+                    date,
+                    "--format",
+                    "json",
+                    "--hub",
+                    nowhere.as_str(),
+                    "--state-dir",
+                    state_s,
+                ]
+            };
+            let mut walls = Vec::new();
+            let mut rss: Option<f64> = None;
+            let mut scanned = 0u64;
+            let mut last = String::new();
+            for _ in 0..plan.log_runs {
+                let r = run_toolkit(&args, time_file.as_deref());
+                walls.push(r.wall_s);
+                rss = match (rss, r.peak_rss_mb) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                scanned = if which == "detect" {
+                    serde_json::from_str::<Value>(&r.stdout)
+                        .ok()
+                        .and_then(|v| v["scan"]["bytes_read"].as_u64())
+                        .unwrap_or(log.bytes)
+                } else {
+                    let day = if date == "today" {
+                        chrono::Utc::now().date_naive()
+                    } else {
+                        chrono::Utc::now().date_naive() - chrono::Days::new(1)
+                    };
+                    log.bytes_since(day)
+                };
+                last = r.stdout;
+            }
+            // What the command says it read, to show it did read the lines.
+            let v: Value = serde_json::from_str(&last).unwrap_or_default();
+            let lines = if which == "detect" {
+                v["scan"]["lines"].as_u64()
+            } else {
+                v["log_lines"].as_u64()
+            };
+            per_log.push((median(&walls), rss, scanned, lines));
+        }
+        let (_, rss_small, _, _) = per_log[0];
+        let (wall, rss_big, scanned, lines) = per_log[1];
+        let mb = scanned as f64 / 1e6;
+        out.push(ScanFigures {
+            label: if which == "detect" {
+                "detect-anomalies --window 24h".into()
+            } else {
+                format!("summary --date {date}")
+            },
+            mb_s: mb / wall,
+            rss_small,
+            rss_big,
+            scanned_mb: mb,
+            lines,
+        });
+    }
+    let note = format!(
+        "logs generated (MB = 10^6 bytes): {:.0} MB and {:.0} MB ({} UTC days) in {gen_s:.1} s; each command run {}× per log, median wall time",
+        small.bytes as f64 / 1e6,
+        big.bytes as f64 / 1e6,
+        big.day_starts.len(),
+        plan.log_runs
+    );
+    (out, note)
 }
 
 #[tokio::main]
@@ -295,69 +959,482 @@ async fn main() {
         let steady = soak(minutes).await;
         std::process::exit(if steady { 0 } else { 1 });
     }
-    let quick = std::env::args().any(|a| a == "--quick");
-    let (rounds, per_round) = if quick { (4, 50) } else { (10, 1000) };
+    let plan = Plan::new(args.iter().any(|a| a == "--quick"));
+    let started = Instant::now();
     let dir = tempfile::tempdir().expect("temp dir");
-    let (ours, peer) = start(dir.path()).await;
+    let root = dir.path();
+    {
+        let bins = root.join("bin");
+        std::fs::create_dir_all(&bins).expect("bin dir");
+        let (hub, fixture) = (bins.join("mcphub"), bins.join("mcphub-fixture-server"));
+        std::fs::copy(HUB, &hub).expect("copying mcphub");
+        std::fs::copy(FIXTURE, &fixture).expect("copying the fixture");
+        let _ = BINS.set((hub, fixture));
+    }
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    println!(
+        "mcphub vs mcp-hub 4.2.1, {} mode, {profile} build, {} UTC, {}",
+        if plan.quick { "quick" } else { "full" },
+        chrono::Utc::now().format("%Y-%m-%d %H:%M"),
+        machine()
+    );
+    let phase = |what: &str| {
+        eprintln!("[{:6.1} s] {what}", started.elapsed().as_secs_f64());
+    };
     let http = reqwest::Client::new();
-    wait_ready(&http, &ours).await;
-    wait_ready(&http, &peer).await;
+    let mut rows: Vec<Row> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+
+    // 1–3. One fixture backend: CPU, latency, throughput, RSS.
+    phase("one fixture backend: starting both hubs");
+    let config = write_config(
+        root,
+        "one.json",
+        json!({"bench": fixture_entry("bench", &[])}),
+    );
+    let ours = start_hub(Kind::Ours, &root.join("one-ours"), &config, false);
+    let peer = start_hub(Kind::Peer, &root.join("one-peer"), &config, false);
+    wait_ready(&http, &ours, 1, Duration::from_millis(50)).await;
+    wait_ready(&http, &peer, 1, Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_idle = (rss_mb(ours.pid()), rss_mb(peer.pid()));
-    // Warm both up (JIT, connection pools) before anything counts.
+    let (_stdio_child, stdio) = fixture_stdio(&["--name", "bench"]).await;
+    let (_http_child, direct_http) = fixture_http().await;
+    let ours_mcp = hub_mcp(&ours).await;
+    // Warm everything up (JIT, connection pools) before anything counts.
     let mut scratch = Figures::default();
-    calls(&http, &ours, per_round / 2, &mut scratch).await;
-    calls(&http, &peer, per_round / 2, &mut scratch).await;
+    let mut scratch_us = Vec::new();
+    let warm = plan.per_round / 2;
+    calls(&http, &ours, warm, &mut scratch).await;
+    calls(&http, &peer, warm, &mut scratch).await;
+    mcp_calls(&stdio, "echo", warm, &mut scratch_us).await;
+    mcp_calls(&direct_http, "echo", warm, &mut scratch_us).await;
+    mcp_calls(&ours_mcp, "bench__echo", warm, &mut scratch_us).await;
+    let mut rest_calls = warm;
+    phase("sequential calls, interleaved rounds");
     let (mut a, mut b) = (Figures::default(), Figures::default());
-    for round in 0..rounds {
-        // Alternate who goes first, so neither always runs on a warmer machine.
-        let order = if round % 2 == 0 {
-            [(&ours, 0), (&peer, 1)]
-        } else {
-            [(&peer, 1), (&ours, 0)]
-        };
-        for (hub, which) in order {
-            let f = if which == 0 { &mut a } else { &mut b };
-            calls(&http, hub, per_round, f).await;
-            healths(&http, hub, per_round, f).await;
+    let (mut direct_us, mut direct_http_us, mut ours_mcp_us) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..plan.rounds {
+        // Who goes first alternates, so no one always runs on a warmer machine.
+        let mut order = [0, 1, 2, 3, 4];
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for which in order {
+            let n = plan.per_round;
+            match which {
+                0 => mcp_calls(&stdio, "echo", n, &mut direct_us).await,
+                1 => {
+                    calls(&http, &ours, n, &mut a).await;
+                    healths(&http, &ours, n, &mut a).await;
+                }
+                2 => {
+                    calls(&http, &peer, n, &mut b).await;
+                    healths(&http, &peer, n, &mut b).await;
+                }
+                3 => mcp_calls(&ours_mcp, "bench__echo", n, &mut ours_mcp_us).await,
+                _ => mcp_calls(&direct_http, "echo", n, &mut direct_http_us).await,
+            }
         }
     }
+    rest_calls += a.calls;
+    let _ = ours_mcp.cancel().await;
+    let _ = stdio.cancel().await;
+    let _ = direct_http.cancel().await;
+    phase("throughput, fixture backend");
+    let fixture_body =
+        json!({"server_name": "bench", "tool": "echo", "arguments": {"text": "hello"}});
+    let tp_fixture = throughput(
+        &http,
+        [&ours, &peer],
+        &fixture_body,
+        plan.tp_calls,
+        plan.tp_rounds,
+    )
+    .await;
+    rest_calls += (plan.tp_calls / 10 + 50) + plan.tp_calls / plan.tp_rounds * plan.tp_rounds * 3;
+    let top_up = plan.loaded_calls.saturating_sub(rest_calls);
+    phase(&format!(
+        "{top_up} more calls per hub (c16) before the loaded RSS"
+    ));
+    // Alternating halves, so both hubs run on the same machine state.
+    for hub in [&ours, &peer, &peer, &ours] {
+        load(&http, hub, &fixture_body, top_up / 2, 16).await;
+    }
+    rest_calls += top_up / 2 * 2;
     let rss_loaded = (rss_mb(ours.pid()), rss_mb(peer.pid()));
-    let rows = [
-        (
-            "hub CPU per proxied call (µs)",
-            a.call_cpu_s / a.calls as f64 * 1e6,
-            b.call_cpu_s / b.calls as f64 * 1e6,
-        ),
-        (
-            "hub CPU per /api/health (µs)",
-            a.health_cpu_s / a.healths as f64 * 1e6,
-            b.health_cpu_s / b.healths as f64 * 1e6,
-        ),
-        (
-            "call latency p50 (µs)",
+    ours.stop().await;
+    peer.stop().await;
+
+    phase("throughput, server-everything backend");
+    let everything = deps::deps().npm_bin("mcp-server-everything");
+    let config = write_config(
+        root,
+        "everything.json",
+        json!({"everything": {"command": everything, "args": ["stdio"]}}),
+    );
+    let ours = start_hub(Kind::Ours, &root.join("ev-ours"), &config, false);
+    let peer = start_hub(Kind::Peer, &root.join("ev-peer"), &config, false);
+    wait_ready(&http, &ours, 1, Duration::from_millis(50)).await;
+    wait_ready(&http, &peer, 1, Duration::from_millis(50)).await;
+    let everything_body =
+        json!({"server_name": "everything", "tool": "echo", "arguments": {"message": "hello"}});
+    let tp_everything = throughput(
+        &http,
+        [&ours, &peer],
+        &everything_body,
+        plan.tp_everything_calls,
+        plan.tp_rounds,
+    )
+    .await;
+    ours.stop().await;
+    peer.stop().await;
+
+    // 4–5. 26 stdio backends, 360 tools: start-up alone, time to ready, RSS.
+    phase("26 backends: each backend's start-up alone");
+    let backends = many_backends();
+    let mut slowest_ms: f64 = 0.0;
+    for (name, vague) in &backends {
+        let mut times = Vec::new();
+        for _ in 0..plan.startup_reps {
+            let v = vague.to_string();
+            let t = Instant::now();
+            let (mut child, client) = fixture_stdio(&["--name", name, "--vague-tools", &v]).await;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            let _ = client.cancel().await;
+            let _ = child.kill().await;
+        }
+        slowest_ms = slowest_ms.max(median(&times));
+    }
+    let servers: serde_json::Map<String, Value> = backends
+        .iter()
+        .map(|(name, vague)| {
+            (
+                name.clone(),
+                fixture_entry(name, &["--vague-tools", &vague.to_string()]),
+            )
+        })
+        .collect();
+    // The machine's floor: the same 26 started at once by this process, until every
+    // initialize answer is in (no hub; 26 processes on 2 cores).
+    let mut together_ms = Vec::new();
+    for _ in 0..plan.ready_reps {
+        let t = Instant::now();
+        let all = futures::future::join_all(backends.iter().map(|(name, vague)| async move {
+            let v = vague.to_string();
+            fixture_stdio(&["--name", name, "--vague-tools", &v]).await
+        }))
+        .await;
+        together_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        for (mut child, client) in all {
+            let _ = client.cancel().await;
+            let _ = child.kill().await;
+        }
+    }
+    let config = write_config(root, "many.json", Value::Object(servers));
+    phase("26 backends: time to ready and RSS, hubs started one at a time");
+    let poll = Duration::from_millis(5);
+    let (mut ready_ms, mut rss_many, mut tools_seen) =
+        ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()], [0, 0]);
+    for rep in 0..plan.ready_reps {
+        let order = if rep % 2 == 0 {
+            [Kind::Ours, Kind::Peer]
+        } else {
+            [Kind::Peer, Kind::Ours]
+        };
+        for kind in order {
+            let w = if kind == Kind::Ours { 0 } else { 1 };
+            let t = Instant::now();
+            let hub = start_hub(kind, &root.join(format!("many-{w}-{rep}")), &config, false);
+            let h = wait_ready(&http, &hub, backends.len(), poll).await;
+            ready_ms[w].push(t.elapsed().as_secs_f64() * 1e3);
+            tools_seen[w] = tools_of(&h);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            rss_many[w].push(rss_mb(hub.pid()));
+            hub.stop().await;
+        }
+    }
+
+    // 6. The toolkit against a live mcphub with the 26 backends.
+    phase("toolkit: check-alerts and validate against a live hub");
+    let hub = start_hub(Kind::Ours, &root.join("toolkit-hub"), &config, false);
+    wait_ready(&http, &hub, backends.len(), Duration::from_millis(50)).await;
+    let state = hub.state.to_str().expect("utf-8 path").to_owned();
+    let mut toolkit_ms = Vec::new();
+    for cmd in ["check-alerts", "validate"] {
+        let args = [
+            cmd,
+            "--hub",
+            hub.base.as_str(),
+            "--state-dir",
+            state.as_str(),
+        ];
+        run_toolkit(&args, None); // Warm the page cache.
+        let mut walls = Vec::new();
+        let mut code = None;
+        for _ in 0..plan.toolkit_runs {
+            let r = run_toolkit(&args, None);
+            walls.push(r.wall_s * 1e3);
+            code = r.code;
+        }
+        notes.push(format!("`mcphub {cmd}` exit status: {code:?}"));
+        toolkit_ms.push((cmd, median(&walls)));
+    }
+    hub.stop().await;
+    phase("toolkit: log scanning");
+    let (scans, scan_note) = scan_bench(root, &plan);
+    notes.push(scan_note);
+    for s in &scans {
+        notes.push(format!(
+            "`mcphub {}` reports {} log lines read in the full log",
+            s.label,
+            s.lines.map_or("no count of".into(), |n| n.to_string())
+        ));
+    }
+
+    // The table.
+    let ours_cpu_call = a.call_cpu_s / a.calls as f64 * 1e6;
+    let peer_cpu_call = b.call_cpu_s / b.calls as f64 * 1e6;
+    rows.push(row(
+        "hub CPU per proxied REST call (µs)",
+        format!("{ours_cpu_call:.1}"),
+        format!("{peer_cpu_call:.1}"),
+        ratio(ours_cpu_call, peer_cpu_call),
+        at_most(ours_cpu_call / peer_cpu_call, 0.1, "≤ 0.1×"),
+    ));
+    let ours_cpu_h = a.health_cpu_s / a.healths as f64 * 1e6;
+    let peer_cpu_h = b.health_cpu_s / b.healths as f64 * 1e6;
+    rows.push(row(
+        "hub CPU per /api/health (µs)",
+        format!("{ours_cpu_h:.1}"),
+        format!("{peer_cpu_h:.1}"),
+        ratio(ours_cpu_h, peer_cpu_h),
+        at_most(ours_cpu_h / peer_cpu_h, 0.1, "≤ 0.1×"),
+    ));
+    let d50 = percentile(&mut direct_us, 0.5);
+    let d99 = percentile(&mut direct_us, 0.99);
+    rows.push(row(
+        "direct call to the fixture, stdio, rmcp client: p50 / p99 (µs)",
+        format!("{d50:.1} / {d99:.1}"),
+        "(same)".into(),
+        none(),
+        none(),
+    ));
+    let (r50, r99) = (
+        [
             percentile(&mut a.call_latencies_us, 0.5),
             percentile(&mut b.call_latencies_us, 0.5),
-        ),
-        (
-            "call latency p99 (µs)",
+        ],
+        [
             percentile(&mut a.call_latencies_us, 0.99),
             percentile(&mut b.call_latencies_us, 0.99),
-        ),
-        ("RSS idle (MB)", rss_idle.0, rss_idle.1),
-        ("RSS after the calls (MB)", rss_loaded.0, rss_loaded.1),
-    ];
-    println!(
-        "mcphub vs mcp-hub: {} sequential REST calls and as many health requests each, {rounds} interleaved rounds",
-        a.calls
+        ],
     );
-    println!("| metric | mcphub | mcp-hub | mcphub / mcp-hub |");
-    println!("|---|---|---|---|");
-    for (metric, ours, theirs) in rows {
-        let ratio = if theirs > 0.0 {
-            format!("{:.3}", ours / theirs)
-        } else {
-            "N/A".into()
-        };
-        println!("| {metric} | {ours:.1} | {theirs:.1} | {ratio} |");
+    rows.push(row(
+        "REST call through the hub, c1: p50 / p99 (µs)",
+        format!("{:.1} / {:.1}", r50[0], r99[0]),
+        format!("{:.1} / {:.1}", r50[1], r99[1]),
+        format!("{} / {}", ratio(r50[0], r50[1]), ratio(r99[0], r99[1])),
+        none(),
+    ));
+    let added50 = [r50[0] - d50, r50[1] - d50];
+    let added99 = [r99[0] - d99, r99[1] - d99];
+    rows.push(row(
+        "latency added, REST through the hub − direct stdio, p50 (µs)",
+        format!("{:.1}", added50[0]),
+        format!("{:.1}", added50[1]),
+        ratio(added50[0], added50[1]),
+        at_most(added50[0], 50.0, "≤ 50 µs"),
+    ));
+    rows.push(row(
+        "latency added, REST through the hub − direct stdio, p99 (µs)",
+        format!("{:.1}", added99[0]),
+        format!("{:.1}", added99[1]),
+        ratio(added99[0], added99[1]),
+        at_most(added99[0], 250.0, "≤ 250 µs"),
+    ));
+    let (m50, m99) = (
+        percentile(&mut ours_mcp_us, 0.5),
+        percentile(&mut ours_mcp_us, 0.99),
+    );
+    let (h50, h99) = (
+        percentile(&mut direct_http_us, 0.5),
+        percentile(&mut direct_http_us, 0.99),
+    );
+    rows.push(row(
+        "MCP call through mcphub /mcp (rmcp streamable HTTP), p50 / p99 (µs)",
+        format!("{m50:.1} / {m99:.1}"),
+        "not driven (legacy SSE /mcp)".into(),
+        none(),
+        none(),
+    ));
+    rows.push(row(
+        "latency added, mcphub /mcp − direct stdio, p50 / p99 (µs)",
+        format!("{:.1} / {:.1}", m50 - d50, m99 - d99),
+        none(),
+        none(),
+        format!(
+            "{}; {}",
+            at_most(m50 - d50, 50.0, "≤ 50 µs"),
+            at_most(m99 - d99, 250.0, "≤ 250 µs")
+        ),
+    ));
+    rows.push(row(
+        "direct call to the fixture, streamable HTTP, rmcp client: p50 / p99 (µs)",
+        format!("{h50:.1} / {h99:.1}"),
+        "(same)".into(),
+        none(),
+        none(),
+    ));
+    for (label, tp, per_level) in [
+        ("fixture", &tp_fixture, plan.tp_calls),
+        (
+            "server-everything",
+            &tp_everything,
+            plan.tp_everything_calls,
+        ),
+    ] {
+        let done = (per_level / plan.tp_rounds * plan.tp_rounds) as f64;
+        for (li, conc) in LEVELS.iter().enumerate() {
+            let rate = [done / tp[0].secs[li], done / tp[1].secs[li]];
+            let failed = |w: usize| {
+                if tp[w].failed[li] > 0 {
+                    format!(" ({} failed)", tp[w].failed[li])
+                } else {
+                    String::new()
+                }
+            };
+            let target = if label == "fixture" && *conc == 16 {
+                at_least(rate[0] / rate[1], 10.0, "≥ 10×")
+            } else {
+                none()
+            };
+            rows.push(row(
+                format!("throughput, {label} backend, c{conc} (REST calls/s)"),
+                format!("{:.0}{}", rate[0], failed(0)),
+                format!("{:.0}{}", rate[1], failed(1)),
+                ratio(rate[0], rate[1]),
+                target,
+            ));
+        }
     }
+    rows.push(row(
+        "RSS idle, one backend (MB)",
+        format!("{:.1}", rss_idle.0),
+        format!("{:.1}", rss_idle.1),
+        ratio(rss_idle.0, rss_idle.1),
+        at_most(rss_idle.0 / rss_idle.1, 0.125, "≤ 1/8"),
+    ));
+    rows.push(row(
+        format!("RSS after {rest_calls} REST calls (MB)"),
+        format!("{:.1}", rss_loaded.0),
+        format!("{:.1}", rss_loaded.1),
+        ratio(rss_loaded.0, rss_loaded.1),
+        at_most(rss_loaded.0 / rss_loaded.1, 0.125, "≤ 1/8"),
+    ));
+    let rss26 = [median(&rss_many[0]), median(&rss_many[1])];
+    rows.push(row(
+        format!(
+            "RSS with 26 backends, {} / {} tools (MB)",
+            tools_seen[0], tools_seen[1]
+        ),
+        format!("{:.1}", rss26[0]),
+        format!("{:.1}", rss26[1]),
+        ratio(rss26[0], rss26[1]),
+        format!(
+            "{}; {}",
+            at_most(rss26[0] / rss26[1], 0.125, "≤ 1/8"),
+            at_most(rss26[0], 15.0, "≤ 15 MB")
+        ),
+    ));
+    rows.push(row(
+        "slowest backend's start-up alone, spawn → initialize answer (ms)",
+        format!("{slowest_ms:.1}"),
+        "(same)".into(),
+        none(),
+        none(),
+    ));
+    rows.push(row(
+        "the 26 backends started at once by the bench, all initialize answers in (ms)",
+        format!("{:.1}", median(&together_ms)),
+        "(same)".into(),
+        none(),
+        none(),
+    ));
+    let ready = [median(&ready_ms[0]), median(&ready_ms[1])];
+    rows.push(row(
+        "start → ready, 26 stdio backends (ms)",
+        format!("{:.1}", ready[0]),
+        format!("{:.1}", ready[1]),
+        ratio(ready[0], ready[1]),
+        at_most(
+            ready[0],
+            slowest_ms + 20.0,
+            &format!("≤ {:.1} ms (slowest + 20)", slowest_ms + 20.0),
+        ),
+    ));
+    for (cmd, ms) in &toolkit_ms {
+        rows.push(row(
+            format!(
+                "`mcphub {cmd}` wall, live hub, median of {} (ms)",
+                plan.toolkit_runs
+            ),
+            format!("{ms:.1}"),
+            none(),
+            none(),
+            at_most(*ms, 20.0, "< 20 ms"),
+        ));
+    }
+    for s in &scans {
+        rows.push(row(
+            format!("`mcphub {}` over {:.0} MB (MB/s)", s.label, s.scanned_mb),
+            format!("{:.0}", s.mb_s),
+            none(),
+            none(),
+            at_least(s.mb_s, 300.0, "≥ 300 MB/s"),
+        ));
+        let mb = |v: Option<f64>| v.map_or("N/A".into(), |v| format!("{v:.1}"));
+        let flat = match (s.rss_small, s.rss_big) {
+            (Some(a), Some(b)) if b <= a * 1.1 + 2.0 => "does not grow — met".into(),
+            (Some(_), Some(_)) => "does not grow — not met".into(),
+            _ => "does not grow — not measured".into(),
+        };
+        rows.push(row(
+            format!("`mcphub {}` peak RSS, 1/20 log → full log (MB)", s.label),
+            format!("{} → {}", mb(s.rss_small), mb(s.rss_big)),
+            none(),
+            none(),
+            flat,
+        ));
+    }
+    println!(
+        "{} sequential REST calls and as many /api/health per hub in {} interleaved rounds; \
+         throughput {} calls per level per hub ({} with server-everything) in {} rounds; \
+         {} starts per hub with 26 backends (health polled every {} ms)",
+        a.calls,
+        plan.rounds,
+        plan.tp_calls,
+        plan.tp_everything_calls,
+        plan.tp_rounds,
+        plan.ready_reps,
+        poll.as_millis()
+    );
+    println!();
+    println!("| metric | mcphub | mcp-hub | mcphub / mcp-hub | target |");
+    println!("|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            r.metric, r.ours, r.peer, r.ratio, r.target
+        );
+    }
+    println!();
+    for n in &notes {
+        println!("{n}");
+    }
+    println!("run took {:.0} s", started.elapsed().as_secs_f64());
 }
