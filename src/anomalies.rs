@@ -281,19 +281,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         let (unit, len) = if rest.starts_with("ms") {
             (Duration::from_millis(n), 2)
         } else {
-            match c {
-                's' => (Duration::from_secs(n), 1),
-                'm' => (Duration::from_secs(n * 60), 1),
-                'h' => (Duration::from_secs(n * 3600), 1),
-                'd' => (Duration::from_secs(n * 86400), 1),
+            let per = match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86400,
                 _ => return Err(err()),
-            }
+            };
+            (Duration::from_secs(n.checked_mul(per).ok_or_else(err)?), 1)
         };
-        total += unit;
+        // Overflowing sums are refused, not wrapped or panicked on.
+        total = total.checked_add(unit).ok_or_else(err)?;
         rest = &rest[len..];
     }
     if !num.is_empty() {
-        total += Duration::from_secs(num.parse().map_err(|_| err())?);
+        let secs = Duration::from_secs(num.parse().map_err(|_| err())?);
+        total = total.checked_add(secs).ok_or_else(err)?;
     }
     if total.is_zero() {
         return Err(err());
@@ -303,6 +306,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn huge_durations_are_refused_not_panicked_on() {
+        assert!(super::parse_duration("18446744073709551615s1s").is_err());
+        assert!(super::parse_duration("999999999999999999h").is_err());
+        assert_eq!(
+            super::parse_duration("1h30m").unwrap(),
+            std::time::Duration::from_secs(5400)
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -112,7 +112,9 @@ pub fn render_block(
 
 /// The lines of our block in `crontab`, if it has exactly one whole block.
 fn find_block(crontab: &str) -> Result<Option<(usize, usize)>, String> {
-    let lines: Vec<&str> = crontab.lines().collect();
+    // Lines as cron counts them (split at \n only): a CRLF line keeps its \r, so
+    // foreign entries are written back exactly as they were.
+    let lines: Vec<&str> = crontab.split_terminator('\n').collect();
     let begins: Vec<usize> = (0..lines.len())
         .filter(|i| lines[*i].trim_start().starts_with(BEGIN))
         .collect();
@@ -134,7 +136,9 @@ fn find_block(crontab: &str) -> Result<Option<(usize, usize)>, String> {
 /// `crontab` with our block set to `block` (or removed when `None`), every other line
 /// kept as it was. Errors on a half-present block rather than guessing.
 pub fn merge(crontab: &str, block: Option<&str>) -> Result<String, String> {
-    let lines: Vec<&str> = crontab.lines().collect();
+    // Lines as cron counts them (split at \n only): a CRLF line keeps its \r, so
+    // foreign entries are written back exactly as they were.
+    let lines: Vec<&str> = crontab.split_terminator('\n').collect();
     let mut out = String::new();
     match find_block(crontab)? {
         Some((b, e)) => {
@@ -215,6 +219,18 @@ pub fn write_crontab(program: &str, text: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn crlf_foreign_lines_are_kept_as_they_were_and_merging_is_idempotent() {
+        let crontab = "MAILTO=me\r\n0 0 * * * /usr/bin/backup\r\nlast\r";
+        let block = "# BEGIN mcphub\n0 3 * * 0 x\n# END mcphub";
+        let once = super::merge(crontab, Some(block)).unwrap();
+        assert!(
+            once.starts_with("MAILTO=me\r\n0 0 * * * /usr/bin/backup\r\nlast\r\n"),
+            "{once:?}"
+        );
+        assert_eq!(super::merge(&once, Some(block)).unwrap(), once);
+    }
+
     use super::*;
 
     fn block() -> String {

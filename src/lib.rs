@@ -10,6 +10,8 @@ pub mod cron;
 pub mod dashboard;
 pub mod discovery;
 pub mod filtering;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod history;
 pub mod http;
 pub mod hub;
