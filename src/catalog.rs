@@ -280,7 +280,8 @@ fn unique_name(
     unreachable!("the integers are not exhausted")
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// FNV-1a, 64-bit: stable across runs and platforms (names, cache keys).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
     })

@@ -375,6 +375,17 @@ impl Hub {
         }
     }
 
+    /// Changes the running hub's filter settings (not the file) and applies them.
+    pub fn update_filtering(
+        &self,
+        change: impl FnOnce(&mut crate::filtering::settings::FilterSettings),
+    ) {
+        let mut s = (*self.filtering.settings()).clone();
+        change(&mut s);
+        self.filtering.replace_settings(s);
+        self.rebuild_catalog();
+    }
+
     /// `ready` once every enabled server has had its first attempt (connected or
     /// failed): one broken server never holds the hub in `starting`.
     fn check_ready(&self) {

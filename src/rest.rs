@@ -625,10 +625,7 @@ async fn filtering_status(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) 
             "the body must be {\"enabled\": true} or {\"enabled\": false}",
         )
     })?;
-    let mut s = (*hub.filtering.settings()).clone();
-    s.enabled = Some(enabled);
-    hub.filtering.replace_settings(s);
-    hub.rebuild_catalog();
+    hub.update_filtering(|s| s.enabled = Some(enabled));
     Ok(filtering_stats(State(hub)).await)
 }
 
@@ -646,9 +643,6 @@ async fn filtering_mode(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) ->
             ),
         )
     })?;
-    let mut s = (*hub.filtering.settings()).clone();
-    s.mode = mode;
-    hub.filtering.replace_settings(s);
-    hub.rebuild_catalog();
+    hub.update_filtering(|s| s.mode = mode);
     Ok(filtering_stats(State(hub)).await)
 }

@@ -35,3 +35,18 @@ pub async fn cpu_percent(pid: u32, over: std::time::Duration) -> Option<f64> {
     let b = sample_process(pid)?;
     Some(((b.cpu_seconds - a.cpu_seconds) / over.as_secs_f64() * 100.0).max(0.0))
 }
+
+/// An error's message and its causes' (`error sending request`, …, `Connection
+/// refused`), each once: SDKs and reqwest put the part a user can act on last.
+pub fn error_causes(e: &dyn std::error::Error) -> Vec<String> {
+    let mut causes: Vec<String> = Vec::new();
+    let mut source = Some(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !text.is_empty() && !causes.iter().any(|c| c.contains(&text)) {
+            causes.push(text);
+        }
+        source = s.source();
+    }
+    causes
+}

@@ -53,7 +53,7 @@ pub fn key(tool: &ToolBrief) -> String {
         "{}/{}#{:016x}",
         tool.server,
         tool.name,
-        fnv1a(canonical.as_bytes())
+        crate::catalog::fnv1a(canonical.as_bytes())
     )
 }
 
@@ -87,12 +87,6 @@ fn write_canonical(v: &Value, out: &mut String) {
         }
         other => out.push_str(&other.to_string()),
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
-    })
 }
 
 impl Cache {

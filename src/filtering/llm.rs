@@ -619,15 +619,7 @@ impl LlmClient {
         }
         // reqwest's own message is generic ("error sending request"); the causes
         // below it say what happened ("Connection refused", "dns error", …).
-        let mut causes: Vec<String> = Vec::new();
-        let mut source: Option<&dyn std::error::Error> = Some(e);
-        while let Some(s) = source {
-            let msg = s.to_string();
-            if !msg.is_empty() && !causes.iter().any(|c| c.contains(&msg)) {
-                causes.push(msg);
-            }
-            source = s.source();
-        }
+        let causes = crate::telemetry::error_causes(e);
         let cause = causes.last().cloned().unwrap_or_else(|| e.to_string());
         LlmError::Connect(self.redact(&format!(
             "{} at {url}: {cause}; check the base URL and that the provider is reachable",

@@ -1,5 +1,6 @@
 //! One live MCP client connection to a backend server, stdio or streamable HTTP.
 
+use crate::telemetry::error_causes;
 use std::collections::{BTreeMap, HashMap};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -336,7 +337,10 @@ impl Connection {
                     return Err(format!("process exited during initialize ({status})"));
                 }
                 process.terminate(Duration::from_secs(2)).await;
-                return Err(format!("initialize failed: {}", error_chain(&e)));
+                return Err(format!(
+                    "initialize failed: {}",
+                    error_causes(&e).join(": ")
+                ));
             }
             Err(_) => {
                 process.terminate(Duration::from_secs(2)).await;
@@ -375,7 +379,7 @@ impl Connection {
         let service = match tokio::time::timeout(init_timeout, client.serve(transport)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
-                let mut message = format!("initialize failed: {}", error_chain(&e));
+                let mut message = format!("initialize failed: {}", error_causes(&e).join(": "));
                 if let Some(why) = unreachable_because(url).await {
                     message = format!("{why} (initialize failed)");
                 }
@@ -611,20 +615,4 @@ async fn unreachable_because(url: &str) -> Option<String> {
             "cannot connect to {host}:{port}: no answer within 3 s"
         )),
     }
-}
-
-/// An error with its causes (`error sending request: … : Connection refused`): the
-/// SDK and reqwest put the part a user can act on at the end of the chain.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }

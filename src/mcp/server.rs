@@ -730,12 +730,15 @@ impl Hub {
                 }
             })
             .await;
+        // Only an MCP session has notifications to wait for (a REST caller gets none).
         // Bounded: a client that stopped reading must not hold the answer back.
-        let _ = tokio::time::timeout(
-            std::time::Duration::from_millis(500),
-            self.clients.relays_settled(server),
-        )
-        .await;
+        if client != 0 {
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_millis(500),
+                self.clients.relays_settled(server),
+            )
+            .await;
+        }
         drop(routes);
         let elapsed = started.elapsed();
         let outcome = match &result {

@@ -110,12 +110,14 @@ impl RotatingFile {
             // A failed rotation must not lose the line: keep appending to the old file.
             let _ = self.rotate(&mut inner);
         }
-        let mut out = Vec::with_capacity(buf.len() + 200);
+        // Only after a failure does anything go before the line (the usual case
+        // writes `buf` as it is, without a copy).
+        let mut prefix = Vec::new();
         if inner.torn {
-            out.push(b'\n');
+            prefix.push(b'\n');
         }
         if inner.lost > 0 {
-            out.extend_from_slice(
+            prefix.extend_from_slice(
                 serde_json::json!({
                     "timestamp": chrono::Utc::now().to_rfc3339(),
                     "level": "WARN",
@@ -126,11 +128,17 @@ impl RotatingFile {
                 .to_string()
                 .as_bytes(),
             );
-            out.push(b'\n');
+            prefix.push(b'\n');
         }
-        let notice_end = out.len();
-        out.extend_from_slice(buf);
-        let (written, result) = write_counted(&mut inner.file, &out);
+        let notice_end = prefix.len();
+        let joined;
+        let out: &[u8] = if prefix.is_empty() {
+            buf
+        } else {
+            joined = [prefix.as_slice(), buf].concat();
+            &joined
+        };
+        let (written, result) = write_counted(&mut inner.file, out);
         inner.len += written as u64;
         match result {
             Ok(()) => {

@@ -485,18 +485,10 @@ async fn remote_backends_that_answer_500_or_refuse_connections_are_reported() {
     );
     assert_eq!(h["state"], "ready");
     let (status, body) = hub
-        .post(
-            "/api/servers/tools",
-            json!({"server_name": "local", "tool": "echo", "arguments": {"text": "fine"}}),
-        )
+        .call_rest("local", "echo", json!({"text": "fine"}))
         .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = hub
-        .post(
-            "/api/servers/tools",
-            json!({"server_name": "five-hundred", "tool": "x", "arguments": {}}),
-        )
-        .await;
+    let (status, body) = hub.call_rest("five-hundred", "x", json!({})).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (503, Some("SERVER_NOT_CONNECTED")),
@@ -522,10 +514,7 @@ async fn a_slow_starting_backend_holds_no_other_back() {
         "{h}"
     );
     let (status, body) = hub
-        .post(
-            "/api/servers/tools",
-            json!({"server_name": "quick", "tool": "echo", "arguments": {"text": "early"}}),
-        )
+        .call_rest("quick", "echo", json!({"text": "early"}))
         .await;
     assert_eq!(status, 200, "{body}");
     hub.wait_connected("sluggish").await;
@@ -596,13 +585,7 @@ async fn a_full_state_directory_loses_log_lines_but_not_the_hub() {
         .state_dir(&state)
         .start()
         .await;
-    let call = async |text: &str| {
-        hub.post(
-            "/api/servers/tools",
-            json!({"server_name": "f", "tool": "echo", "arguments": {"text": text}}),
-        )
-        .await
-    };
+    let call = async |text: &str| hub.call_rest("f", "echo", json!({"text": text})).await;
     let ws_before = read(&state.join("workspaces.json"));
     let filler = disk.fill();
     for i in 0..20 {

@@ -125,12 +125,7 @@ async fn each_mode_exposes_exactly_the_expected_tools_of_real_servers() {
         msg.contains("filtered") && msg.contains("toolFiltering"),
         "{msg}"
     );
-    let (status, body) = hub
-        .post(
-            "/api/servers/tools",
-            json!({"server_name": "memory", "tool": "read_graph", "arguments": {}}),
-        )
-        .await;
+    let (status, body) = hub.call_rest("memory", "read_graph", json!({})).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (403, Some("TOOL_FILTERED")),

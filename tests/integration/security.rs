@@ -24,15 +24,7 @@ async fn secrets_never_appear_in_api_output_or_logs() {
         "/metrics",
         "/api/workspaces",
     ] {
-        let body = hub
-            .http
-            .get(hub.url(path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = hub.get_text(path).await;
         assert!(!body.contains("hunter2"), "{path} leaks the secret");
     }
     let (_, info) = hub
@@ -237,11 +229,8 @@ async fn secrets_stay_out_of_every_report_and_state_files_are_private() {
         .start()
         .await;
     for i in 0..5 {
-        hub.post(
-            "/api/servers/tools",
-            json!({"server_name": "local", "tool": "echo", "arguments": {"text": i.to_string()}}),
-        )
-        .await;
+        hub.call_rest("local", "echo", json!({"text": i.to_string()}))
+            .await;
     }
     eventually("the LLM was asked (with its key)", async || {
         (fake.stats().await["with_key"].as_u64() >= Some(1)).then_some(())
@@ -293,15 +282,7 @@ async fn secrets_stay_out_of_every_report_and_state_files_are_private() {
         "/api/filtering/stats",
         "/metrics",
     ] {
-        let body = hub
-            .http
-            .get(hub.url(path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = hub.get_text(path).await;
         assert!(!body.contains("0451"), "{path} leaks a secret");
     }
     assert!(!hub.stderr().contains("0451"));

@@ -233,16 +233,30 @@ impl RunningHub {
         )
     }
 
-    /// `/metrics` in the classic text format.
-    pub async fn metrics_text(&self) -> String {
+    /// The body of `GET path` as text, whatever its status.
+    pub async fn get_text(&self, path: &str) -> String {
         self.http
-            .get(self.url("/metrics"))
+            .get(self.url(path))
             .send()
             .await
             .unwrap()
             .text()
             .await
             .unwrap()
+    }
+
+    /// `/metrics` in the classic text format.
+    pub async fn metrics_text(&self) -> String {
+        self.get_text("/metrics").await
+    }
+
+    /// A tool call through mcp-hub's REST API: `POST /api/servers/tools`.
+    pub async fn call_rest(&self, server: &str, tool: &str, arguments: Value) -> (u16, Value) {
+        self.post(
+            "/api/servers/tools",
+            json!({"server_name": server, "tool": tool, "arguments": arguments}),
+        )
+        .await
     }
 
     pub async fn health(&self) -> Value {
