@@ -85,9 +85,11 @@ pub struct Inputs<'a> {
 
 /// An error line: logged at error level, or a warning about a failed call or a lost
 /// server (the events that make users notice).
-fn is_error(level: &str, event: Option<&str>) -> bool {
-    level == "error"
-        || (level.starts_with("warn")
+fn is_error(e: &crate::logscan::Entry<'_>, event: Option<&str>) -> bool {
+    let level = e.level.as_deref().unwrap_or_default().as_bytes();
+    e.level_is("error")
+        || (level.len() >= 4
+            && level[..4].eq_ignore_ascii_case(b"warn")
             && matches!(
                 event,
                 Some("tool_call" | "server_disconnected" | "llm_parse_error" | "circuit_opened")
@@ -100,14 +102,19 @@ pub fn detect(i: Inputs<'_>, t: &AnomalyThresholds) -> Report {
     let mut errors = 0u64;
     let mut disconnects: BTreeMap<String, u64> = BTreeMap::new();
     let scan = scan_since(i.log, since, |e| {
-        let event = e.str("event");
-        if is_error(&e.level(), event) {
+        let event = e.event();
+        if is_error(e, event) {
             errors += 1;
         }
         if event == Some("server_disconnected")
-            && let Some(s) = e.str("server")
+            && let Some(s) = e.server()
         {
-            *disconnects.entry(s.to_owned()).or_default() += 1;
+            match disconnects.get_mut(s) {
+                Some(n) => *n += 1,
+                None => {
+                    disconnects.insert(s.to_owned(), 1);
+                }
+            }
         }
     });
     let mut findings = Vec::new();

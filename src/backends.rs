@@ -326,12 +326,18 @@ impl Backend {
         events: &mpsc::UnboundedSender<BackendEvent>,
         clients: &Arc<Clients>,
     ) -> Result<Connection, ConnectError> {
-        let entry = self.entry.clone();
-        let ph = placeholders.clone();
-        // `${cmd: …}` runs a process and may block for its timeout.
-        let transport = tokio::task::spawn_blocking(move || entry.resolve(&ph))
-            .await
-            .map_err(|e| e.to_string())??;
+        // `${cmd: …}` runs a process and may block for its timeout, so it runs off the
+        // runtime; anything else is string work, cheaper than a blocking-pool thread
+        // per server (26 of them when 26 servers start at once).
+        let transport = if self.entry.may_run_commands() {
+            let entry = self.entry.clone();
+            let ph = placeholders.clone();
+            tokio::task::spawn_blocking(move || entry.resolve(&ph))
+                .await
+                .map_err(|e| e.to_string())??
+        } else {
+            self.entry.resolve(placeholders)?
+        };
         let (ntx, mut nrx) = mpsc::unbounded_channel();
         let forward = events.clone();
         let server = self.name.clone();

@@ -180,6 +180,22 @@ impl ServerEntry {
 
     /// Resolves placeholders and returns how to reach this server. `env` resolves
     /// first so that other fields may refer to the server's own env values.
+    /// Whether resolving this entry may run a `${cmd: …}` (any string with both `${`
+    /// and `cmd:` counts: a false alarm only costs a thread).
+    pub fn may_run_commands(&self) -> bool {
+        fn any_string(v: &Value, f: &impl Fn(&str) -> bool) -> bool {
+            match v {
+                Value::String(s) => f(s),
+                Value::Array(a) => a.iter().any(|v| any_string(v, f)),
+                Value::Object(m) => m.values().any(|v| any_string(v, f)),
+                _ => false,
+            }
+        }
+        self.raw
+            .values()
+            .any(|v| any_string(v, &|s| s.contains("${") && s.contains("cmd:")))
+    }
+
     pub fn resolve(&self, ph: &Placeholders) -> Result<Transport, String> {
         if let Some(url) = self.raw.get("url") {
             let url = url

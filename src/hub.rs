@@ -21,6 +21,9 @@ use crate::state::{StateDir, WorkspaceEntry, Workspaces};
 use crate::telemetry::log::events;
 use crate::telemetry::metrics::Metrics;
 
+/// One connected server as the catalog is built from it: name, tool-name prefix, offer.
+type CatalogInput = (String, String, Arc<crate::mcp::client::Offer>);
+
 /// mcp-hub's hub states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,6 +84,9 @@ pub struct Hub {
     /// Held for a whole catalog rebuild, so that two rebuilds (a reload and an LLM
     /// answer, say) cannot swap in their results in the wrong order.
     rebuilding: std::sync::Mutex<()>,
+    /// The connected servers' offers the catalog was last built from: a status change
+    /// that leaves them as they were (connecting, a failed attempt) needs no rebuild.
+    built_from: std::sync::Mutex<Vec<CatalogInput>>,
     /// `workspaces.json` as last read, for health polls: re-read when the file
     /// changes, and at least every 2 s so that hubs that died drop out.
     workspaces_seen: std::sync::Mutex<Option<WorkspacesSeen>>,
@@ -155,6 +161,7 @@ impl Hub {
             backend_rx: std::sync::Mutex::new(Some(backend_rx)),
             placeholders,
             rebuilding: std::sync::Mutex::new(()),
+            built_from: std::sync::Mutex::new(Vec::new()),
             workspaces_seen: std::sync::Mutex::new(None),
             inflight: std::sync::atomic::AtomicUsize::new(0),
             drained: tokio::sync::Notify::new(),
@@ -234,13 +241,18 @@ impl Hub {
         if let Some(rx) = rx {
             tokio::spawn(self.clone().event_loop(rx));
         }
-        let clients = Arc::downgrade(&self.clients);
+        let hub = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
             loop {
                 tick.tick().await;
-                let Some(c) = clients.upgrade() else { return };
-                c.sweep();
+                let Some(hub) = hub.upgrade() else { return };
+                hub.clients.sweep();
+                // Between calls only: memory a trim gives back mid-burst would be
+                // asked for again at once.
+                if hub.inflight.load(Ordering::Acquire) == 0 {
+                    crate::memory::trim_free_heap();
+                }
             }
         });
         let weak = Arc::downgrade(self);
@@ -289,22 +301,38 @@ impl Hub {
     }
 
     async fn event_loop(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<BackendEvent>) {
-        while let Some(ev) = rx.recv().await {
-            match ev {
-                BackendEvent::Changed { server } => {
-                    if let Some(b) = self.backend(&server) {
-                        let snap = b.snapshot();
-                        self.metrics.set_status(&server, snap.status.as_str());
-                        self.metrics.sync_reconnects(&server, snap.reconnects);
-                        self.emit(
-                            "subscription_event",
-                            json!({"type": "servers_updated", "server": server, "status": snap.status.as_str(), "error": snap.error}),
-                        );
+        while let Some(first) = rx.recv().await {
+            // Events that queued up meanwhile are taken together and the catalog is
+            // rebuilt once for all of them: 26 servers starting at once send 52.
+            let mut changed = false;
+            let mut next = Some(first);
+            let mut taken = 0;
+            while let Some(ev) = next {
+                match ev {
+                    BackendEvent::Changed { server } => {
+                        if let Some(b) = self.backend(&server) {
+                            let snap = b.snapshot();
+                            self.metrics.set_status(&server, snap.status.as_str());
+                            self.metrics.sync_reconnects(&server, snap.reconnects);
+                            self.emit(
+                                "subscription_event",
+                                json!({"type": "servers_updated", "server": server, "status": snap.status.as_str(), "error": snap.error}),
+                            );
+                        }
+                        changed = true;
                     }
-                    self.rebuild_catalog();
-                    self.check_ready();
+                    BackendEvent::Notice { server, notice } => self.on_notice(&server, notice),
                 }
-                BackendEvent::Notice { server, notice } => self.on_notice(&server, notice),
+                taken += 1;
+                next = if taken < 1024 {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            if changed {
+                self.rebuild_catalog_if_offers_changed();
+                self.check_ready();
             }
         }
     }
@@ -328,13 +356,35 @@ impl Hub {
 
     /// Rebuilds the aggregated catalog and tells clients what changed.
     pub fn rebuild_catalog(&self) {
+        self.rebuild(true);
+    }
+
+    /// Rebuilds only when a server connected, went away or got a new offer.
+    fn rebuild_catalog_if_offers_changed(&self) {
+        self.rebuild(false);
+    }
+
+    fn rebuild(&self, always: bool) {
         let _one_at_a_time = self.rebuilding.lock().unwrap_or_else(|p| p.into_inner());
-        let backends = self.backends();
-        let offers: Vec<(String, String, _)> = backends
+        let offers: Vec<CatalogInput> = self
+            .backends()
             .iter()
             .filter(|b| b.status() == Status::Connected)
             .map(|b| (b.name.clone(), b.entry.prefix(), b.offer()))
             .collect();
+        {
+            let mut built_from = self.built_from.lock().unwrap_or_else(|p| p.into_inner());
+            let same = built_from.len() == offers.len()
+                && built_from
+                    .iter()
+                    .zip(&offers)
+                    .all(|(a, b)| a.0 == b.0 && a.1 == b.1 && Arc::ptr_eq(&a.2, &b.2));
+            if same && !always {
+                return;
+            }
+            // Holding the offers (not their addresses) keeps `ptr_eq` meaningful.
+            *built_from = offers.clone();
+        }
         let parts: Vec<Part<'_>> = offers
             .iter()
             .map(|(server, prefix, offer)| Part {
@@ -353,11 +403,9 @@ impl Hub {
         let tools_changed = old.allowed != new.allowed
             || old.filtering_active != new.filtering_active
             || old.filter != new.filter
-            || serde_json::to_value(&old.tools).ok() != serde_json::to_value(&new.tools).ok();
-        let prompts_changed =
-            serde_json::to_value(&old.prompts).ok() != serde_json::to_value(&new.prompts).ok();
-        let resources_changed = serde_json::to_value((&old.resources, &old.templates)).ok()
-            != serde_json::to_value((&new.resources, &new.templates)).ok();
+            || old.tools != new.tools;
+        let prompts_changed = old.prompts != new.prompts;
+        let resources_changed = old.resources != new.resources || old.templates != new.templates;
         if tools_changed {
             self.clients.broadcast_tools_changed();
             self.emit("subscription_event", json!({"type": "tool_list_changed"}));

@@ -19,6 +19,7 @@ pub mod hub_client;
 pub mod logscan;
 pub mod mcp;
 pub mod measure;
+pub mod memory;
 pub mod observe;
 pub mod prune;
 pub mod render;

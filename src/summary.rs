@@ -66,10 +66,16 @@ pub struct Inputs<'a> {
 }
 
 fn server_day<'a>(servers: &'a mut BTreeMap<String, ServerDay>, name: &str) -> &'a mut ServerDay {
-    servers.entry(name.to_owned()).or_insert_with(|| ServerDay {
-        name: name.to_owned(),
-        ..Default::default()
-    })
+    // Looked up before inserting: this runs for every line of a scan, and a key is
+    // allocated only for a server not seen yet.
+    if !servers.contains_key(name) {
+        let day = ServerDay {
+            name: name.to_owned(),
+            ..Default::default()
+        };
+        servers.insert(name.to_owned(), day);
+    }
+    servers.get_mut(name).expect("inserted above")
 }
 
 fn day_bounds(date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -98,9 +104,9 @@ pub fn build(i: Inputs<'_>) -> Summary {
         }
         lines += 1;
         first_line = Some(e.timestamp);
-        let event = e.str("event");
-        let server = e.str("server").map(str::to_owned);
-        if e.level() == "error" {
+        let event = e.event();
+        let server = e.server();
+        if e.level_is("error") {
             errors += 1;
         }
         match event {
@@ -108,24 +114,24 @@ pub fn build(i: Inputs<'_>) -> Summary {
             Some("hub_stopped") => stops.push(e.timestamp),
             Some("server_disconnected") => {
                 if let Some(s) = server {
-                    let d = server_day(&mut servers, &s);
+                    let d = server_day(&mut servers, s);
                     d.disconnections += 1;
                     // Newest first: the first error seen is the last one logged.
                     if d.last_error.is_none() {
-                        d.last_error = e.str("error").map(str::to_owned);
+                        d.last_error = e.error.as_deref().map(str::to_owned);
                     }
                 }
             }
             Some("tool_call") => {
                 if let Some(s) = server {
-                    let d = server_day(&mut servers, &s);
+                    let d = server_day(&mut servers, s);
                     d.calls += 1;
-                    if e.str("outcome") != Some("success") {
+                    if e.outcome.as_deref() != Some("success") {
                         d.failed_calls += 1;
                         errors += 1;
                     }
                 }
-                if let Some(ms) = e.value.get("duration_ms").and_then(Value::as_f64) {
+                if let Some(ms) = e.duration_ms {
                     latency.record(ms / 1000.0);
                 }
             }

@@ -311,7 +311,9 @@ impl Connection {
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(async move {
                 use tokio::io::AsyncBufReadExt;
-                let mut lines = tokio::io::BufReader::new(stderr).lines();
+                // Stderr is a trickle of log lines: 1 KiB per read is plenty, and the
+                // default 8 KiB per server adds up with dozens of servers.
+                let mut lines = tokio::io::BufReader::with_capacity(1024, stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     on_stderr(line);
                 }
@@ -485,29 +487,41 @@ pub struct Handle {
 
 impl Handle {
     pub async fn offer(&self, id: &ServerIdentity) -> Result<Offer, String> {
-        let mut offer = Offer::default();
-        let err = |what: &str, e: ServiceError| format!("{what}: {e}");
-        if id.has_tools {
-            offer.tools = self
-                .peer
+        // The four lists are asked for at once: JSON-RPC lets a server answer them in
+        // any order, and a start-up then waits for one round trip instead of four.
+        let tools = async {
+            if !id.has_tools {
+                return Ok(Vec::new());
+            }
+            self.peer
                 .list_all_tools()
                 .await
-                .map_err(|e| err("tools/list", e))?;
+                .map_err(|e| format!("tools/list: {e}"))
+        };
+        // Optional parts of a server's offer: a server that lists resources but not
+        // templates (or the reverse) is common, so a failure here is empty.
+        async fn optional<T: Default, E>(
+            wanted: bool,
+            list: impl std::future::Future<Output = Result<T, E>>,
+        ) -> T {
+            if wanted {
+                list.await.unwrap_or_default()
+            } else {
+                T::default()
+            }
         }
-        if id.has_resources {
-            // Optional parts of a server's offer: a server that lists resources but
-            // not templates (or the reverse) is common, so a failure here is empty.
-            offer.resources = self.peer.list_all_resources().await.unwrap_or_default();
-            offer.templates = self
-                .peer
-                .list_all_resource_templates()
-                .await
-                .unwrap_or_default();
-        }
-        if id.has_prompts {
-            offer.prompts = self.peer.list_all_prompts().await.unwrap_or_default();
-        }
-        Ok(offer)
+        let (tools, resources, templates, prompts) = tokio::join!(
+            tools,
+            optional(id.has_resources, self.peer.list_all_resources()),
+            optional(id.has_resources, self.peer.list_all_resource_templates()),
+            optional(id.has_prompts, self.peer.list_all_prompts()),
+        );
+        Ok(Offer {
+            tools: tools?,
+            resources,
+            templates,
+            prompts,
+        })
     }
 
     pub async fn tools(&self) -> Result<Vec<Tool>, String> {
