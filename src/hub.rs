@@ -590,7 +590,7 @@ impl Hub {
     }
 
     /// The live entries of `workspaces.json` (dead PIDs left out).
-    pub fn live_workspaces(&self) -> Vec<WorkspaceEntry> {
+    pub fn live_workspaces(&self) -> Arc<Vec<WorkspaceEntry>> {
         let file = self.options.state_dir.workspaces_file();
         let stamp = std::fs::metadata(&file)
             .ok()
@@ -605,7 +605,7 @@ impl Hub {
         {
             return s.entries.clone();
         }
-        let entries = Workspaces::new(&self.options.state_dir).read();
+        let entries = Arc::new(Workspaces::new(&self.options.state_dir).read());
         *seen = Some(WorkspacesSeen {
             stamp,
             at: Instant::now(),
@@ -626,7 +626,7 @@ impl Hub {
 struct WorkspacesSeen {
     stamp: Option<(std::time::SystemTime, u64)>,
     at: Instant,
-    entries: Vec<WorkspaceEntry>,
+    entries: Arc<Vec<WorkspaceEntry>>,
 }
 
 #[derive(Debug, Default, Serialize)]

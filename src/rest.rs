@@ -232,15 +232,30 @@ struct HealthView<'a> {
     active_clients: usize,
     timestamp: String,
     servers: Vec<ServerView<'a>>,
-    connections: Value,
+    connections: ConnectionsView,
     #[serde(rename = "mcpEndpoint")]
     mcp_endpoint: String,
-    workspaces: Value,
+    workspaces: WorkspacesView<'a>,
     pid: u32,
     port: u16,
     uptime_s: u64,
     config_files: &'a [std::path::PathBuf],
     tools: Value,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConnectionsView {
+    total_connections: usize,
+    connected: usize,
+    total: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WorkspacesView<'a> {
+    current: String,
+    all_active: &'a [crate::state::WorkspaceEntry],
 }
 
 async fn health(State(hub): State<Arc<Hub>>) -> Response {
@@ -253,6 +268,7 @@ async fn health(State(hub): State<Arc<Hub>>) -> Response {
     let clients = hub.clients.count();
     let port = hub.port();
     let state = hub.state();
+    let live_workspaces = hub.live_workspaces();
     let view = HealthView {
         status: if state == HubState::Error {
             "error"
@@ -269,9 +285,16 @@ async fn health(State(hub): State<Arc<Hub>>) -> Response {
             .zip(&snapshots)
             .map(|(b, s)| ServerView::new(b, s))
             .collect(),
-        connections: json!({"totalConnections": clients, "connected": connected, "total": backends.len()}),
+        connections: ConnectionsView {
+            total_connections: clients,
+            connected,
+            total: backends.len(),
+        },
         mcp_endpoint: format!("http://127.0.0.1:{port}/mcp"),
-        workspaces: json!({"current": port.to_string(), "allActive": hub.live_workspaces()}),
+        workspaces: WorkspacesView {
+            current: port.to_string(),
+            all_active: &live_workspaces,
+        },
         pid: std::process::id(),
         port,
         uptime_s: hub.started.elapsed().as_secs(),
@@ -556,7 +579,7 @@ async fn events(State(hub): State<Arc<Hub>>) -> Sse<impl Stream<Item = Result<Ev
 async fn workspaces(State(hub): State<Arc<Hub>>) -> Json<Value> {
     let entries = hub.live_workspaces();
     let map: Map<String, Value> = entries
-        .into_iter()
+        .iter()
         .map(|e| {
             (
                 e.port.to_string(),

@@ -1,6 +1,6 @@
 //! `summary`: the daily report, from the hub's log and the monitoring history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -65,7 +65,7 @@ pub struct Inputs<'a> {
     pub live_servers: Vec<(String, String, Option<String>)>,
 }
 
-fn server_day<'a>(servers: &'a mut BTreeMap<String, ServerDay>, name: &str) -> &'a mut ServerDay {
+fn server_day<'a>(servers: &'a mut HashMap<String, ServerDay>, name: &str) -> &'a mut ServerDay {
     // Looked up before inserting: this runs for every line of a scan, and a key is
     // allocated only for a server not seen yet.
     if !servers.contains_key(name) {
@@ -91,7 +91,8 @@ fn in_day(v: &Value, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
 
 pub fn build(i: Inputs<'_>) -> Summary {
     let (start, end) = day_bounds(i.date);
-    let mut servers: BTreeMap<String, ServerDay> = BTreeMap::new();
+    // Hashed while scanning (a lookup per line), sorted by name once at the end.
+    let mut servers: HashMap<String, ServerDay> = HashMap::new();
     let mut latency = LatencySnapshot::empty();
     let mut starts: Vec<DateTime<Utc>> = Vec::new();
     let mut stops: Vec<DateTime<Utc>> = Vec::new();
@@ -196,7 +197,8 @@ pub fn build(i: Inputs<'_>) -> Summary {
             .unwrap_or_default()
     });
     let p = |q| latency.quantile(q).map(|s| s * 1000.0);
-    let servers: Vec<ServerDay> = servers.into_values().collect();
+    let mut servers: Vec<ServerDay> = servers.into_values().collect();
+    servers.sort_by(|a, b| a.name.cmp(&b.name));
     let mut s = Summary {
         date: i.date.to_string(),
         generated: i.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
