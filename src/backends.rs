@@ -56,7 +56,8 @@ pub struct Snapshot {
     pub connected_at: Option<Instant>,
     pub reconnects: u64,
     pub pid: Option<u32>,
-    pub identity: Option<ServerIdentity>,
+    /// Shared, not copied, by every snapshot (health polls take one per server).
+    pub identity: Option<Arc<ServerIdentity>>,
     pub offer: Arc<Offer>,
 }
 
@@ -172,7 +173,8 @@ impl Backend {
     pub async fn refresh_offer(&self) -> Result<(), String> {
         let handle = self.handle()?;
         let identity = self.snapshot().identity.unwrap_or_default();
-        let offer = handle.offer(&identity).await?;
+        let identity = identity.as_ref();
+        let offer = handle.offer(identity).await?;
         self.update(|s| s.offer = Arc::new(offer));
         Ok(())
     }
@@ -240,7 +242,7 @@ impl Backend {
                                 s.error = None;
                                 s.connected_at = Some(since);
                                 s.pid = conn.pid();
-                                s.identity = Some(identity);
+                                s.identity = Some(Arc::new(identity));
                                 s.offer = Arc::new(offer);
                             });
                             changed();
