@@ -168,21 +168,12 @@ pub struct ServerView<'a> {
     reconnects: u64,
     pid: Option<u32>,
     prefix: String,
-    capabilities: Capabilities<'a>,
+    capabilities: &'a serde_json::value::RawValue,
     #[serde(rename = "serverInfo")]
     server_info: &'a Value,
     #[serde(rename = "protocolVersion")]
     protocol_version: Option<&'a str>,
     config_source: String,
-}
-
-#[derive(Serialize)]
-struct Capabilities<'a> {
-    tools: &'a [crate::mcp::model::Tool],
-    resources: &'a [crate::mcp::model::Resource],
-    #[serde(rename = "resourceTemplates")]
-    resource_templates: &'a [crate::mcp::model::ResourceTemplate],
-    prompts: &'a [crate::mcp::model::Prompt],
 }
 
 impl<'a> ServerView<'a> {
@@ -201,12 +192,7 @@ impl<'a> ServerView<'a> {
             reconnects: s.reconnects,
             pid: s.pid,
             prefix: b.entry.prefix(),
-            capabilities: Capabilities {
-                tools: &s.offer.tools,
-                resources: &s.offer.resources,
-                resource_templates: &s.offer.templates,
-                prompts: &s.offer.prompts,
-            },
+            capabilities: s.offer.json(),
             server_info: identity.map_or(&NULL, |i| &i.server_info),
             protocol_version: identity
                 .map(|i| i.protocol_version.as_str())

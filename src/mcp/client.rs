@@ -174,13 +174,41 @@ pub struct ServerIdentity {
     pub has_logging: bool,
 }
 
-/// Everything the backend offers.
+/// Everything the backend offers. An offer never changes once listed (a refresh lists
+/// a new one), so its JSON, which every health poll sends for every server, is
+/// rendered once.
 #[derive(Debug, Clone, Default)]
 pub struct Offer {
     pub tools: Vec<Tool>,
     pub resources: Vec<Resource>,
     pub templates: Vec<ResourceTemplate>,
     pub prompts: Vec<Prompt>,
+    pub(crate) json: std::sync::OnceLock<Box<serde_json::value::RawValue>>,
+}
+
+impl Offer {
+    /// `{"tools", "resources", "resourceTemplates", "prompts"}`: mcp-hub's
+    /// `capabilities` of a server.
+    pub fn json(&self) -> &serde_json::value::RawValue {
+        #[derive(serde::Serialize)]
+        struct View<'a> {
+            tools: &'a [Tool],
+            resources: &'a [Resource],
+            #[serde(rename = "resourceTemplates")]
+            resource_templates: &'a [ResourceTemplate],
+            prompts: &'a [Prompt],
+        }
+        self.json.get_or_init(|| {
+            let view = View {
+                tools: &self.tools,
+                resources: &self.resources,
+                resource_templates: &self.templates,
+                prompts: &self.prompts,
+            };
+            serde_json::value::to_raw_value(&view)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
+        })
+    }
 }
 
 /// A stdio child in its own process group.
@@ -521,6 +549,7 @@ impl Handle {
             resources,
             templates,
             prompts,
+            json: Default::default(),
         })
     }
 
