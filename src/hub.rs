@@ -86,7 +86,9 @@ pub struct Hub {
     rebuilding: std::sync::Mutex<()>,
     /// The connected servers' offers the catalog was last built from: a status change
     /// that leaves them as they were (connecting, a failed attempt) needs no rebuild.
-    built_from: std::sync::Mutex<Vec<CatalogInput>>,
+    /// `None` until the first build, so that the first one always runs (with filtering
+    /// on, even an empty catalog carries meta-tools and settings).
+    built_from: std::sync::Mutex<Option<Vec<CatalogInput>>>,
     /// `workspaces.json` as last read, for health polls: re-read when the file
     /// changes, and at least every 2 s so that hubs that died drop out.
     workspaces_seen: std::sync::Mutex<Option<WorkspacesSeen>>,
@@ -161,7 +163,7 @@ impl Hub {
             backend_rx: std::sync::Mutex::new(Some(backend_rx)),
             placeholders,
             rebuilding: std::sync::Mutex::new(()),
-            built_from: std::sync::Mutex::new(Vec::new()),
+            built_from: std::sync::Mutex::new(None),
             workspaces_seen: std::sync::Mutex::new(None),
             inflight: std::sync::atomic::AtomicUsize::new(0),
             drained: tokio::sync::Notify::new(),
@@ -282,6 +284,9 @@ impl Hub {
         for entry in entries {
             self.add_backend(Backend::new(entry));
         }
+        // The catalog before any server has answered: with filtering on it already has
+        // its meta-tools and settings, also when no server ever connects.
+        self.rebuild_catalog();
         self.check_ready();
     }
 
@@ -372,18 +377,18 @@ impl Hub {
             .filter(|b| b.status() == Status::Connected)
             .map(|b| (b.name.clone(), b.entry.prefix(), b.offer()))
             .collect();
-        {
-            let mut built_from = self.built_from.lock().unwrap_or_else(|p| p.into_inner());
-            let same = built_from.len() == offers.len()
-                && built_from
-                    .iter()
-                    .zip(&offers)
-                    .all(|(a, b)| a.0 == b.0 && a.1 == b.1 && Arc::ptr_eq(&a.2, &b.2));
-            if same && !always {
+        if !always {
+            let built_from = self.built_from.lock().unwrap_or_else(|p| p.into_inner());
+            let same = built_from.as_ref().is_some_and(|built| {
+                built.len() == offers.len()
+                    && built
+                        .iter()
+                        .zip(&offers)
+                        .all(|(a, b)| a.0 == b.0 && a.1 == b.1 && Arc::ptr_eq(&a.2, &b.2))
+            });
+            if same {
                 return;
             }
-            // Holding the offers (not their addresses) keeps `ptr_eq` meaningful.
-            *built_from = offers.clone();
         }
         let parts: Vec<Part<'_>> = offers
             .iter()
@@ -400,6 +405,10 @@ impl Hub {
             &mut *self.catalog.write().unwrap_or_else(|p| p.into_inner()),
             new.clone(),
         );
+        drop(parts);
+        // Recorded once the new catalog is in place. Holding the offers, not their
+        // addresses, keeps `ptr_eq` meaningful.
+        *self.built_from.lock().unwrap_or_else(|p| p.into_inner()) = Some(offers);
         let tools_changed = old.allowed != new.allowed
             || old.filtering_active != new.filtering_active
             || old.filter != new.filter

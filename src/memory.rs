@@ -5,23 +5,48 @@
 //! pages; no allocator crate offers this for the system allocator, hence the two calls
 //! by hand.
 
-/// Free bytes inside the heap worth a trim: below this the walk is not worth it.
+/// Newly freed bytes inside the heap worth a trim: below this the walk is not worth it.
 const TRIM_ABOVE: usize = 512 * 1024;
 
-/// Returns freed heap pages to the system when more than `TRIM_ABOVE` lies free. Cheap
-/// when there is nothing to do (one pass over the allocator's free lists); called by
-/// the hub's housekeeping tick while no call is in flight.
+/// Returns freed heap pages to the system when more than `TRIM_ABOVE` has been freed
+/// since the last trim. Cheap when there is nothing to do (one pass over the
+/// allocator's free lists); called by the hub's housekeeping tick while no call is in
+/// flight.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn trim_free_heap() -> bool {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: both are plain glibc calls without preconditions; mallinfo2 only
-        // reads the allocator's statistics.
-        let free = unsafe { libc::mallinfo2() }.fordblks;
-        if free > TRIM_ABOVE {
-            return unsafe { libc::malloc_trim(0) } == 1;
-        }
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Free bytes right after the last trim: pages a trim gave back still count as free,
+    // so without it every quiet tick would trim again.
+    static AFTER_LAST_TRIM: AtomicUsize = AtomicUsize::new(0);
+    let floor = AFTER_LAST_TRIM.load(Ordering::Relaxed);
+    let free = heap_free_bytes();
+    if !worth_a_trim(free, floor) {
+        // Memory taken back into use lowers the floor.
+        AFTER_LAST_TRIM.store(floor.min(free), Ordering::Relaxed);
+        return false;
     }
+    // SAFETY: a plain glibc call without preconditions.
+    let trimmed = unsafe { libc::malloc_trim(0) } == 1;
+    AFTER_LAST_TRIM.store(heap_free_bytes(), Ordering::Relaxed);
+    trimmed
+}
+
+/// Other allocators return memory on their own, or offer no way to ask.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn trim_free_heap() -> bool {
     false
+}
+
+fn worth_a_trim(free: usize, free_after_last_trim: usize) -> bool {
+    free > free_after_last_trim.saturating_add(TRIM_ABOVE)
+}
+
+/// Free bytes inside glibc's heap. `mallinfo`, not `mallinfo2`: the latter needs glibc
+/// 2.33, and a count that wraps past 4 GiB free only costs a missed or an extra trim.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn heap_free_bytes() -> usize {
+    // SAFETY: reads the allocator's statistics; no preconditions.
+    (unsafe { libc::mallinfo() }.fordblks as u32) as usize
 }
 
 #[cfg(test)]
@@ -48,6 +73,16 @@ mod tests {
             "RSS {before} KiB -> {after} KiB after the trim"
         );
         drop(kept);
+    }
+
+    #[test]
+    fn a_trim_waits_for_half_a_mebibyte_freed_since_the_last() {
+        let last = 3 << 20;
+        assert!(super::worth_a_trim(last + (600 << 10), last));
+        // Pages the last trim gave back still count as free: no trim on every tick.
+        assert!(!super::worth_a_trim(last, last));
+        assert!(!super::worth_a_trim(last + (100 << 10), last));
+        assert!(!super::worth_a_trim(usize::MAX, usize::MAX - 1));
     }
 
     fn rss_kib() -> i64 {

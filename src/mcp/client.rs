@@ -538,14 +538,15 @@ impl Handle {
                 T::default()
             }
         }
-        let (tools, resources, templates, prompts) = tokio::join!(
+        // A failing tools/list ends the wait at once; the other three cannot fail.
+        let (tools, resources, templates, prompts) = tokio::try_join!(
             tools,
-            optional(id.has_resources, self.peer.list_all_resources()),
-            optional(id.has_resources, self.peer.list_all_resource_templates()),
-            optional(id.has_prompts, self.peer.list_all_prompts()),
-        );
+            async { Ok(optional(id.has_resources, self.peer.list_all_resources()).await) },
+            async { Ok(optional(id.has_resources, self.peer.list_all_resource_templates()).await) },
+            async { Ok(optional(id.has_prompts, self.peer.list_all_prompts()).await) },
+        )?;
         Ok(Offer {
-            tools: tools?,
+            tools,
             resources,
             templates,
             prompts,

@@ -324,6 +324,26 @@ async fn search_mode_lists_three_tools_and_call_tool_reaches_a_real_server() {
 }
 
 #[tokio::test]
+async fn filtering_applies_when_no_server_ever_connects() {
+    let filtering = json!({"enabled": true, "mode": "prompt-based",
+                           "promptBasedFiltering": {"defaultExposure": "meta-only", "enableMetaTools": true}});
+    let none = HubBuilder::new()
+        .top("toolFiltering", filtering.clone())
+        .start()
+        .await;
+    let failing = HubBuilder::new()
+        .server("gone", json!({"command": "/nonexistent/mcp-server"}))
+        .top("toolFiltering", filtering)
+        .start()
+        .await;
+    for hub in [&none, &failing] {
+        let health = hub.health().await;
+        assert_eq!(health["tools"]["filtering"], true, "{health:#}");
+        assert_eq!(hub.mcp().await.tool_names().await, ["hub__analyze_prompt"]);
+    }
+}
+
+#[tokio::test]
 async fn prompt_based_mode_narrows_one_session_and_tells_it_alone() {
     let root = tempfile::tempdir().unwrap();
     let hub = real_servers(HubBuilder::new(), root.path())
