@@ -58,30 +58,14 @@ fn fixture_bin() -> PathBuf {
     BINS.get().map_or_else(|| FIXTURE.into(), |b| b.1.clone())
 }
 
-/// utime + stime of a process, in seconds.
+/// utime + stime of a process, in seconds (the hub's own sampler, as `measure` uses it).
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    // Fields after the command name start at index 3 (state); utime is 14, stime 15.
-    let tick = |i: usize| {
-        fields
-            .get(i - 3)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (tick(14) + tick(15)) / 100.0
+    mcphub::telemetry::sample_process(pid).map_or(0.0, |s| s.cpu_seconds)
 }
 
+/// Resident size of a process, in MiB.
 fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    mcphub::telemetry::sample_process(pid).map_or(0.0, |s| s.rss_bytes as f64 / 1_048_576.0)
 }
 
 fn free_port() -> u16 {
@@ -237,9 +221,14 @@ async fn wait_ready(http: &reqwest::Client, hub: &Hub, servers: usize, every: Du
 struct Figures {
     call_latencies_us: Vec<f64>,
     call_cpu_s: f64,
-    calls: usize,
     health_cpu_s: f64,
     healths: usize,
+}
+
+impl Figures {
+    fn calls(&self) -> usize {
+        self.call_latencies_us.len()
+    }
 }
 
 async fn calls(http: &reqwest::Client, hub: &Hub, n: usize, f: &mut Figures) {
@@ -263,7 +252,6 @@ async fn calls(http: &reqwest::Client, hub: &Hub, n: usize, f: &mut Figures) {
         f.call_latencies_us.push(t.elapsed().as_secs_f64() * 1e6);
     }
     f.call_cpu_s += cpu_seconds(hub.pid()) - cpu0;
-    f.calls += n;
 }
 
 async fn healths(http: &reqwest::Client, hub: &Hub, n: usize, f: &mut Figures) {
@@ -620,6 +608,27 @@ fn row(
     }
 }
 
+/// A figure both hubs have, to one decimal, with their ratio and the target's verdict.
+fn pair(metric: impl Into<String>, ours: f64, peer: f64, target: String) -> Row {
+    row(
+        metric,
+        format!("{ours:.1}"),
+        format!("{peer:.1}"),
+        ratio(ours, peer),
+        target,
+    )
+}
+
+/// A figure of the setup, the same for both hubs.
+fn same(metric: impl Into<String>, value: String) -> Row {
+    row(metric, value, "(same)".into(), none(), none())
+}
+
+/// A figure only mcphub has.
+fn ours_only(metric: impl Into<String>, value: String, target: String) -> Row {
+    row(metric, value, none(), none(), target)
+}
+
 fn ratio(ours: f64, theirs: f64) -> String {
     if theirs > 0.0 && ours.is_finite() && theirs.is_finite() {
         format!("{:.3}", ours / theirs)
@@ -812,7 +821,7 @@ fn generate_log(state: &Path, bytes: u64) -> Log {
             _ => write!(
                 line,
                 r#"{{"timestamp":"{ts}","level":"INFO","message":"tools/call {server}/{tool}","event":"tool_call","server":"{server}","tool":"{tool}","duration_ms":{}.{:03},"outcome":"success","is_error":false}}"#,
-                ms / 100,
+                ms / 1000,
                 ms % 1000
             ),
         };
@@ -853,46 +862,37 @@ fn scan_bench(root: &Path, plan: &Plan) -> (Vec<ScanFigures>, String) {
     // No hub there: the scan is what is timed (with a hub, detect-anomalies also
     // samples its CPU for 500 ms).
     let nowhere = format!("http://127.0.0.1:{}", free_port());
+    // The day holding most of the log (today unless the run is just past midnight).
+    let today = chrono::Utc::now().date_naive();
+    let (day, date) = if big.bytes_since(today) * 2 >= big.bytes {
+        (today, "today")
+    } else {
+        (today - chrono::Days::new(1), "yesterday")
+    };
     let mut out = Vec::new();
     for which in ["detect", "summary"] {
-        // The day holding most of the log (today unless the run is just past midnight).
-        let today = chrono::Utc::now().date_naive();
-        let date = if big.bytes_since(today) * 2 >= big.bytes {
-            "today"
-        } else {
-            "yesterday"
-        };
         let mut per_log = Vec::new();
         for (state, log) in [(&small_state, &small), (&big_state, &big)] {
-            let state_s = state.to_str().expect("utf-8 path");
-            let args: Vec<&str> = if which == "detect" {
-                vec![
-                    "detect-anomalies",
-                    "--window",
-                    "24h",
-                    "--format",
-                    "json",
-                    "--hub",
-                    nowhere.as_str(),
-                    "--state-dir",
-                    state_s,
-                ]
+            let head: &[&str] = if which == "detect" {
+                &["detect-anomalies", "--window", "24h"]
             } else {
-                vec![
-                    "summary",
-                    "--date",
-                    date,
+                &["summary", "--date", date]
+            };
+            let state_s = state.to_str().expect("utf-8 path");
+            let args: Vec<&str> = head
+                .iter()
+                .copied()
+                .chain([
                     "--format",
                     "json",
                     "--hub",
-                    nowhere.as_str(),
+                    &nowhere,
                     "--state-dir",
                     state_s,
-                ]
-            };
+                ])
+                .collect();
             let mut walls = Vec::new();
             let mut rss: Option<f64> = None;
-            let mut scanned = 0u64;
             let mut last = String::new();
             for _ in 0..plan.log_runs {
                 let r = run_toolkit(&args, time_file.as_deref());
@@ -901,27 +901,17 @@ fn scan_bench(root: &Path, plan: &Plan) -> (Vec<ScanFigures>, String) {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
                 };
-                scanned = if which == "detect" {
-                    serde_json::from_str::<Value>(&r.stdout)
-                        .ok()
-                        .and_then(|v| v["scan"]["bytes_read"].as_u64())
-                        .unwrap_or(log.bytes)
-                } else {
-                    let day = if date == "today" {
-                        chrono::Utc::now().date_naive()
-                    } else {
-                        chrono::Utc::now().date_naive() - chrono::Days::new(1)
-                    };
-                    log.bytes_since(day)
-                };
                 last = r.stdout;
             }
             // What the command says it read, to show it did read the lines.
             let v: Value = serde_json::from_str(&last).unwrap_or_default();
-            let lines = if which == "detect" {
-                v["scan"]["lines"].as_u64()
+            let (scanned, lines) = if which == "detect" {
+                (
+                    v["scan"]["bytes_read"].as_u64().unwrap_or(log.bytes),
+                    v["scan"]["lines"].as_u64(),
+                )
             } else {
-                v["log_lines"].as_u64()
+                (log.bytes_since(day), v["log_lines"].as_u64())
             };
             per_log.push((median(&walls), rss, scanned, lines));
         }
@@ -1041,7 +1031,7 @@ async fn main() {
             }
         }
     }
-    rest_calls += a.calls;
+    rest_calls += a.calls();
     let _ = ours_mcp.cancel().await;
     let _ = stdio.cancel().await;
     let _ = direct_http.cancel().await;
@@ -1201,32 +1191,27 @@ async fn main() {
     }
 
     // The table.
-    let ours_cpu_call = a.call_cpu_s / a.calls as f64 * 1e6;
-    let peer_cpu_call = b.call_cpu_s / b.calls as f64 * 1e6;
-    rows.push(row(
+    let ours_cpu_call = a.call_cpu_s / a.calls() as f64 * 1e6;
+    let peer_cpu_call = b.call_cpu_s / b.calls() as f64 * 1e6;
+    rows.push(pair(
         "hub CPU per proxied REST call (µs)",
-        format!("{ours_cpu_call:.1}"),
-        format!("{peer_cpu_call:.1}"),
-        ratio(ours_cpu_call, peer_cpu_call),
+        ours_cpu_call,
+        peer_cpu_call,
         at_most(ours_cpu_call / peer_cpu_call, 0.1, "≤ 0.1×"),
     ));
     let ours_cpu_h = a.health_cpu_s / a.healths as f64 * 1e6;
     let peer_cpu_h = b.health_cpu_s / b.healths as f64 * 1e6;
-    rows.push(row(
+    rows.push(pair(
         "hub CPU per /api/health (µs)",
-        format!("{ours_cpu_h:.1}"),
-        format!("{peer_cpu_h:.1}"),
-        ratio(ours_cpu_h, peer_cpu_h),
+        ours_cpu_h,
+        peer_cpu_h,
         at_most(ours_cpu_h / peer_cpu_h, 0.1, "≤ 0.1×"),
     ));
     let d50 = percentile(&mut direct_us, 0.5);
     let d99 = percentile(&mut direct_us, 0.99);
-    rows.push(row(
+    rows.push(same(
         "direct call to the fixture, stdio, rmcp client: p50 / p99 (µs)",
         format!("{d50:.1} / {d99:.1}"),
-        "(same)".into(),
-        none(),
-        none(),
     ));
     let (r50, r99) = (
         [
@@ -1247,20 +1232,14 @@ async fn main() {
     ));
     let added50 = [r50[0] - d50, r50[1] - d50];
     let added99 = [r99[0] - d99, r99[1] - d99];
-    rows.push(row(
-        "latency added, REST through the hub − direct stdio, p50 (µs)",
-        format!("{:.1}", added50[0]),
-        format!("{:.1}", added50[1]),
-        ratio(added50[0], added50[1]),
-        at_most(added50[0], 50.0, "≤ 50 µs"),
-    ));
-    rows.push(row(
-        "latency added, REST through the hub − direct stdio, p99 (µs)",
-        format!("{:.1}", added99[0]),
-        format!("{:.1}", added99[1]),
-        ratio(added99[0], added99[1]),
-        at_most(added99[0], 250.0, "≤ 250 µs"),
-    ));
+    for (p, added, limit) in [("p50", added50, 50.0), ("p99", added99, 250.0)] {
+        rows.push(pair(
+            format!("latency added, REST through the hub − direct stdio, {p} (µs)"),
+            added[0],
+            added[1],
+            at_most(added[0], limit, &format!("≤ {limit} µs")),
+        ));
+    }
     let (m50, m99) = (
         percentile(&mut ours_mcp_us, 0.5),
         percentile(&mut ours_mcp_us, 0.99),
@@ -1276,23 +1255,18 @@ async fn main() {
         none(),
         none(),
     ));
-    rows.push(row(
+    rows.push(ours_only(
         "latency added, mcphub /mcp − direct stdio, p50 / p99 (µs)",
         format!("{:.1} / {:.1}", m50 - d50, m99 - d99),
-        none(),
-        none(),
         format!(
             "{}; {}",
             at_most(m50 - d50, 50.0, "≤ 50 µs"),
             at_most(m99 - d99, 250.0, "≤ 250 µs")
         ),
     ));
-    rows.push(row(
+    rows.push(same(
         "direct call to the fixture, streamable HTTP, rmcp client: p50 / p99 (µs)",
         format!("{h50:.1} / {h99:.1}"),
-        "(same)".into(),
-        none(),
-        none(),
     ));
     for (label, tp, per_level) in [
         ("fixture", &tp_fixture, plan.tp_calls),
@@ -1326,62 +1300,51 @@ async fn main() {
             ));
         }
     }
-    rows.push(row(
-        "RSS idle, one backend (MB)",
-        format!("{:.1}", rss_idle.0),
-        format!("{:.1}", rss_idle.1),
-        ratio(rss_idle.0, rss_idle.1),
-        at_most(rss_idle.0 / rss_idle.1, 0.125, "≤ 1/8"),
-    ));
-    rows.push(row(
-        format!("RSS right after {rest_calls} REST calls (MB)"),
-        format!("{:.1}", rss_loaded.0),
-        format!("{:.1}", rss_loaded.1),
-        ratio(rss_loaded.0, rss_loaded.1),
-        at_most(rss_loaded.0 / rss_loaded.1, 0.125, "≤ 1/8"),
-    ));
-    rows.push(row(
-        format!("RSS 1 s after {rest_calls} REST calls (MB)"),
-        format!("{:.1}", rss_rested.0),
-        format!("{:.1}", rss_rested.1),
-        ratio(rss_rested.0, rss_rested.1),
-        at_most(rss_rested.0 / rss_rested.1, 0.125, "≤ 1/8"),
-    ));
+    for (metric, (ours, peer)) in [
+        ("RSS idle, one backend (MB)".to_owned(), rss_idle),
+        (
+            format!("RSS right after {rest_calls} REST calls (MB)"),
+            rss_loaded,
+        ),
+        (
+            format!("RSS 1 s after {rest_calls} REST calls (MB)"),
+            rss_rested,
+        ),
+    ] {
+        rows.push(pair(
+            metric,
+            ours,
+            peer,
+            at_most(ours / peer, 0.125, "≤ 1/8"),
+        ));
+    }
     let rss26 = [median(&rss_many[0]), median(&rss_many[1])];
-    rows.push(row(
+    rows.push(pair(
         format!(
             "RSS with 26 backends, {} / {} tools (MB)",
             tools_seen[0], tools_seen[1]
         ),
-        format!("{:.1}", rss26[0]),
-        format!("{:.1}", rss26[1]),
-        ratio(rss26[0], rss26[1]),
+        rss26[0],
+        rss26[1],
         format!(
             "{}; {}",
             at_most(rss26[0] / rss26[1], 0.125, "≤ 1/8"),
             at_most(rss26[0], 15.0, "≤ 15 MB")
         ),
     ));
-    rows.push(row(
+    rows.push(same(
         "slowest backend's start-up alone, spawn → initialize answer (ms)",
         format!("{slowest_ms:.1}"),
-        "(same)".into(),
-        none(),
-        none(),
     ));
-    rows.push(row(
+    rows.push(same(
         "the 26 backends started at once by the bench, all initialize answers in (ms)",
         format!("{:.1}", median(&together_ms)),
-        "(same)".into(),
-        none(),
-        none(),
     ));
     let ready = [median(&ready_ms[0]), median(&ready_ms[1])];
-    rows.push(row(
+    rows.push(pair(
         "start → ready, 26 stdio backends (ms)",
-        format!("{:.1}", ready[0]),
-        format!("{:.1}", ready[1]),
-        ratio(ready[0], ready[1]),
+        ready[0],
+        ready[1],
         at_most(
             ready[0],
             slowest_ms + 20.0,
@@ -1389,23 +1352,19 @@ async fn main() {
         ),
     ));
     for (cmd, ms) in &toolkit_ms {
-        rows.push(row(
+        rows.push(ours_only(
             format!(
                 "`mcphub {cmd}` wall, live hub, median of {} (ms)",
                 plan.toolkit_runs
             ),
             format!("{ms:.1}"),
-            none(),
-            none(),
             at_most(*ms, 20.0, "< 20 ms"),
         ));
     }
     for s in &scans {
-        rows.push(row(
+        rows.push(ours_only(
             format!("`mcphub {}` over {:.0} MB (MB/s)", s.label, s.scanned_mb),
             format!("{:.0}", s.mb_s),
-            none(),
-            none(),
             at_least(s.mb_s, 300.0, "≥ 300 MB/s"),
         ));
         let mb = |v: Option<f64>| v.map_or("N/A".into(), |v| format!("{v:.1}"));
@@ -1414,11 +1373,9 @@ async fn main() {
             (Some(_), Some(_)) => "does not grow — not met".into(),
             _ => "does not grow — not measured".into(),
         };
-        rows.push(row(
+        rows.push(ours_only(
             format!("`mcphub {}` peak RSS, 1/20 log → full log (MB)", s.label),
             format!("{} → {}", mb(s.rss_small), mb(s.rss_big)),
-            none(),
-            none(),
             flat,
         ));
     }
@@ -1426,7 +1383,7 @@ async fn main() {
         "{} sequential REST calls and as many /api/health per hub in {} interleaved rounds; \
          throughput {} calls per level per hub ({} with server-everything) in {} rounds; \
          {} starts per hub with 26 backends (health polled every {} ms)",
-        a.calls,
+        a.calls(),
         plan.rounds,
         plan.tp_calls,
         plan.tp_everything_calls,

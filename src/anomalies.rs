@@ -85,13 +85,14 @@ pub struct Inputs<'a> {
 
 /// An error line: logged at error level, or a warning about a failed call or a lost
 /// server (the events that make users notice).
-fn is_error(e: &crate::logscan::Entry<'_>, event: Option<&str>) -> bool {
-    let level = e.level.as_deref().unwrap_or_default().as_bytes();
-    e.level_is("error")
-        || (level.len() >= 4
-            && level[..4].eq_ignore_ascii_case(b"warn")
+fn is_error(e: &crate::logscan::Entry<'_>) -> bool {
+    let level = e.level.as_deref().unwrap_or_default();
+    level.eq_ignore_ascii_case("error")
+        || (level
+            .get(..4)
+            .is_some_and(|l| l.eq_ignore_ascii_case("warn"))
             && matches!(
-                event,
+                e.event(),
                 Some("tool_call" | "server_disconnected" | "llm_parse_error" | "circuit_opened")
             ))
 }
@@ -103,7 +104,7 @@ pub fn detect(i: Inputs<'_>, t: &AnomalyThresholds) -> Report {
     let mut disconnects: BTreeMap<String, u64> = BTreeMap::new();
     let scan = scan_since(i.log, since, |e| {
         let event = e.event();
-        if is_error(e, event) {
+        if is_error(e) {
             errors += 1;
         }
         if event == Some("server_disconnected")

@@ -178,8 +178,6 @@ impl ServerEntry {
         self.raw.get(key).and_then(Value::as_str).map(str::to_owned)
     }
 
-    /// Resolves placeholders and returns how to reach this server. `env` resolves
-    /// first so that other fields may refer to the server's own env values.
     /// Whether resolving this entry may run a `${cmd: …}` (any string with both `${`
     /// and `cmd:` counts: a false alarm only costs a thread).
     pub fn may_run_commands(&self) -> bool {
@@ -196,6 +194,8 @@ impl ServerEntry {
             .any(|v| any_string(v, &|s| s.contains("${") && s.contains("cmd:")))
     }
 
+    /// Resolves placeholders and returns how to reach this server. `env` resolves
+    /// first so that other fields may refer to the server's own env values.
     pub fn resolve(&self, ph: &Placeholders) -> Result<Transport, String> {
         if let Some(url) = self.raw.get("url") {
             let url = url

@@ -110,11 +110,8 @@ pub fn render_block(
     Ok(out)
 }
 
-/// The lines of our block in `crontab`, if it has exactly one whole block.
-fn find_block(crontab: &str) -> Result<Option<(usize, usize)>, String> {
-    // Lines as cron counts them (split at \n only): a CRLF line keeps its \r, so
-    // foreign entries are written back exactly as they were.
-    let lines: Vec<&str> = crontab.split_terminator('\n').collect();
+/// Where our block is among a crontab's `lines`, if it has exactly one whole block.
+fn find_block(lines: &[&str]) -> Result<Option<(usize, usize)>, String> {
     let begins: Vec<usize> = (0..lines.len())
         .filter(|i| lines[*i].trim_start().starts_with(BEGIN))
         .collect();
@@ -140,7 +137,7 @@ pub fn merge(crontab: &str, block: Option<&str>) -> Result<String, String> {
     // foreign entries are written back exactly as they were.
     let lines: Vec<&str> = crontab.split_terminator('\n').collect();
     let mut out = String::new();
-    match find_block(crontab)? {
+    match find_block(&lines)? {
         Some((b, e)) => {
             for l in &lines[..b] {
                 out.push_str(l);

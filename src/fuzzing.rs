@@ -26,6 +26,14 @@ const ANSWER_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A per-process scratch directory for log files and the hub's state directory. Made
 /// when needed and removed when empty again, so that runs leave nothing behind.
+/// The runtime a target's long-lived loopback server runs on.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("cannot build a runtime")
+}
+
 fn scratch_dir() -> PathBuf {
     std::env::temp_dir().join(format!("mcphub-fuzzing-{}", std::process::id()))
 }
@@ -344,10 +352,7 @@ impl FakeProvider {
     }
 
     fn start() -> FakeProvider {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("cannot build a runtime");
+        let rt = runtime();
         let body = Arc::new(Mutex::new(Vec::new()));
         let served = body.clone();
         let app = axum::Router::new().fallback(move || {
@@ -594,10 +599,7 @@ impl Front {
     }
 
     fn start() -> Front {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("cannot build a runtime");
+        let rt = runtime();
         let (connect, accept) = tokio::sync::mpsc::unbounded_channel();
         rt.block_on(async {
             let state = scratch_dir().join("state");

@@ -309,35 +309,36 @@ impl Hub {
         while let Some(first) = rx.recv().await {
             // Events that queued up meanwhile are taken together and the catalog is
             // rebuilt once for all of them: 26 servers starting at once send 52.
-            let mut changed = false;
-            let mut next = Some(first);
-            let mut taken = 0;
-            while let Some(ev) = next {
-                match ev {
-                    BackendEvent::Changed { server } => {
-                        if let Some(b) = self.backend(&server) {
-                            let snap = b.snapshot();
-                            self.metrics.set_status(&server, snap.status.as_str());
-                            self.metrics.sync_reconnects(&server, snap.reconnects);
-                            self.emit(
-                                "subscription_event",
-                                json!({"type": "servers_updated", "server": server, "status": snap.status.as_str(), "error": snap.error}),
-                            );
-                        }
-                        changed = true;
-                    }
-                    BackendEvent::Notice { server, notice } => self.on_notice(&server, notice),
-                }
-                taken += 1;
-                next = if taken < 1024 {
-                    rx.try_recv().ok()
-                } else {
-                    None
-                };
+            let mut changed = self.on_backend_event(first);
+            for _ in 1..1024 {
+                let Ok(ev) = rx.try_recv() else { break };
+                changed |= self.on_backend_event(ev);
             }
             if changed {
                 self.rebuild_catalog_if_offers_changed();
                 self.check_ready();
+            }
+        }
+    }
+
+    /// Handles one event; true when a server's status changed.
+    fn on_backend_event(self: &Arc<Self>, ev: BackendEvent) -> bool {
+        match ev {
+            BackendEvent::Changed { server } => {
+                if let Some(b) = self.backend(&server) {
+                    let snap = b.snapshot();
+                    self.metrics.set_status(&server, snap.status.as_str());
+                    self.metrics.sync_reconnects(&server, snap.reconnects);
+                    self.emit(
+                        "subscription_event",
+                        json!({"type": "servers_updated", "server": server, "status": snap.status.as_str(), "error": snap.error}),
+                    );
+                }
+                true
+            }
+            BackendEvent::Notice { server, notice } => {
+                self.on_notice(&server, notice);
+                false
             }
         }
     }

@@ -134,11 +134,10 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Entry<'_>>, BadLine> {
 /// A value of one of the keys an `Entry` reads.
 #[derive(Default)]
 enum Field<'a> {
-    #[default]
-    Absent,
     Str(Cow<'a, str>),
     Number(f64),
-    /// Present with another type (null, bool, array, object).
+    /// Absent, or of another type (null, bool, array, object).
+    #[default]
     Other,
 }
 

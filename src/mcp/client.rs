@@ -531,19 +531,19 @@ impl Handle {
         async fn optional<T: Default, E>(
             wanted: bool,
             list: impl std::future::Future<Output = Result<T, E>>,
-        ) -> T {
-            if wanted {
+        ) -> Result<T, String> {
+            Ok(if wanted {
                 list.await.unwrap_or_default()
             } else {
                 T::default()
-            }
+            })
         }
         // A failing tools/list ends the wait at once; the other three cannot fail.
         let (tools, resources, templates, prompts) = tokio::try_join!(
             tools,
-            async { Ok(optional(id.has_resources, self.peer.list_all_resources()).await) },
-            async { Ok(optional(id.has_resources, self.peer.list_all_resource_templates()).await) },
-            async { Ok(optional(id.has_prompts, self.peer.list_all_prompts()).await) },
+            optional(id.has_resources, self.peer.list_all_resources()),
+            optional(id.has_resources, self.peer.list_all_resource_templates()),
+            optional(id.has_prompts, self.peer.list_all_prompts()),
         )?;
         Ok(Offer {
             tools,
