@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -11,6 +12,10 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::serve::{ListenerExt, TapIo};
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::hub::Hub;
 
@@ -50,6 +55,20 @@ pub fn check_bind(addr: &SocketAddr, token: Option<&str>, force: bool) -> Result
     ))
 }
 
+/// The hub's listener: accepted sockets have Nagle's algorithm off. An SSE answer goes
+/// out as its events come (a slow call's priming event long before its result), and
+/// with Nagle a keep-alive client's delayed ACK held each answer's last piece for 40 ms.
+pub type HubListener = TapIo<TcpListener, fn(&mut TcpStream)>;
+
+pub async fn listen(addr: SocketAddr) -> std::io::Result<HubListener> {
+    let no_nagle: fn(&mut TcpStream) = |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set on an accepted socket");
+        }
+    };
+    Ok(TcpListener::bind(addr).await?.tap_io(no_nagle))
+}
+
 pub fn router(
     hub: Arc<Hub>,
     security: Security,
@@ -64,11 +83,85 @@ pub fn router(
         cancel,
     );
     let security = Arc::new(security);
-    crate::rest::routes(hub)
+    let mcp = Router::new()
         .route_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn(one_write_for_a_quick_answer));
+    crate::rest::routes(hub)
+        .merge(mcp)
         .layer(axum::middleware::from_fn_with_state(security, guard))
         // `guard` enforces the configured limit for every route.
         .layer(axum::extract::DefaultBodyLimit::disable())
+}
+
+/// How long a POST's SSE answer holds back its head and priming event (an event id and
+/// retry hint, no message) waiting for the first message. A quick call's whole answer
+/// then leaves in one write instead of two; a slow one's priming event is only this late.
+const PRIMING_HOLD: Duration = Duration::from_millis(20);
+
+/// The SDK writes a POST's SSE answer as a stream whose priming event comes before the
+/// result. Sent as it comes, that is a write (and a TCP segment, and a client wake-up)
+/// more per call for nothing: the priming event is held, within `PRIMING_HOLD`, until a
+/// message can go with it. Written by hand because this is a property of rmcp's stream,
+/// which no middleware crate knows about.
+async fn one_write_for_a_quick_answer(req: Request, next: Next) -> Response {
+    let post = req.method() == axum::http::Method::POST;
+    let resp = next.run(req).await;
+    let sse = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !post || !sse {
+        return resp;
+    }
+    let (parts, mut body) = resp.into_parts();
+    let deadline = tokio::time::Instant::now() + PRIMING_HOLD;
+    let mut held = BytesMut::new();
+    let mut after: Option<Result<http_body::Frame<Bytes>, axum::Error>> = None;
+    let mut ended = false;
+    while let Ok(next) = tokio::time::timeout_at(deadline, body.frame()).await {
+        match next {
+            None => {
+                ended = true;
+                break;
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    held.extend_from_slice(&data);
+                    if carries_a_message(&data) {
+                        break;
+                    }
+                }
+                Err(frame) => {
+                    after = Some(Ok(frame));
+                    break;
+                }
+            },
+            Some(Err(e)) => {
+                after = Some(Err(e));
+                break;
+            }
+        }
+    }
+    let first = (!held.is_empty()).then(|| Ok(http_body::Frame::data(held.freeze())));
+    let head = futures::stream::iter(first.into_iter().chain(after));
+    let rest = http_body_util::BodyStream::new(body);
+    let body = if ended {
+        Body::new(http_body_util::StreamBody::new(head))
+    } else {
+        Body::new(http_body_util::StreamBody::new(futures::StreamExt::chain(
+            head, rest,
+        )))
+    };
+    Response::from_parts(parts, body)
+}
+
+/// Whether SSE text has a `data:` line with something in it (priming and retry events
+/// and keep-alive comments have none).
+fn carries_a_message(sse: &[u8]) -> bool {
+    sse.split(|&b| b == b'\n').any(|line| {
+        line.strip_prefix(b"data:")
+            .is_some_and(|d| !d.trim_ascii().is_empty())
+    })
 }
 
 fn host_without_port(host: &str) -> &str {
@@ -216,6 +309,26 @@ mod tests {
         assert!(origin_allowed("http://localhost:6274", &sec));
         assert!(!origin_allowed("http://evil.example", &sec));
         assert!(!origin_allowed("http://127.0.0.1.evil.example", &sec));
+    }
+
+    #[tokio::test]
+    async fn accepted_sockets_do_not_wait_for_acks() {
+        use axum::serve::Listener;
+        let mut listener = listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await;
+        assert!(accepted.nodelay().unwrap(), "Nagle's algorithm is on");
+    }
+
+    #[test]
+    fn priming_and_keep_alive_events_carry_no_message() {
+        assert!(!carries_a_message(b"data: \nid: 0/3\nretry: 3000\n\n"));
+        assert!(!carries_a_message(b"retry: 3000\n\n"));
+        assert!(!carries_a_message(b":\n\n"));
+        assert!(carries_a_message(
+            b"data: {\"jsonrpc\":\"2.0\"}\nid: 1/3\n\n"
+        ));
     }
 
     #[test]

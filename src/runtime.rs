@@ -81,15 +81,13 @@ pub async fn serve(
         return r;
     }
 
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {}: is another hub running there? Use --port to pick another",
-                opts.listen
-            )
-        })?;
-    let local = listener.local_addr()?;
+    let listener = crate::http::listen(opts.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}: is another hub running there? Use --port to pick another",
+            opts.listen
+        )
+    })?;
+    let local = axum::serve::Listener::local_addr(&listener)?;
     hub.set_port(local.port());
     let mut security = opts.security.clone();
     if !local.ip().is_loopback() && !local.ip().is_unspecified() {

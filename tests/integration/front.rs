@@ -224,3 +224,111 @@ async fn stdio_front_serves_one_session_over_stdin_and_stdout() {
         .unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// A keep-alive client (as SDK connection pools are) gets each `tools/call` answer in one
+/// TCP segment: the SSE answer's head, priming event and result leave in one write. Two
+/// writes per answer meant, on a socket with Nagle's algorithm, that the second waited
+/// for the client's delayed ACK: 40 ms per call.
+#[tokio::test]
+async fn a_keep_alive_client_gets_each_mcp_answer_in_one_segment() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let name = random_name("ka");
+    let hub = HubBuilder::new().fixture(&name).start().await;
+    hub.wait_connected(&name).await;
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", hub.port))
+        .await
+        .unwrap();
+
+    // One request on the open connection; returns the answer's head and body text.
+    async fn post(
+        conn: &mut tokio::net::TcpStream,
+        session: Option<&str>,
+        body: serde_json::Value,
+    ) -> (String, String) {
+        let body = body.to_string();
+        let session = session
+            .map(|s| format!("mcp-session-id: {s}\r\nmcp-protocol-version: 2025-06-18\r\n"))
+            .unwrap_or_default();
+        let req = format!(
+            "POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+             accept: application/json, text/event-stream\r\n{session}content-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(req.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let text = String::from_utf8_lossy(&got);
+            if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                let head_l = head.to_ascii_lowercase();
+                let done = if head_l.contains("transfer-encoding: chunked") {
+                    rest.ends_with("0\r\n\r\n")
+                } else {
+                    let len = head_l
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .map(|n| n.trim().parse::<usize>().unwrap())
+                        .unwrap_or(0);
+                    rest.len() >= len
+                };
+                if done {
+                    return (head.to_owned(), rest.to_owned());
+                }
+            }
+            let n = tokio::time::timeout(DEADLINE, conn.read(&mut buf))
+                .await
+                .expect("answer within the deadline")
+                .unwrap();
+            assert!(n > 0, "hub closed the keep-alive connection: {text}");
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "keep-alive", "version": "1"}}});
+    let (head, _) = post(&mut conn, None, init).await;
+    let session = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("mcp-session-id:")
+                .then(|| l.split_once(':').unwrap().1.trim().to_owned())
+        })
+        .expect("a session id");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    post(&mut conn, Some(&session), initialized).await;
+
+    let data_segments_in = |conn: &tokio::net::TcpStream| {
+        use std::os::fd::AsRawFd;
+        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        // SAFETY: a valid socket, and a buffer of the size passed.
+        let rc = unsafe {
+            libc::getsockopt(
+                conn.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&mut info as *mut libc::tcp_info).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+        info.tcpi_data_segs_in
+    };
+    const CALLS: u32 = 20;
+    let before = data_segments_in(&conn);
+    for i in 0..CALLS {
+        let call = json!({"jsonrpc": "2.0", "id": 10 + i, "method": "tools/call",
+            "params": {"name": format!("{name}__echo"), "arguments": {"text": format!("n{i}")}}});
+        let (head, body) = post(&mut conn, Some(&session), call).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(body.contains(&format!("\"text\":\"n{i}\"")), "{body}");
+    }
+    let segments = data_segments_in(&conn) - before;
+    // One each; a call that a loaded machine kept past the priming hold may take two.
+    assert!(
+        segments <= CALLS + 2,
+        "{CALLS} answers came in {segments} TCP segments"
+    );
+}
