@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mcphub::alerts::{CheckStatus, Thresholds, evaluate};
-use mcphub::history::History;
-use mcphub::render::{Format, perf, table};
+use mcphub::toolkit::alerts::{CheckStatus, Thresholds, evaluate};
+use mcphub::toolkit::history::History;
+use mcphub::toolkit::render::{Format, perf, table};
 
 use crate::toolkit::{HubArgs, block_on};
 
@@ -52,8 +52,8 @@ pub fn run(args: Args) -> ExitCode {
         None => Thresholds::default(),
     };
     if let Some(Emit::PrometheusRules) = args.emit {
-        return match mcphub::reports::render(
-            mcphub::reports::PROMETHEUS_RULES,
+        return match mcphub::toolkit::reports::render(
+            mcphub::toolkit::reports::PROMETHEUS_RULES,
             None,
             serde_json::json!({"t": thresholds, "job": args.job}),
         ) {
@@ -67,7 +67,7 @@ pub fn run(args: Args) -> ExitCode {
             }
         };
     }
-    let obs = block_on(mcphub::observe::observe(
+    let obs = block_on(mcphub::toolkit::observe::observe(
         args.hub.target(),
         args.hub.token.clone(),
     ));
@@ -82,7 +82,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     if let Some(url) = &args.webhook
         && status >= CheckStatus::Warning
-        && let Err(e) = block_on(mcphub::alerts::notify_webhook(
+        && let Err(e) = block_on(mcphub::toolkit::alerts::notify_webhook(
             url,
             &obs.target_url,
             status,
@@ -100,7 +100,7 @@ pub fn run(args: Args) -> ExitCode {
         Format::Nagios => {
             let worst = alerts
                 .iter()
-                .filter(|a| a.severity >= mcphub::alerts::Severity::Warning)
+                .filter(|a| a.severity >= mcphub::toolkit::alerts::Severity::Warning)
                 .map(|a| a.message.clone())
                 .collect::<Vec<_>>();
             let summary = if worst.is_empty() {

@@ -4,11 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mcphub::alerts::CheckStatus;
-use mcphub::anomalies::{AnomalyThresholds, Inputs, LogSize, detect, parse_duration, status_of};
 use mcphub::config::HubConfig;
-use mcphub::history::History;
-use mcphub::render::{Format, or_na, perf, table};
+use mcphub::toolkit::alerts::CheckStatus;
+use mcphub::toolkit::anomalies::{
+    AnomalyThresholds, Inputs, LogSize, detect, parse_duration, status_of,
+};
+use mcphub::toolkit::history::History;
+use mcphub::toolkit::render::{Format, or_na, perf, table};
 
 use crate::toolkit::{HubArgs, block_on};
 
@@ -46,14 +48,15 @@ pub fn run(args: Args) -> ExitCode {
     let history = History::new(&state);
     let log = args.log.clone().unwrap_or_else(|| state.log_file());
     let (obs, cpu) = block_on(async {
-        let obs = mcphub::observe::observe(args.hub.target(), args.hub.token.clone()).await;
+        let obs =
+            mcphub::toolkit::observe::observe(args.hub.target(), args.hub.token.clone()).await;
         let cpu = match obs.pid {
             Some(pid) => mcphub::telemetry::cpu_percent(pid, Duration::from_millis(500)).await,
             None => None,
         };
         (obs, cpu)
     });
-    let files = mcphub::validate::config_files(&[], &obs, &state);
+    let files = mcphub::toolkit::validate::config_files(&[], &obs, &state);
     let configured = HubConfig::load(&files)
         .map(|c| {
             c.servers

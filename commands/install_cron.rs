@@ -3,10 +3,10 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use mcphub::cron::{
+use mcphub::state::write_atomic;
+use mcphub::toolkit::cron::{
     DEFAULT_JOBS, crontab_program, merge, next_run, read_crontab, render_block, write_crontab,
 };
-use mcphub::state::write_atomic;
 
 use crate::toolkit::HubArgs;
 

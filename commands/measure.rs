@@ -4,15 +4,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use mcphub::alerts::Thresholds;
-use mcphub::anomalies::parse_duration;
-use mcphub::history::History;
-use mcphub::hub_client::HubClient;
-use mcphub::measure::{Counters, Sample, Window, baselines_dir, compare, compute, latest_baseline};
-use mcphub::observe::LlmFigures;
-use mcphub::render::Format;
-use mcphub::reports::{BASELINE, render};
 use mcphub::state::write_atomic;
+use mcphub::toolkit::alerts::Thresholds;
+use mcphub::toolkit::anomalies::parse_duration;
+use mcphub::toolkit::history::History;
+use mcphub::toolkit::measure::{
+    Counters, Sample, Window, baselines_dir, compare, compute, latest_baseline,
+};
+use mcphub::toolkit::observe::LlmFigures;
+use mcphub::toolkit::probe::HubClient;
+use mcphub::toolkit::render::Format;
+use mcphub::toolkit::reports::{BASELINE, render};
 
 use crate::toolkit::{HubArgs, block_on};
 
@@ -50,7 +52,7 @@ pub fn run(args: Args) -> ExitCode {
 async fn measure(args: &Args) -> Result<(), String> {
     let state = args.hub.state();
     let target = args.hub.target();
-    let pid = mcphub::discovery::find_pid(&target).map(|p| p.0);
+    let pid = mcphub::toolkit::discovery::find_pid(&target).map(|p| p.0);
     let client = HubClient::new(target.clone(), args.hub.token.clone());
     // Fail early, with the reason, when no hub answers.
     client.health().await.map_err(|e| e.to_string())?;

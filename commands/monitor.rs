@@ -9,10 +9,10 @@ use std::time::Duration;
 use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyModifiers};
 use crossterm::{cursor, execute, terminal};
 use futures::StreamExt;
-use mcphub::alerts::Thresholds;
-use mcphub::anomalies::parse_duration;
-use mcphub::dashboard::{cpu_between, frame};
-use mcphub::observe::{Observation, observe};
+use mcphub::toolkit::alerts::Thresholds;
+use mcphub::toolkit::anomalies::parse_duration;
+use mcphub::toolkit::dashboard::{cpu_between, frame};
+use mcphub::toolkit::observe::{Observation, observe};
 
 use crate::toolkit::{HubArgs, block_on};
 

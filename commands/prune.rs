@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mcphub::anomalies::parse_duration;
-use mcphub::render::{Format, table};
+use mcphub::toolkit::anomalies::parse_duration;
+use mcphub::toolkit::render::{Format, table};
 
 use crate::toolkit::HubArgs;
 
@@ -21,7 +21,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> ExitCode {
     let state = args.hub.state();
-    match mcphub::prune::prune(&state, args.keep, chrono::Utc::now()) {
+    match mcphub::toolkit::prune::prune(&state, args.keep, chrono::Utc::now()) {
         Ok(p) => {
             match args.format {
                 Format::Json => {

@@ -4,8 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mcphub::http::Security;
-use mcphub::runtime::{ServeOptions, effective_config_files, serve};
+use mcphub::front::http::Security;
+use mcphub::front::serve::{ServeOptions, effective_config_files, serve};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
     /// Largest request body accepted, in bytes.
-    #[arg(long, default_value_t = mcphub::http::DEFAULT_MAX_BODY)]
+    #[arg(long, default_value_t = mcphub::front::http::DEFAULT_MAX_BODY)]
     max_body: usize,
     /// State directory (workspaces.json, logs/). Default: $XDG_STATE_HOME/mcp-hub.
     #[arg(long, env = "MCPHUB_STATE_DIR")]

@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mcphub::history::History;
-use mcphub::hub_client::HubClient;
-use mcphub::measure::{baselines_dir, latest_baseline};
-use mcphub::render::Format;
-use mcphub::reports::{SUMMARY, render};
 use mcphub::state::write_atomic;
-use mcphub::summary::{Inputs, build, parse_date};
+use mcphub::toolkit::history::History;
+use mcphub::toolkit::measure::{baselines_dir, latest_baseline};
+use mcphub::toolkit::probe::HubClient;
+use mcphub::toolkit::render::Format;
+use mcphub::toolkit::reports::{SUMMARY, render};
+use mcphub::toolkit::summary::{Inputs, build, parse_date};
 
 use crate::toolkit::{HubArgs, block_on};
 

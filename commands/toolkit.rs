@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use mcphub::discovery::{Target, find_hub};
 use mcphub::state::{StateDir, resolve_state_dir};
+use mcphub::toolkit::discovery::{Target, find_hub};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct HubArgs {

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use mcphub::alerts::Thresholds;
-use mcphub::render::{Format, table};
-use mcphub::validate::{config_files, run as validate, status};
+use mcphub::toolkit::alerts::Thresholds;
+use mcphub::toolkit::render::{Format, table};
+use mcphub::toolkit::validate::{config_files, run as validate, status};
 
 use crate::toolkit::{HubArgs, block_on};
 
@@ -22,7 +22,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> ExitCode {
     let state = args.hub.state();
-    let obs = block_on(mcphub::observe::observe(
+    let obs = block_on(mcphub::toolkit::observe::observe(
         args.hub.target(),
         args.hub.token.clone(),
     ));
@@ -35,7 +35,7 @@ pub fn run(args: Args) -> ExitCode {
             serde_json::to_string_pretty(&serde_json::json!({"status": st.word(), "hub": obs.target_url, "pid": obs.pid, "checks": checks})).unwrap_or_default()
         ),
         Format::Nagios => {
-            let bad: Vec<String> = checks.iter().filter(|c| c.verdict != mcphub::validate::Verdict::Pass).map(|c| format!("{}: {}", c.check, c.detail)).collect();
+            let bad: Vec<String> = checks.iter().filter(|c| c.verdict != mcphub::toolkit::validate::Verdict::Pass).map(|c| format!("{}: {}", c.check, c.detail)).collect();
             let passed = checks.len() - bad.len();
             let summary = if bad.is_empty() { format!("{passed} checks passed") } else { bad.join("; ") };
             println!("MCPHUB {} - {summary} | 'checks_passed'={passed};;;0;{}", st.word(), checks.len());

@@ -383,7 +383,7 @@ impl HubConfig {
                 if key == "toolFiltering" || key == "toolExposure" {
                     let mut one = Map::new();
                     one.insert(key.clone(), value.clone());
-                    crate::filtering::settings::FilterSettings::from_top_level(&one)
+                    crate::hub::filtering::settings::FilterSettings::from_top_level(&one)
                         .map_err(invalid)?;
                 }
                 self.extras.insert(key, value);

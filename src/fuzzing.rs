@@ -18,8 +18,8 @@ use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::{HubConfig, Placeholders, ServerEntry, Transport, parse_file};
-use crate::filtering::BUILTIN_CATEGORIES;
-use crate::filtering::llm::{LlmAnswer, LlmClient, LlmError, LlmItem, LlmSettings, Provider};
+use crate::hub::filtering::BUILTIN_CATEGORIES;
+use crate::hub::filtering::llm::{LlmAnswer, LlmClient, LlmError, LlmItem, LlmSettings, Provider};
 
 /// How long one exchange with an in-process server may take before it counts as a hang.
 const ANSWER_DEADLINE: Duration = Duration::from_secs(10);
@@ -71,7 +71,7 @@ pub fn config(data: &[u8]) {
     }
     // Each key was validated on its own; together they must pass too (the hub reads
     // them together and takes a failure there for unreachable).
-    let settings = crate::filtering::settings::FilterSettings::from_top_level(&cfg.extras)
+    let settings = crate::hub::filtering::settings::FilterSettings::from_top_level(&cfg.extras)
         .unwrap_or_else(|e| {
             panic!("merged extras were accepted one by one, refused together: {e}")
         });
@@ -134,7 +134,7 @@ pub fn log_line(data: &[u8]) {
         if line.len() > 256 {
             continue;
         }
-        if let Some(t) = crate::logscan::parse_timestamp_str(line) {
+        if let Some(t) = crate::toolkit::logscan::parse_timestamp_str(line) {
             check_round_trip(t, line);
         }
     }
@@ -147,12 +147,16 @@ pub fn log_line(data: &[u8]) {
     let mut expected: Vec<Seen> = Vec::new();
     let mut bad = 0u64;
     for line in data.split(|b| *b == b'\n') {
-        let parsed = crate::logscan::parse_line(line);
+        let parsed = crate::toolkit::logscan::parse_line(line);
         let unterminated = line.strip_suffix(b"\r").unwrap_or(line);
         if let Ok(value) = serde_json::from_slice::<Value>(unterminated) {
             let full = ["timestamp", "time", "ts", "@timestamp"]
                 .iter()
-                .find_map(|k| value.get(*k).and_then(crate::logscan::parse_timestamp))
+                .find_map(|k| {
+                    value
+                        .get(*k)
+                        .and_then(crate::toolkit::logscan::parse_timestamp)
+                })
                 .map(|timestamp| {
                     let text = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
                     Seen {
@@ -190,7 +194,7 @@ pub fn log_line(data: &[u8]) {
     let log = dir.join(format!("log-{:?}.log", std::thread::current().id()));
     std::fs::write(&log, data).expect("cannot write the fuzzing log file");
     let mut seen: Vec<Seen> = Vec::new();
-    let stats = crate::logscan::scan_since(&log, DateTime::<Utc>::MIN_UTC, |e| {
+    let stats = crate::toolkit::logscan::scan_since(&log, DateTime::<Utc>::MIN_UTC, |e| {
         seen.push(Seen::from(e));
     });
     let _ = std::fs::remove_file(&log);
@@ -229,8 +233,8 @@ struct Seen {
     duration_ms: Option<f64>,
 }
 
-impl From<&crate::logscan::Entry<'_>> for Seen {
-    fn from(e: &crate::logscan::Entry<'_>) -> Seen {
+impl From<&crate::toolkit::logscan::Entry<'_>> for Seen {
+    fn from(e: &crate::toolkit::logscan::Entry<'_>) -> Seen {
         let text = |s: &Option<std::borrow::Cow<'_, str>>| s.as_deref().map(str::to_owned);
         Seen {
             timestamp: e.timestamp,
@@ -251,7 +255,7 @@ fn check_round_trip(t: DateTime<Utc>, from: &str) {
     }
     let printed = t.to_rfc3339();
     assert_eq!(
-        crate::logscan::parse_timestamp_str(&printed),
+        crate::toolkit::logscan::parse_timestamp_str(&printed),
         Some(t),
         "{printed} (from {from:?}) does not read back as itself"
     );
@@ -275,11 +279,11 @@ pub fn llm_answer(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let sent: Vec<String> = SENT_IDS.iter().map(|s| s.to_string()).collect();
     let categories: Vec<String> = BUILTIN_CATEGORIES.iter().map(|s| s.to_string()).collect();
-    if let Ok(answer) = crate::filtering::llm::parse_answer(&text, &sent, &categories) {
+    if let Ok(answer) = crate::hub::filtering::llm::parse_answer(&text, &sent, &categories) {
         check_answer(&answer, &sent, &categories);
     }
     // With nothing sent, nothing can be answered.
-    if let Ok(answer) = crate::filtering::llm::parse_answer(&text, &[], &categories) {
+    if let Ok(answer) = crate::hub::filtering::llm::parse_answer(&text, &[], &categories) {
         assert!(answer.guesses.is_empty() && answer.unusable.is_empty());
     }
     // Only a JSON object naming a response's parts gets past the shape extraction.
@@ -408,7 +412,7 @@ impl FakeProvider {
             .iter()
             .map(|id| LlmItem {
                 id: id.clone(),
-                tool: crate::filtering::ToolBrief {
+                tool: crate::hub::filtering::ToolBrief {
                     server: "fuzz".into(),
                     name: id.clone(),
                     description: "a tool".into(),
@@ -429,7 +433,7 @@ const CRON_LOG: &str = "/var/log/mcphub 100%.log";
 /// `install-cron`'s merge of its block into an existing crontab, its uninstall, and
 /// the schedules of the crontab's lines.
 pub fn crontab(data: &[u8]) {
-    use crate::cron::{BEGIN, DEFAULT_JOBS, END, merge, render_block};
+    use crate::toolkit::cron::{BEGIN, DEFAULT_JOBS, END, merge, render_block};
     let existing = String::from_utf8_lossy(data);
     // Rendered once: it parses every schedule, which is slow enough to matter here.
     static BLOCK: OnceLock<String> = OnceLock::new();
@@ -509,7 +513,7 @@ pub fn crontab(data: &[u8]) {
     for line in lines.iter().take(8) {
         let fields: Vec<&str> = line.split_whitespace().take(5).collect();
         if fields.len() == 5 && !line.trim_start().starts_with('#') {
-            let _ = crate::cron::parse_schedule(&fields.join(" "));
+            let _ = crate::toolkit::cron::parse_schedule(&fields.join(" "));
         }
     }
 }
@@ -603,9 +607,9 @@ impl Front {
         let (connect, accept) = tokio::sync::mpsc::unbounded_channel();
         rt.block_on(async {
             let state = scratch_dir().join("state");
-            let hub = crate::hub::Hub::new(
+            let hub = crate::hub::lifecycle::Hub::new(
                 HubConfig::default(),
-                crate::hub::HubOptions {
+                crate::hub::lifecycle::HubOptions {
                     config_files: vec![],
                     state_dir: crate::state::StateDir::new(state),
                 },
@@ -613,9 +617,9 @@ impl Front {
             );
             hub.set_port(7000);
             hub.start();
-            let app = crate::http::router(
+            let app = crate::front::http::router(
                 hub,
-                crate::http::Security::loopback(None),
+                crate::front::http::Security::loopback(None),
                 tokio_util::sync::CancellationToken::new(),
             );
             tokio::spawn(async move {

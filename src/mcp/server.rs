@@ -25,8 +25,8 @@ use serde_json::json;
 
 use super::McpError;
 use super::client::CallError;
-use crate::filtering::SessionView;
-use crate::hub::Hub;
+use crate::hub::filtering::SessionView;
+use crate::hub::lifecycle::Hub;
 use crate::telemetry::log::events;
 use crate::telemetry::metrics::Outcome;
 
@@ -407,8 +407,8 @@ impl HubService {
         arguments: Option<&serde_json::Map<String, serde_json::Value>>,
         context: &RequestContext<RoleServer>,
     ) -> Option<Result<CallToolResult, McpError>> {
-        use crate::filtering::meta;
-        use crate::filtering::settings::{Exposure, Mode};
+        use crate::hub::filtering::meta;
+        use crate::hub::filtering::settings::{Exposure, Mode};
         let settings = self.hub.filtering.settings();
         let catalog = self.hub.catalog();
         let view = self.view();
@@ -488,7 +488,7 @@ impl HubService {
     async fn analyze_prompt(
         &self,
         prompt: &str,
-        catalog: &crate::catalog::Catalog,
+        catalog: &crate::hub::catalog::Catalog,
         peer: &Peer<RoleServer>,
     ) -> CallToolResult {
         let chosen = self.hub.filtering.categories_for_prompt(prompt);
@@ -625,7 +625,11 @@ impl Hub {
     }
 
     /// The error for a tool the filter hides: says which setting hides it.
-    pub fn filtered_error(&self, catalog: &crate::catalog::Catalog, exposed: &str) -> McpError {
+    pub fn filtered_error(
+        &self,
+        catalog: &crate::hub::catalog::Catalog,
+        exposed: &str,
+    ) -> McpError {
         let settings = self.filtering.settings();
         let category = catalog
             .categories
@@ -634,7 +638,7 @@ impl Hub {
         let why = if catalog.allowed.contains(exposed) {
             format!(
                 "this session's categories do not include `{category}`: call {} with your task to change them",
-                crate::filtering::meta::ANALYZE_PROMPT
+                crate::hub::filtering::meta::ANALYZE_PROMPT
             )
         } else {
             format!(
@@ -656,8 +660,8 @@ impl Hub {
 
     /// What `tools/list` shows one session.
     pub fn visible_tools(&self, view: &SessionView) -> Vec<rmcp::model::Tool> {
-        use crate::filtering::meta;
-        use crate::filtering::settings::{Exposure, Mode};
+        use crate::hub::filtering::meta;
+        use crate::hub::filtering::settings::{Exposure, Mode};
         let settings = self.filtering.settings();
         let catalog = self.catalog();
         let analyze =
@@ -1022,7 +1026,7 @@ impl Hub {
     pub fn connected(
         &self,
         server: &str,
-    ) -> Result<(Arc<crate::backends::Backend>, super::client::Handle), McpError> {
+    ) -> Result<(Arc<crate::hub::backends::Backend>, super::client::Handle), McpError> {
         let backend = self
             .backend(server)
             .ok_or_else(|| McpError::invalid_params(format!("unknown server `{server}`"), None))?;

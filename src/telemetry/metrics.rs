@@ -131,7 +131,7 @@ struct LlmTotals {
     cache_hits: u64,
     cache_misses: u64,
     queue_depth: usize,
-    circuit: crate::filtering::CircuitState,
+    circuit: crate::hub::filtering::CircuitState,
     latency: LatencySnapshot,
 }
 
@@ -438,7 +438,7 @@ impl Metrics {
 
     /// Sets `status` to 1 and every other status of `server` to 0.
     pub fn set_status(&self, server: &str, status: &str) {
-        for s in crate::backends::Status::ALL.map(crate::backends::Status::as_str) {
+        for s in crate::hub::backends::Status::ALL.map(crate::hub::backends::Status::as_str) {
             self.server_status
                 .get_or_create(&ServerStatusLabels {
                     server: server.to_owned(),
@@ -456,7 +456,7 @@ impl Metrics {
         self.reconnects.remove(&ServerLabels {
             server: server.to_owned(),
         });
-        for s in crate::backends::Status::ALL.map(crate::backends::Status::as_str) {
+        for s in crate::hub::backends::Status::ALL.map(crate::hub::backends::Status::as_str) {
             self.server_status.remove(&ServerStatusLabels {
                 server: server.to_owned(),
                 status: s.to_owned(),
@@ -504,7 +504,7 @@ impl Metrics {
             cache_hits: 0,
             cache_misses: 0,
             queue_depth: 0,
-            circuit: crate::filtering::CircuitState::Closed,
+            circuit: crate::hub::filtering::CircuitState::Closed,
             latency: LatencySnapshot::empty(),
         });
         let labels = ProviderLabels {
@@ -529,8 +529,12 @@ impl Metrics {
     }
 
     /// One LLM request (a rejected one took no time and is not in the latency).
-    pub fn record_llm_request(&self, outcome: crate::filtering::LlmOutcome, elapsed: Duration) {
-        use crate::filtering::LlmOutcome;
+    pub fn record_llm_request(
+        &self,
+        outcome: crate::hub::filtering::LlmOutcome,
+        elapsed: Duration,
+    ) {
+        use crate::hub::filtering::LlmOutcome;
         let Some(labels) = self.provider() else {
             return;
         };
@@ -563,7 +567,7 @@ impl Metrics {
         }
     }
 
-    pub fn set_llm_circuit(&self, state: crate::filtering::CircuitState) {
+    pub fn set_llm_circuit(&self, state: crate::hub::filtering::CircuitState) {
         if let Some(labels) = self.provider() {
             self.llm_circuit_state
                 .get_or_create(&labels)
@@ -691,7 +695,7 @@ struct LogCollector {
 
 impl Collector for LogCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let bytes = ConstGauge::new(crate::logscan::total_log_bytes(&self.log) as i64);
+        let bytes = ConstGauge::new(crate::toolkit::logscan::total_log_bytes(&self.log) as i64);
         bytes.encode(encoder.encode_descriptor(
             "log_file_bytes",
             "Size of the hub's log, rotated files included",

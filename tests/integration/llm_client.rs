@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mcphub::filtering::llm::{LlmClient, LlmError, LlmItem, LlmSettings, Provider};
-use mcphub::filtering::{BUILTIN_CATEGORIES, CircuitState, ToolBrief};
+use mcphub::hub::filtering::llm::{LlmClient, LlmError, LlmItem, LlmSettings, Provider};
+use mcphub::hub::filtering::{BUILTIN_CATEGORIES, CircuitState, ToolBrief};
 use mcphub::telemetry::metrics::{LlmCallLabels, Metrics};
 use serde_json::{Value, json};
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::observe::Observation;
+use crate::toolkit::observe::Observation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -2,10 +2,10 @@
 
 use serde::Serialize;
 
-use crate::alerts::{CheckStatus, Thresholds};
 use crate::config::HubConfig;
-use crate::observe::Observation;
 use crate::state::{StateDir, Workspaces};
+use crate::toolkit::alerts::{CheckStatus, Thresholds};
+use crate::toolkit::observe::Observation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -106,8 +106,8 @@ pub fn run(
             format!(
                 "PID {pid} (from {})",
                 match src {
-                    crate::discovery::PidSource::Workspace => "workspaces.json",
-                    crate::discovery::PidSource::Socket => "the listening socket",
+                    crate::toolkit::discovery::PidSource::Workspace => "workspaces.json",
+                    crate::toolkit::discovery::PidSource::Socket => "the listening socket",
                 }
             ),
         )),

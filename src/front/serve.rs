@@ -10,8 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::config::{HubConfig, Placeholders};
-use crate::http::Security;
-use crate::hub::{Hub, HubOptions, HubState};
+use crate::front::http::Security;
+use crate::hub::lifecycle::{Hub, HubOptions, HubState};
 use crate::state::StateDir;
 use crate::telemetry::log::events;
 
@@ -49,7 +49,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let config = HubConfig::load(&opts.config_files)?;
     let placeholders = Placeholders::from_process().map_err(anyhow::Error::msg)?;
-    crate::http::check_bind(
+    crate::front::http::check_bind(
         &opts.listen,
         opts.security.token.as_deref(),
         opts.allow_insecure_bind,
@@ -81,12 +81,14 @@ pub async fn serve(
         return r;
     }
 
-    let listener = crate::http::listen(opts.listen).await.with_context(|| {
-        format!(
-            "cannot listen on {}: is another hub running there? Use --port to pick another",
-            opts.listen
-        )
-    })?;
+    let listener = crate::front::http::listen(opts.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}: is another hub running there? Use --port to pick another",
+                opts.listen
+            )
+        })?;
     let local = axum::serve::Listener::local_addr(&listener)?;
     hub.set_port(local.port());
     let mut security = opts.security.clone();
@@ -108,7 +110,7 @@ pub async fn serve(
     // `sessions` closes every MCP session; `drained` says in-flight calls are done.
     let sessions = tokio_util::sync::CancellationToken::new();
     let drained = tokio_util::sync::CancellationToken::new();
-    let app = crate::http::router(hub.clone(), security, sessions.clone());
+    let app = crate::front::http::router(hub.clone(), security, sessions.clone());
     let stopping = hub.clone();
     let done = drained.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -15,8 +15,8 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::backends::{Backend, Snapshot, Status};
-use crate::hub::{Hub, HubState};
+use crate::hub::backends::{Backend, Snapshot, Status};
+use crate::hub::lifecycle::{Hub, HubState};
 use crate::mcp::McpError;
 
 pub fn routes(hub: Arc<Hub>) -> Router {
@@ -648,7 +648,7 @@ async fn filtering_status(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) 
 
 /// The fork's `POST /api/filtering/mode {"mode": …}`, for this run.
 async fn filtering_mode(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
-    use crate::filtering::settings::Mode;
+    use crate::hub::filtering::settings::Mode;
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mode = v["mode"].as_str().and_then(Mode::parse).ok_or_else(|| {
         ApiError::new(

@@ -71,7 +71,10 @@ fn prune_history(path: &Path, cutoff: DateTime<Utc>, out: &mut Pruned) -> std::i
     for line in text.lines() {
         let ts = serde_json::from_str::<serde_json::Value>(line)
             .ok()
-            .and_then(|v| v.get("timestamp").and_then(crate::logscan::parse_timestamp));
+            .and_then(|v| {
+                v.get("timestamp")
+                    .and_then(crate::toolkit::logscan::parse_timestamp)
+            });
         match ts {
             Some(t) if t >= cutoff => {
                 kept.push_str(line);

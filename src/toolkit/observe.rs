@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::discovery::{PidSource, Target, UrlSource, find_pid, port_listening};
-use crate::hub_client::{Health, HubClient};
+use crate::toolkit::discovery::{PidSource, Target, UrlSource, find_pid, port_listening};
+use crate::toolkit::probe::{Health, HubClient};
 
 /// The LLM categorizer's figures; `None` when the hub has none (no data, not zero).
 #[derive(Debug, Clone, Default, Serialize)]

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::observe::LlmFigures;
 use crate::telemetry::metrics::LatencySnapshot;
+use crate::toolkit::observe::LlmFigures;
 
 /// What one sample of the hub during the window contributes.
 #[derive(Debug, Clone, Default)]

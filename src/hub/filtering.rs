@@ -26,8 +26,8 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::catalog::Catalog;
 use crate::config::Placeholders;
+use crate::hub::catalog::Catalog;
 use crate::telemetry::log::events;
 use crate::telemetry::metrics::Metrics;
 use cache::Cache;

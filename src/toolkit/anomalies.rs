@@ -9,9 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::alerts::{CheckStatus, Severity};
-use crate::logscan::{ScanStats, scan_since};
-use crate::observe::Observation;
+use crate::toolkit::alerts::{CheckStatus, Severity};
+use crate::toolkit::logscan::{ScanStats, scan_since};
+use crate::toolkit::observe::Observation;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -85,7 +85,7 @@ pub struct Inputs<'a> {
 
 /// An error line: logged at error level, or a warning about a failed call or a lost
 /// server (the events that make users notice).
-fn is_error(e: &crate::logscan::Entry<'_>) -> bool {
+fn is_error(e: &crate::toolkit::logscan::Entry<'_>) -> bool {
     let level = e.level.as_deref().unwrap_or_default();
     level.eq_ignore_ascii_case("error")
         || (level
@@ -205,7 +205,7 @@ pub fn detect(i: Inputs<'_>, t: &AnomalyThresholds) -> Report {
     }
     let log = LogSize {
         timestamp: i.now,
-        bytes: crate::logscan::total_log_bytes(i.log),
+        bytes: crate::toolkit::logscan::total_log_bytes(i.log),
     };
     let growth = i.previous_log.and_then(|prev| {
         let hours = (log.timestamp - prev.timestamp).num_milliseconds() as f64 / 3_600_000.0;

@@ -7,10 +7,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::history::History;
-use crate::logscan::scan_since;
-use crate::measure::Measurement;
 use crate::telemetry::metrics::LatencySnapshot;
+use crate::toolkit::history::History;
+use crate::toolkit::logscan::scan_since;
+use crate::toolkit::measure::Measurement;
 
 /// `YYYY-MM-DD`, `today` or `yesterday` (UTC, like the log's timestamps).
 pub fn parse_date(s: &str, now: DateTime<Utc>) -> Result<NaiveDate, String> {
@@ -85,7 +85,7 @@ fn day_bounds(date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
 
 fn in_day(v: &Value, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
     v.get("timestamp")
-        .and_then(crate::logscan::parse_timestamp)
+        .and_then(crate::toolkit::logscan::parse_timestamp)
         .is_some_and(|t| t >= start && t < end)
 }
 

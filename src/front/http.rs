@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::hub::Hub;
+use crate::hub::lifecycle::Hub;
 
 /// Default request body limit (SPEC: bodies are size-limited): tool arguments of a few
 /// MB are plausible, tens of MB are not.
@@ -86,7 +86,7 @@ pub fn router(
     let mcp = Router::new()
         .route_service("/mcp", mcp)
         .layer(axum::middleware::from_fn(one_write_for_a_quick_answer));
-    crate::rest::routes(hub)
+    crate::front::rest::routes(hub)
         .merge(mcp)
         .layer(axum::middleware::from_fn_with_state(security, guard))
         // `guard` enforces the configured limit for every route.

@@ -1,9 +1,9 @@
 //! The `monitor` frame: everything an operator watches, rendered as text from one
 //! observation (and the previous one, for CPU%).
 
-use crate::alerts::{Thresholds, evaluate};
-use crate::observe::Observation;
-use crate::render::{or_na, table};
+use crate::toolkit::alerts::{Thresholds, evaluate};
+use crate::toolkit::observe::Observation;
+use crate::toolkit::render::{or_na, table};
 
 /// CPU use between two observations of the same process, in percent of one core.
 pub fn cpu_between(prev: Option<&Observation>, cur: &Observation) -> Option<f64> {

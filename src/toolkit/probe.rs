@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::discovery::Target;
+use crate::toolkit::discovery::Target;
 
 /// How long a probe may take: cron runs these, they must not hang.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);

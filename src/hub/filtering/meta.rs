@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::search::{Doc, Index};
-use crate::catalog::Catalog;
+use crate::hub::catalog::Catalog;
 use crate::mcp::model::Tool;
 
 pub const SEARCH_TOOLS: &str = "search_tools";

@@ -53,7 +53,7 @@ pub fn key(tool: &ToolBrief) -> String {
         "{}/{}#{:016x}",
         tool.server,
         tool.name,
-        crate::catalog::fnv1a(canonical.as_bytes())
+        crate::hub::catalog::fnv1a(canonical.as_bytes())
     )
 }
 

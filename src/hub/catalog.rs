@@ -35,14 +35,14 @@ pub struct Catalog {
     resource_servers: Vec<String>,
     pub collisions: Vec<String>,
     /// Each tool's category, by exposed name (set by `filtering`).
-    pub categories: HashMap<String, crate::filtering::Categorized>,
+    pub categories: HashMap<String, crate::hub::filtering::Categorized>,
     /// Exposed names the hub-wide filter lets through (all of them when filtering is
     /// off); prompt-based sessions narrow this further.
     pub allowed: HashSet<String>,
     pub filtering_active: bool,
     /// The settings these were computed with: a change of them alone (exposure,
     /// prompt-based defaults) changes what sessions see.
-    pub filter: std::sync::Arc<crate::filtering::settings::FilterSettings>,
+    pub filter: std::sync::Arc<crate::hub::filtering::settings::FilterSettings>,
 }
 
 /// One connected backend's part of the catalog. Callers pass them sorted by server
@@ -132,14 +132,14 @@ impl Catalog {
     }
 
     /// Every tool as the categorizers see it (the server's own name), by exposed name.
-    pub fn briefs(&self) -> Vec<(String, crate::filtering::ToolBrief)> {
+    pub fn briefs(&self) -> Vec<(String, crate::hub::filtering::ToolBrief)> {
         self.tools
             .iter()
             .filter_map(|t| {
                 let route = self.tool_routes.get(t.name.as_ref())?;
                 Some((
                     t.name.to_string(),
-                    crate::filtering::ToolBrief {
+                    crate::hub::filtering::ToolBrief {
                         server: route.server.clone(),
                         name: route.name.clone(),
                         description: t.description.as_deref().unwrap_or_default().to_owned(),
@@ -171,7 +171,7 @@ impl Catalog {
             "total": total,
             "filtered": total - exposed,
             "filtering": self.filtering_active,
-            "summary": crate::filtering::exposure_summary(total, exposed),
+            "summary": crate::hub::filtering::exposure_summary(total, exposed),
         })
     }
 

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use minijinja::{Environment, Value};
 use serde::Serialize;
 
-pub const BASELINE: (&str, &str) = ("baseline.md", include_str!("../templates/baseline.md"));
-pub const SUMMARY: (&str, &str) = ("summary.md", include_str!("../templates/summary.md"));
+pub const BASELINE: (&str, &str) = ("baseline.md", include_str!("../../templates/baseline.md"));
+pub const SUMMARY: (&str, &str) = ("summary.md", include_str!("../../templates/summary.md"));
 pub const PROMETHEUS_RULES: (&str, &str) = (
     "prometheus-rules.yml",
-    include_str!("../templates/prometheus-rules.yml"),
+    include_str!("../../templates/prometheus-rules.yml"),
 );
 
 /// `value` with `unit` and `digits` decimals, or "N/A" when there is no figure: zero

@@ -1,0 +1,648 @@
+//! The hub: owns the backends, the aggregated catalog, the client sessions and the
+//! hub's lifecycle state. The HTTP front (`http`) and the REST API (`rest`) read it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::config::{HubConfig, Placeholders};
+use crate::hub::backends::{Backend, BackendEvent, Status};
+use crate::hub::catalog::{Catalog, Part};
+use crate::mcp::client::Notice;
+use crate::mcp::server::Clients;
+use crate::state::{StateDir, WorkspaceEntry, Workspaces};
+use crate::telemetry::log::events;
+use crate::telemetry::metrics::Metrics;
+
+/// One connected server as the catalog is built from it: name, tool-name prefix, offer.
+type CatalogInput = (String, String, Arc<crate::mcp::client::Offer>);
+
+/// mcp-hub's hub states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HubState {
+    Starting,
+    Ready,
+    Restarting,
+    Restarted,
+    Stopping,
+    Stopped,
+    Error,
+}
+
+impl HubState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HubState::Starting => "starting",
+            HubState::Ready => "ready",
+            HubState::Restarting => "restarting",
+            HubState::Restarted => "restarted",
+            HubState::Stopping => "stopping",
+            HubState::Stopped => "stopped",
+            HubState::Error => "error",
+        }
+    }
+}
+
+/// Something a subscriber of `/api/events` (and the front) wants to know.
+#[derive(Debug, Clone, Serialize)]
+pub struct HubEvent {
+    /// mcp-hub's SSE event name: `hub_state`, `subscription_event`, `log`.
+    pub event: &'static str,
+    pub data: Value,
+}
+
+pub struct HubOptions {
+    pub config_files: Vec<PathBuf>,
+    pub state_dir: StateDir,
+}
+
+pub struct Hub {
+    pub options: HubOptions,
+    pub metrics: Arc<Metrics>,
+    pub filtering: crate::hub::filtering::Filtering,
+    pub clients: Arc<Clients>,
+    pub server_id: String,
+    pub started: Instant,
+    pub start_time: DateTime<Utc>,
+    port: AtomicU16,
+    config: RwLock<HubConfig>,
+    backends: RwLock<BTreeMap<String, Arc<Backend>>>,
+    catalog: RwLock<Arc<Catalog>>,
+    state: RwLock<HubState>,
+    events: broadcast::Sender<HubEvent>,
+    backend_tx: mpsc::UnboundedSender<BackendEvent>,
+    backend_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<BackendEvent>>>,
+    placeholders: Arc<Placeholders>,
+    /// Held for a whole catalog rebuild, so that two rebuilds (a reload and an LLM
+    /// answer, say) cannot swap in their results in the wrong order.
+    rebuilding: std::sync::Mutex<()>,
+    /// The connected servers' offers the catalog was last built from: a status change
+    /// that leaves them as they were (connecting, a failed attempt) needs no rebuild.
+    /// `None` until the first build, so that the first one always runs (with filtering
+    /// on, even an empty catalog carries meta-tools and settings).
+    built_from: std::sync::Mutex<Option<Vec<CatalogInput>>>,
+    /// `workspaces.json` as last read, for health polls: re-read when the file
+    /// changes, and at least every 2 s so that hubs that died drop out.
+    workspaces_seen: std::sync::Mutex<Option<WorkspacesSeen>>,
+    /// Tool calls being answered, so that shutdown can let them finish.
+    inflight: std::sync::atomic::AtomicUsize,
+    drained: tokio::sync::Notify,
+}
+
+/// Counts one in-flight call for as long as it lives.
+pub struct InFlight<'a>(&'a Hub);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.drained.notify_waiters();
+        }
+    }
+}
+
+impl Hub {
+    /// Registers a call, or refuses it when the hub is stopping.
+    pub fn begin_call(&self) -> Result<InFlight<'_>, String> {
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(self);
+        if matches!(self.state(), HubState::Stopping | HubState::Stopped) {
+            return Err("the hub is shutting down; retry against the next one".into());
+        }
+        Ok(guard)
+    }
+
+    /// Resolves when no call is in flight.
+    pub async fn calls_drained(&self) {
+        loop {
+            let notified = self.drained.notified();
+            if self.inflight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub fn new(config: HubConfig, options: HubOptions, placeholders: Placeholders) -> Arc<Hub> {
+        let (backend_tx, backend_rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(1024);
+        let metrics = Arc::new(Metrics::new(Some(options.state_dir.log_file())));
+        let placeholders = Arc::new(placeholders);
+        // Validated when the files were read; a default here is unreachable in practice.
+        let filter_settings =
+            crate::hub::filtering::settings::FilterSettings::from_top_level(&config.extras)
+                .unwrap_or_default();
+        let filtering = crate::hub::filtering::Filtering::new(
+            filter_settings,
+            Some(options.state_dir.root().to_owned()),
+            metrics.clone(),
+            placeholders.clone(),
+        );
+        Arc::new(Hub {
+            metrics,
+            filtering,
+            options,
+            clients: Arc::new(Clients::default()),
+            server_id: format!("mcphub-{}", std::process::id()),
+            started: Instant::now(),
+            start_time: Utc::now(),
+            port: AtomicU16::new(0),
+            config: RwLock::new(config),
+            backends: RwLock::new(BTreeMap::new()),
+            catalog: RwLock::new(Arc::new(Catalog::default())),
+            state: RwLock::new(HubState::Starting),
+            events,
+            backend_tx,
+            backend_rx: std::sync::Mutex::new(Some(backend_rx)),
+            placeholders,
+            rebuilding: std::sync::Mutex::new(()),
+            built_from: std::sync::Mutex::new(None),
+            workspaces_seen: std::sync::Mutex::new(None),
+            inflight: std::sync::atomic::AtomicUsize::new(0),
+            drained: tokio::sync::Notify::new(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port.load(Ordering::Relaxed)
+    }
+
+    pub fn set_port(&self, port: u16) {
+        self.port.store(port, Ordering::Relaxed);
+    }
+
+    pub fn state(&self) -> HubState {
+        *self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_state(&self, state: HubState) {
+        let old = std::mem::replace(
+            &mut *self.state.write().unwrap_or_else(|p| p.into_inner()),
+            state,
+        );
+        if old != state {
+            self.emit(
+                "hub_state",
+                json!({"state": state.as_str(), "server_id": self.server_id, "pid": std::process::id(), "port": self.port(), "timestamp": Utc::now().to_rfc3339()}),
+            );
+            self.write_workspace();
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
+        self.events.subscribe()
+    }
+
+    pub fn emit(&self, event: &'static str, data: Value) {
+        let _ = self.events.send(HubEvent { event, data });
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn backends(&self) -> Vec<Arc<Backend>> {
+        self.backends
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn backend(&self, name: &str) -> Option<Arc<Backend>> {
+        self.backends
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    pub fn config_files(&self) -> Vec<PathBuf> {
+        self.options.config_files.clone()
+    }
+
+    /// Starts every configured server (in parallel: each has its own task) and the
+    /// event loop. Returns at once; `wait_ready` tells when the first round is done.
+    pub fn start(self: &Arc<Self>) {
+        let rx = self
+            .backend_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(rx) = rx {
+            tokio::spawn(self.clone().event_loop(rx));
+        }
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                let Some(hub) = hub.upgrade() else { return };
+                hub.clients.sweep();
+                // Between calls only: memory a trim gives back mid-burst would be
+                // asked for again at once.
+                if hub.inflight.load(Ordering::Acquire) == 0 {
+                    crate::util::memory::trim_free_heap();
+                }
+            }
+        });
+        let weak = Arc::downgrade(self);
+        self.filtering.set_on_change(move || {
+            if let Some(hub) = weak.upgrade() {
+                hub.rebuild_catalog();
+            }
+        });
+        self.filtering.start();
+        let entries: Vec<_> = self
+            .config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .servers
+            .values()
+            .cloned()
+            .collect();
+        if entries.is_empty() {
+            let hint = crate::config::default_config_path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "servers.json".into());
+            tracing::info!(
+                event = events::CONFIG_EMPTY,
+                "no MCP servers configured: add one under \"mcpServers\" in {hint} (or pass -c FILE), e.g. {{\"mcpServers\": {{\"time\": {{\"command\": \"uvx\", \"args\": [\"mcp-server-time\"]}}}}}}, then POST /api/restart"
+            );
+        }
+        for entry in entries {
+            self.add_backend(Backend::new(entry));
+        }
+        // The catalog before any server has answered: with filtering on it already has
+        // its meta-tools and settings, also when no server ever connects.
+        self.rebuild_catalog();
+        self.check_ready();
+    }
+
+    fn add_backend(self: &Arc<Self>, backend: Arc<Backend>) {
+        self.metrics
+            .set_status(&backend.name, backend.status().as_str());
+        self.metrics.sync_reconnects(&backend.name, 0);
+        self.backends
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(backend.name.clone(), backend.clone());
+        tokio::spawn(backend.supervise(
+            self.placeholders.clone(),
+            self.backend_tx.clone(),
+            self.clients.clone(),
+        ));
+    }
+
+    async fn event_loop(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<BackendEvent>) {
+        while let Some(first) = rx.recv().await {
+            // Events that queued up meanwhile are taken together and the catalog is
+            // rebuilt once for all of them: 26 servers starting at once send 52.
+            let mut changed = self.on_backend_event(first);
+            for _ in 1..1024 {
+                let Ok(ev) = rx.try_recv() else { break };
+                changed |= self.on_backend_event(ev);
+            }
+            if changed {
+                self.rebuild_catalog_if_offers_changed();
+                self.check_ready();
+            }
+        }
+    }
+
+    /// Handles one event; true when a server's status changed.
+    fn on_backend_event(self: &Arc<Self>, ev: BackendEvent) -> bool {
+        match ev {
+            BackendEvent::Changed { server } => {
+                if let Some(b) = self.backend(&server) {
+                    let snap = b.snapshot();
+                    self.metrics.set_status(&server, snap.status.as_str());
+                    self.metrics.sync_reconnects(&server, snap.reconnects);
+                    self.emit(
+                        "subscription_event",
+                        json!({"type": "servers_updated", "server": server, "status": snap.status.as_str(), "error": snap.error}),
+                    );
+                }
+                true
+            }
+            BackendEvent::Notice { server, notice } => {
+                self.on_notice(&server, notice);
+                false
+            }
+        }
+    }
+
+    fn on_notice(self: &Arc<Self>, server: &str, notice: Notice) {
+        match notice {
+            Notice::ToolsChanged | Notice::PromptsChanged | Notice::ResourcesChanged => {
+                if let Some(b) = self.backend(server) {
+                    let hub = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = b.refresh_offer().await {
+                            tracing::warn!(server = %b.name, error = %e, "refreshing the offer of {} failed: {e}", b.name);
+                        }
+                        hub.rebuild_catalog();
+                    });
+                }
+            }
+            Notice::ResourceUpdated(r) => self.clients.route_resource_updated(r),
+        }
+    }
+
+    /// Rebuilds the aggregated catalog and tells clients what changed.
+    pub fn rebuild_catalog(&self) {
+        self.rebuild(true);
+    }
+
+    /// Rebuilds only when a server connected, went away or got a new offer.
+    fn rebuild_catalog_if_offers_changed(&self) {
+        self.rebuild(false);
+    }
+
+    fn rebuild(&self, always: bool) {
+        let _one_at_a_time = self.rebuilding.lock().unwrap_or_else(|p| p.into_inner());
+        let offers: Vec<CatalogInput> = self
+            .backends()
+            .iter()
+            .filter(|b| b.status() == Status::Connected)
+            .map(|b| (b.name.clone(), b.entry.prefix(), b.offer()))
+            .collect();
+        if !always {
+            let built_from = self.built_from.lock().unwrap_or_else(|p| p.into_inner());
+            let same = built_from.as_ref().is_some_and(|built| {
+                built.len() == offers.len()
+                    && built
+                        .iter()
+                        .zip(&offers)
+                        .all(|(a, b)| a.0 == b.0 && a.1 == b.1 && Arc::ptr_eq(&a.2, &b.2))
+            });
+            if same {
+                return;
+            }
+        }
+        let parts: Vec<Part<'_>> = offers
+            .iter()
+            .map(|(server, prefix, offer)| Part {
+                server,
+                prefix,
+                offer: offer.clone(),
+            })
+            .collect();
+        let mut new = Catalog::build(&parts);
+        self.filtering.apply(&mut new);
+        let new = Arc::new(new);
+        let old = std::mem::replace(
+            &mut *self.catalog.write().unwrap_or_else(|p| p.into_inner()),
+            new.clone(),
+        );
+        drop(parts);
+        // Recorded once the new catalog is in place. Holding the offers, not their
+        // addresses, keeps `ptr_eq` meaningful.
+        *self.built_from.lock().unwrap_or_else(|p| p.into_inner()) = Some(offers);
+        let tools_changed = old.allowed != new.allowed
+            || old.filtering_active != new.filtering_active
+            || old.filter != new.filter
+            || old.tools != new.tools;
+        let prompts_changed = old.prompts != new.prompts;
+        let resources_changed = old.resources != new.resources || old.templates != new.templates;
+        if tools_changed {
+            self.clients.broadcast_tools_changed();
+            self.emit("subscription_event", json!({"type": "tool_list_changed"}));
+        }
+        if prompts_changed {
+            self.clients.broadcast_prompts_changed();
+            self.emit("subscription_event", json!({"type": "prompt_list_changed"}));
+        }
+        if resources_changed {
+            self.clients.broadcast_resources_changed();
+            self.emit(
+                "subscription_event",
+                json!({"type": "resource_list_changed"}),
+            );
+        }
+    }
+
+    /// Changes the running hub's filter settings (not the file) and applies them.
+    pub fn update_filtering(
+        &self,
+        change: impl FnOnce(&mut crate::hub::filtering::settings::FilterSettings),
+    ) {
+        let mut s = (*self.filtering.settings()).clone();
+        change(&mut s);
+        self.filtering.replace_settings(s);
+        self.rebuild_catalog();
+    }
+
+    /// `ready` once every enabled server has had its first attempt (connected or
+    /// failed): one broken server never holds the hub in `starting`.
+    fn check_ready(&self) {
+        let state = self.state();
+        if !matches!(state, HubState::Starting | HubState::Restarting) {
+            return;
+        }
+        let pending = self.backends().iter().any(|b| {
+            let s = b.snapshot();
+            s.status == Status::Connecting
+                && s.error.is_none()
+                && s.reconnects == 0
+                && s.identity.is_none()
+        });
+        if !pending {
+            let connected = self
+                .backends()
+                .iter()
+                .filter(|b| b.status() == Status::Connected)
+                .count();
+            let next = if state == HubState::Restarting {
+                HubState::Restarted
+            } else {
+                HubState::Ready
+            };
+            self.set_state(next);
+            if next == HubState::Restarted {
+                self.set_state(HubState::Ready);
+            }
+            tracing::info!(
+                event = events::HUB_READY,
+                connected,
+                total = self.backends().len(),
+                port = self.port(),
+                "hub ready: {connected}/{} servers connected",
+                self.backends().len()
+            );
+        }
+    }
+
+    /// Re-reads the config files and restarts only the servers whose entry changed;
+    /// servers that are gone are stopped, new ones started. A bad file changes nothing.
+    pub fn reload(self: &Arc<Self>) -> Result<ReloadSummary, crate::config::ConfigError> {
+        self.reload_with(false)
+    }
+
+    /// `hard-restart`: re-reads the config and restarts every server, changed or not.
+    pub fn restart_all(self: &Arc<Self>) -> Result<ReloadSummary, crate::config::ConfigError> {
+        self.reload_with(true)
+    }
+
+    fn reload_with(
+        self: &Arc<Self>,
+        restart_all: bool,
+    ) -> Result<ReloadSummary, crate::config::ConfigError> {
+        let new = HubConfig::load(&self.options.config_files)?;
+        let mut summary = ReloadSummary::default();
+        {
+            let current = self.backends();
+            let mut map = self.backends.write().unwrap_or_else(|p| p.into_inner());
+            for b in current {
+                match new.servers.get(&b.name) {
+                    Some(e) if *e == b.entry && !restart_all => {
+                        summary.unchanged.push(b.name.clone())
+                    }
+                    Some(_) => {
+                        b.stop();
+                        map.remove(&b.name);
+                        summary.restarted.push(b.name.clone());
+                    }
+                    None => {
+                        b.stop();
+                        map.remove(&b.name);
+                        self.metrics.forget_server(&b.name);
+                        summary.removed.push(b.name.clone());
+                    }
+                }
+            }
+        }
+        for (name, entry) in &new.servers {
+            if self.backend(name).is_none() {
+                if !summary.restarted.contains(name) {
+                    summary.added.push(name.clone());
+                }
+                self.add_backend(Backend::new(entry.clone()));
+            }
+        }
+        let filter_settings =
+            crate::hub::filtering::settings::FilterSettings::from_top_level(&new.extras)
+                .unwrap_or_default();
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = new;
+        self.filtering.replace_settings(filter_settings);
+        tracing::info!(event = events::CONFIG_RELOADED, added = ?summary.added, removed = ?summary.removed, restarted = ?summary.restarted, "config reloaded");
+        self.rebuild_catalog();
+        Ok(summary)
+    }
+
+    /// Stops every backend and waits for their processes to be gone.
+    pub async fn stop_backends(&self) {
+        self.filtering.shutdown();
+        let backends = self.backends();
+        for b in &backends {
+            b.stop();
+        }
+        // Each supervisor shuts its child down (SIGTERM, then SIGKILL after a grace
+        // period); wait until every one reports it.
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let mut rx = self.subscribe();
+        loop {
+            let live = backends.iter().any(|b| {
+                b.snapshot().pid.is_some()
+                    || b.status() == Status::Connected
+                    || b.status() == Status::Connecting
+            });
+            if !live || Instant::now() >= deadline {
+                break;
+            }
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv()).await;
+        }
+    }
+
+    pub fn workspace_entry(&self) -> WorkspaceEntry {
+        let mut extra = serde_json::Map::new();
+        extra.insert("server_id".into(), json!(self.server_id));
+        extra.insert("hub".into(), json!("mcphub"));
+        extra.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
+        WorkspaceEntry {
+            pid: std::process::id(),
+            port: self.port(),
+            cwd: std::env::current_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            config_files: self
+                .options
+                .config_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            start_time: self.start_time.to_rfc3339(),
+            state: self.state().as_str().to_owned(),
+            extra,
+        }
+    }
+
+    /// Records this hub in `workspaces.json`. A state directory that cannot be
+    /// written is logged; the hub keeps serving.
+    pub fn write_workspace(&self) {
+        if self.port() == 0 {
+            return;
+        }
+        if let Err(e) = Workspaces::new(&self.options.state_dir).upsert(&self.workspace_entry()) {
+            tracing::warn!(error = %e, "cannot write {}: {e}", self.options.state_dir.workspaces_file().display());
+        }
+    }
+
+    /// The live entries of `workspaces.json` (dead PIDs left out).
+    pub fn live_workspaces(&self) -> Arc<Vec<WorkspaceEntry>> {
+        let file = self.options.state_dir.workspaces_file();
+        let stamp = std::fs::metadata(&file)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        let mut seen = self
+            .workspaces_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = seen.as_ref()
+            && s.stamp == stamp
+            && s.at.elapsed() < std::time::Duration::from_secs(2)
+        {
+            return s.entries.clone();
+        }
+        let entries = Arc::new(Workspaces::new(&self.options.state_dir).read());
+        *seen = Some(WorkspacesSeen {
+            stamp,
+            at: Instant::now(),
+            entries: entries.clone(),
+        });
+        entries
+    }
+
+    pub fn remove_workspace(&self) {
+        if let Err(e) =
+            Workspaces::new(&self.options.state_dir).remove(self.port(), std::process::id())
+        {
+            tracing::warn!(error = %e, "cannot update workspaces.json: {e}");
+        }
+    }
+}
+
+struct WorkspacesSeen {
+    stamp: Option<(std::time::SystemTime, u64)>,
+    at: Instant,
+    entries: Arc<Vec<WorkspaceEntry>>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ReloadSummary {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub restarted: Vec<String>,
+    pub unchanged: Vec<String>,
+}
