@@ -87,11 +87,7 @@ async fn measure(args: &Args) -> Result<(), String> {
     let ended = chrono::Utc::now();
     let m1 = client.metrics().await.map_err(|e| e.to_string())?;
     let (health_end, health_took) = client.health().await.map_err(|e| e.to_string())?;
-    let enabled = health_end.servers.iter().filter(|s| s.status != "disabled");
-    let servers = (
-        enabled.clone().filter(|s| s.status == "connected").count(),
-        enabled.count(),
-    );
+    let servers = health_end.servers_connected();
     let m = compute(Window {
         started,
         ended,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+pub mod filtering;
 pub mod placeholders;
 
 pub use placeholders::Placeholders;
@@ -38,6 +39,8 @@ pub struct HubConfig {
     /// Top-level keys other than the servers map (`toolFiltering`, `toolExposure`, …),
     /// later files winning per key, kept for the modules that read them.
     pub extras: Map<String, Value>,
+    /// `toolFiltering` and `toolExposure` of the merged files, read once here.
+    pub filtering: filtering::FilterSettings,
 }
 
 /// One server as written in the file, before placeholders are resolved. Resolution
@@ -370,6 +373,15 @@ impl HubConfig {
             })?;
             cfg.merge(file, parse_file(file, &text)?)?;
         }
+        // Each file's blocks were checked as it was merged; the merge of valid blocks
+        // is valid (the config fuzz target holds this), so the last file is named.
+        cfg.filtering =
+            filtering::FilterSettings::from_top_level(&cfg.extras).map_err(|reason| {
+                ConfigError::Invalid {
+                    file: files.last().cloned().unwrap_or_default(),
+                    reason,
+                }
+            })?;
         Ok(cfg)
     }
 
@@ -383,8 +395,7 @@ impl HubConfig {
                 if key == "toolFiltering" || key == "toolExposure" {
                     let mut one = Map::new();
                     one.insert(key.clone(), value.clone());
-                    crate::hub::filtering::settings::FilterSettings::from_top_level(&one)
-                        .map_err(invalid)?;
+                    filtering::FilterSettings::from_top_level(&one).map_err(invalid)?;
                 }
                 self.extras.insert(key, value);
                 continue;

@@ -2,5 +2,6 @@
 //! endpoint, mcp-hub's REST API, and `serve`, which runs them until a signal.
 
 pub mod http;
+pub mod mcp;
 pub mod rest;
 pub mod serve;

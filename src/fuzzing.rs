@@ -17,9 +17,10 @@ use chrono::{DateTime, Datelike, Utc};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::config::filtering::BUILTIN_CATEGORIES;
+use crate::config::filtering::{LlmSettings, Provider};
 use crate::config::{HubConfig, Placeholders, ServerEntry, Transport, parse_file};
-use crate::hub::filtering::BUILTIN_CATEGORIES;
-use crate::hub::filtering::llm::{LlmAnswer, LlmClient, LlmError, LlmItem, LlmSettings, Provider};
+use crate::hub::filtering::llm::{LlmAnswer, LlmClient, LlmError, LlmItem};
 
 /// How long one exchange with an in-process server may take before it counts as a hang.
 const ANSWER_DEADLINE: Duration = Duration::from_secs(10);
@@ -71,7 +72,7 @@ pub fn config(data: &[u8]) {
     }
     // Each key was validated on its own; together they must pass too (the hub reads
     // them together and takes a failure there for unreachable).
-    let settings = crate::hub::filtering::settings::FilterSettings::from_top_level(&cfg.extras)
+    let settings = crate::config::filtering::FilterSettings::from_top_level(&cfg.extras)
         .unwrap_or_else(|e| {
             panic!("merged extras were accepted one by one, refused together: {e}")
         });
@@ -412,7 +413,7 @@ impl FakeProvider {
             .iter()
             .map(|id| LlmItem {
                 id: id.clone(),
-                tool: crate::hub::filtering::ToolBrief {
+                tool: crate::hub::filtering::category::ToolBrief {
                     server: "fuzz".into(),
                     name: id.clone(),
                     description: "a tool".into(),

@@ -3,6 +3,7 @@
 //! `mcp` (the protocol), `config`, and the shared bottom; above it: the fronts.
 
 pub mod backends;
+pub mod calls;
 pub mod catalog;
 pub mod filtering;
 pub mod lifecycle;

@@ -2,9 +2,10 @@
 //! watches it. The `mcphub` binary (in `commands/`) is a thin layer over this library.
 //!
 //! Layers, each importing only from those listed before it (ARCHITECTURE.md):
-//! `util`, `state`, `telemetry` (the shared bottom) ← `config` ← `mcp` ← `hub` ←
+//! `util`, `api`, `state`, `telemetry` (the shared bottom) ← `config` ← `mcp` ← `hub` ←
 //! `front`; and beside the hub, `toolkit`, which never imports `mcp`, `hub` or `front`.
 
+pub mod api;
 pub mod config;
 pub mod front;
 #[doc(hidden)]

@@ -74,7 +74,7 @@ pub fn router(
     security: Security,
     cancel: tokio_util::sync::CancellationToken,
 ) -> Router {
-    let mcp = crate::mcp::server::streamable_http_service(
+    let mcp = crate::front::mcp::streamable_http_service(
         hub.clone(),
         // Host validation happens in `guard` for every route; the SDK's own check
         // would only duplicate it with a different error body.

@@ -15,9 +15,10 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::hub::backends::{Backend, Snapshot, Status};
-use crate::hub::lifecycle::{Hub, HubState};
-use crate::mcp::McpError;
+use crate::api::{HubState, ServerStatus};
+use crate::hub::backends::{Backend, Snapshot};
+use crate::hub::lifecycle::Hub;
+use crate::mcp::model::McpError;
 
 pub fn routes(hub: Arc<Hub>) -> Router {
     Router::new()
@@ -145,7 +146,7 @@ fn call_error_to_api(server: &str, what: &str, e: crate::mcp::client::CallError)
     mcp_error_to_api(
         server,
         what,
-        crate::mcp::server::call_error_to_mcp(server, e),
+        crate::hub::calls::call_error_to_mcp(server, e),
     )
 }
 
@@ -249,9 +250,9 @@ async fn health(State(hub): State<Arc<Hub>>) -> Response {
     let snapshots: Vec<Snapshot> = backends.iter().map(|b| b.snapshot()).collect();
     let connected = snapshots
         .iter()
-        .filter(|s| s.status == Status::Connected)
+        .filter(|s| s.status == ServerStatus::Connected)
         .count();
-    let clients = hub.clients.count();
+    let clients = hub.sessions.count();
     let port = hub.port();
     let state = hub.state();
     let live_workspaces = hub.live_workspaces();
@@ -285,7 +286,7 @@ async fn health(State(hub): State<Arc<Hub>>) -> Response {
         port,
         uptime_s: hub.started.elapsed().as_secs(),
         config_files: &hub.options.config_files,
-        tools: hub.catalog().exposure_json(),
+        tools: hub.listing().exposure_json(),
     };
     json_response(&view)
 }
@@ -400,10 +401,10 @@ async fn server_tool(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Ap
         )
     })?;
     require_connected(&b)?;
-    let catalog = hub.catalog();
-    match catalog.exposed_tool_name(&b.name, &tool) {
-        Some(exposed) if !catalog.allowed.contains(exposed) => {
-            let e = hub.filtered_error(&catalog, exposed);
+    let listing = hub.listing();
+    match listing.catalog.exposed_tool_name(&b.name, &tool) {
+        Some(exposed) if !listing.allowed.contains(exposed) => {
+            let e = hub.filtered_error(&listing, exposed);
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "TOOL_FILTERED",
@@ -412,7 +413,7 @@ async fn server_tool(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Ap
             .with_data(json!({"server": b.name, "tool": tool})));
         }
         // Connected, but not in the catalog yet: whether the filter allows it is unknown.
-        None if catalog.filtering_active => {
+        None if listing.filtering_active => {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "CATALOG_UPDATING",
@@ -434,7 +435,7 @@ async fn server_tool(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Ap
         .with_data(json!({"server": b.name, "tool": tool})));
     }
     let result = hub
-        .call_backend_tool(&b.name, &tool, req.arguments, None)
+        .call_backend_tool(&b.name, &tool, req.arguments, Default::default())
         .await
         .map_err(|e| mcp_error_to_api(&b.name, "tools/call", e))?;
     Ok(Json(
@@ -509,7 +510,7 @@ async fn restart(State(hub): State<Arc<Hub>>) -> ApiResult {
         }
         Err(e) => {
             hub.set_state(HubState::Ready);
-            tracing::error!(event = crate::telemetry::log::events::CONFIG_ERROR, error = %e, "config reload refused: {e}");
+            tracing::error!(event = crate::api::events::CONFIG_ERROR, error = %e, "config reload refused: {e}");
             Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "CONFIG_ERROR",
@@ -580,14 +581,14 @@ async fn metrics_json(State(hub): State<Arc<Hub>>) -> Json<Value> {
     let (total, ok) = hub.metrics.calls();
     let process = crate::telemetry::sample_process(std::process::id()).unwrap_or_default();
     let backends = hub.backends();
-    let by_status = |s: Status| backends.iter().filter(|b| b.status() == s).count();
+    let by_status = |s: ServerStatus| backends.iter().filter(|b| b.status() == s).count();
     Json(json!({
         "timestamp": Utc::now().to_rfc3339(),
         "hub": {"state": hub.state().as_str(), "pid": std::process::id(), "port": hub.port(), "uptime_s": hub.started.elapsed().as_secs(), "version": env!("CARGO_PKG_VERSION")},
         "process": {"rss_bytes": process.rss_bytes, "cpu_seconds": process.cpu_seconds},
-        "clients": {"active": hub.clients.count()},
-        "servers": {"total": backends.len(), "connected": by_status(Status::Connected), "connecting": by_status(Status::Connecting), "disconnected": by_status(Status::Disconnected), "disabled": by_status(Status::Disabled)},
-        "tools": hub.catalog().exposure_json(),
+        "clients": {"active": hub.sessions.count()},
+        "servers": {"total": backends.len(), "connected": by_status(ServerStatus::Connected), "connecting": by_status(ServerStatus::Connecting), "disconnected": by_status(ServerStatus::Disconnected), "disabled": by_status(ServerStatus::Disabled)},
+        "tools": hub.listing().exposure_json(),
         "tool_calls": {"total": total, "success": ok, "failed": total - ok},
         "tool_call_latency": hub.metrics.latency(),
         // null without an LLM configured: "no data", never "0% success".
@@ -599,7 +600,7 @@ async fn metrics_text(
     State(hub): State<Arc<Hub>>,
     headers: axum::http::HeaderMap,
 ) -> impl IntoResponse {
-    hub.metrics.active_clients.set(hub.clients.count() as i64);
+    hub.metrics.active_clients.set(hub.sessions.count() as i64);
     let openmetrics = headers
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -624,7 +625,7 @@ async fn metrics_text(
 }
 
 async fn filtering_stats(State(hub): State<Arc<Hub>>) -> Json<Value> {
-    let mut v = hub.filtering.stats(&hub.catalog());
+    let mut v = hub.filtering.stats(&hub.listing());
     if let Some(o) = v.as_object_mut() {
         o.insert("timestamp".into(), json!(Utc::now().to_rfc3339()));
     }
@@ -648,7 +649,7 @@ async fn filtering_status(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) 
 
 /// The fork's `POST /api/filtering/mode {"mode": …}`, for this run.
 async fn filtering_mode(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
-    use crate::hub::filtering::settings::Mode;
+    use crate::config::filtering::Mode;
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mode = v["mode"].as_str().and_then(Mode::parse).ok_or_else(|| {
         ApiError::new(

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::api::HubState;
+use crate::api::events;
 use crate::config::{HubConfig, Placeholders};
 use crate::front::http::Security;
-use crate::hub::lifecycle::{Hub, HubOptions, HubState};
+use crate::hub::lifecycle::{Hub, HubOptions};
 use crate::state::StateDir;
-use crate::telemetry::log::events;
 
 /// How long in-flight calls may take to finish once shutdown is requested.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -72,7 +73,7 @@ pub async fn serve(
     if opts.stdio {
         hub.start();
         let r = tokio::select! {
-            r = crate::mcp::server::serve_stdio(hub.clone()) => r,
+            r = crate::front::mcp::serve_stdio(hub.clone()) => r,
             _ = shutdown => Ok(()),
         };
         hub.set_state(HubState::Stopping);
@@ -99,7 +100,7 @@ pub async fn serve(
     hub.start();
     // The line tests and scripts wait for: the real address when --port 0 was given.
     tracing::info!(
-        event = "hub_listening",
+        event = events::HUB_LISTENING,
         port = local.port(),
         "listening on http://{local}/mcp"
     );

@@ -5,52 +5,21 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::api::ServerStatus;
+use crate::api::events;
 use crate::config::{Placeholders, ServerEntry, Transport};
 use crate::mcp::client::{
     ConnectError, Connection, Handle, Notice, Offer, Relay, ServerIdentity, StdioSpec,
 };
-use crate::mcp::server::Clients;
-use crate::telemetry::log::events;
-
-/// mcp-hub's status words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Connecting,
-    Connected,
-    Disconnected,
-    Disabled,
-    Unauthorized,
-}
-
-impl Status {
-    pub const ALL: [Status; 5] = [
-        Status::Connecting,
-        Status::Connected,
-        Status::Disconnected,
-        Status::Disabled,
-        Status::Unauthorized,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Connecting => "connecting",
-            Status::Connected => "connected",
-            Status::Disconnected => "disconnected",
-            Status::Disabled => "disabled",
-            Status::Unauthorized => "unauthorized",
-        }
-    }
-}
+use crate::mcp::sessions::Sessions;
 
 /// A backend's observable state.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    pub status: Status,
+    pub status: ServerStatus,
     pub error: Option<String>,
     pub last_started: Option<DateTime<Utc>>,
     pub connected_at: Option<Instant>,
@@ -64,7 +33,7 @@ pub struct Snapshot {
 /// What a backend reports to the hub.
 #[derive(Debug)]
 pub enum BackendEvent {
-    /// Status or offer changed: the hub rebuilds its catalog and tells clients.
+    /// ServerStatus or offer changed: the hub rebuilds its catalog and tells clients.
     Changed { server: String },
     /// A notification to route to the client that caused it.
     Notice { server: String, notice: Notice },
@@ -85,9 +54,9 @@ pub struct Backend {
 impl Backend {
     pub fn new(entry: ServerEntry) -> Arc<Backend> {
         let status = if entry.disabled() {
-            Status::Disabled
+            ServerStatus::Disabled
         } else {
-            Status::Connecting
+            ServerStatus::Connecting
         };
         Arc::new(Backend {
             name: entry.name.clone(),
@@ -121,7 +90,7 @@ impl Backend {
             .clone()
     }
 
-    pub fn status(&self) -> Status {
+    pub fn status(&self) -> ServerStatus {
         self.state.read().unwrap_or_else(|p| p.into_inner()).status
     }
 
@@ -137,7 +106,7 @@ impl Backend {
         }
         let s = self.snapshot();
         Err(match (s.status, s.error) {
-            (Status::Disabled, _) => format!("server `{}` is disabled", self.name),
+            (ServerStatus::Disabled, _) => format!("server `{}` is disabled", self.name),
             (st, Some(e)) => format!("server `{}` is {}: {e}", self.name, st.as_str()),
             (st, None) => format!("server `{}` is {}", self.name, st.as_str()),
         })
@@ -184,7 +153,7 @@ impl Backend {
         self: Arc<Self>,
         placeholders: Arc<Placeholders>,
         events: mpsc::UnboundedSender<BackendEvent>,
-        clients: Arc<Clients>,
+        sessions: Arc<Sessions>,
     ) {
         if self.entry.disabled() {
             return;
@@ -203,7 +172,7 @@ impl Backend {
             }
             if self.is_paused() {
                 self.update(|s| {
-                    s.status = Status::Disconnected;
+                    s.status = ServerStatus::Disconnected;
                     s.error = Some("stopped through the API".into());
                 });
                 changed();
@@ -213,14 +182,14 @@ impl Backend {
                 }
             }
             self.update(|s| {
-                s.status = Status::Connecting;
+                s.status = ServerStatus::Connecting;
                 s.last_started = Some(Utc::now());
             });
             changed();
             tracing::info!(event = events::SERVER_STARTING, server = %self.name, transport = self.entry.transport_kind(), "starting server {}", self.name);
             let connected = tokio::select! {
                 _ = self.stop.cancelled() => break,
-                r = self.connect(&placeholders, &events, &clients) => r,
+                r = self.connect(&placeholders, &events, &sessions) => r,
             };
             let mut unauthorized = false;
             let reason = match connected {
@@ -238,7 +207,7 @@ impl Backend {
                             let tools = offer.tools.len();
                             *self.handle.write().unwrap_or_else(|p| p.into_inner()) = Some(handle);
                             self.update(|s| {
-                                s.status = Status::Connected;
+                                s.status = ServerStatus::Connected;
                                 s.error = None;
                                 s.connected_at = Some(since);
                                 s.pid = conn.pid();
@@ -275,9 +244,9 @@ impl Backend {
             };
             self.update(|s| {
                 s.status = if unauthorized {
-                    Status::Unauthorized
+                    ServerStatus::Unauthorized
                 } else {
-                    Status::Disconnected
+                    ServerStatus::Disconnected
                 };
                 s.error = Some(reason.clone());
                 s.pid = None;
@@ -303,8 +272,8 @@ impl Backend {
         }
         *self.handle.write().unwrap_or_else(|p| p.into_inner()) = None;
         self.update(|s| {
-            if s.status != Status::Disabled {
-                s.status = Status::Disconnected;
+            if s.status != ServerStatus::Disabled {
+                s.status = ServerStatus::Disconnected;
             }
             s.pid = None;
             s.offer = Arc::new(Offer::default());
@@ -326,7 +295,7 @@ impl Backend {
         &self,
         placeholders: &Arc<Placeholders>,
         events: &mpsc::UnboundedSender<BackendEvent>,
-        clients: &Arc<Clients>,
+        sessions: &Arc<Sessions>,
     ) -> Result<Connection, ConnectError> {
         // `${cmd: …}` runs a process and may block for its timeout, so it runs off the
         // runtime; anything else is string work, cheaper than a blocking-pool thread
@@ -354,7 +323,7 @@ impl Backend {
         let relay = || Relay {
             server: self.name.clone(),
             notices: ntx.clone(),
-            clients: clients.clone(),
+            sessions: sessions.clone(),
         };
         let init_timeout = self.entry.timeout().max(Duration::from_secs(30));
         match &transport {

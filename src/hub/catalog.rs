@@ -34,15 +34,6 @@ pub struct Catalog {
     /// Servers with resources, for URIs that no list or template names.
     resource_servers: Vec<String>,
     pub collisions: Vec<String>,
-    /// Each tool's category, by exposed name (set by `filtering`).
-    pub categories: HashMap<String, crate::hub::filtering::Categorized>,
-    /// Exposed names the hub-wide filter lets through (all of them when filtering is
-    /// off); prompt-based sessions narrow this further.
-    pub allowed: HashSet<String>,
-    pub filtering_active: bool,
-    /// The settings these were computed with: a change of them alone (exposure,
-    /// prompt-based defaults) changes what sessions see.
-    pub filter: std::sync::Arc<crate::hub::filtering::settings::FilterSettings>,
 }
 
 /// One connected backend's part of the catalog. Callers pass them sorted by server
@@ -131,25 +122,6 @@ impl Catalog {
         c
     }
 
-    /// Every tool as the categorizers see it (the server's own name), by exposed name.
-    pub fn briefs(&self) -> Vec<(String, crate::hub::filtering::ToolBrief)> {
-        self.tools
-            .iter()
-            .filter_map(|t| {
-                let route = self.tool_routes.get(t.name.as_ref())?;
-                Some((
-                    t.name.to_string(),
-                    crate::hub::filtering::ToolBrief {
-                        server: route.server.clone(),
-                        name: route.name.clone(),
-                        description: t.description.as_deref().unwrap_or_default().to_owned(),
-                        input_schema: serde_json::Value::Object((*t.input_schema).clone()),
-                    },
-                ))
-            })
-            .collect()
-    }
-
     pub fn tool(&self, exposed: &str) -> Option<&Route> {
         self.tool_routes.get(exposed)
     }
@@ -160,19 +132,6 @@ impl Catalog {
             .get(server)?
             .get(tool)
             .map(String::as_str)
-    }
-
-    /// `{exposed, total, filtered, summary}` for `/api/health` and `/api/metrics`.
-    pub fn exposure_json(&self) -> serde_json::Value {
-        let total = self.tools.len();
-        let exposed = self.allowed.len().min(total);
-        serde_json::json!({
-            "exposed": exposed,
-            "total": total,
-            "filtered": total - exposed,
-            "filtering": self.filtering_active,
-            "summary": crate::hub::filtering::exposure_summary(total, exposed),
-        })
     }
 
     pub fn prompt(&self, exposed: &str) -> Option<&Route> {
@@ -272,7 +231,7 @@ fn unique_name(
             let msg = format!(
                 "{kind} `{original}` of server `{server}` would be `{wanted}`, which is taken; exposed as `{candidate}`"
             );
-            tracing::warn!(event = crate::telemetry::log::events::TOOL_NAME_COLLISION, server, tool = original, exposed = %candidate, "{msg}");
+            tracing::warn!(event = crate::api::events::TOOL_NAME_COLLISION, server, tool = original, exposed = %candidate, "{msg}");
             collisions.push(msg);
             return candidate;
         }

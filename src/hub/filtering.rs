@@ -6,145 +6,44 @@
 //! - [`llm`]: the provider clients (OpenAI-compatible, Anthropic, Gemini), answer
 //!   validation, retries and the circuit breaker.
 //! - [`engine`]: the bounded queue in front of the LLM; [`cache`]: its answers on disk.
-//! - [`settings`]: `toolFiltering` / `toolExposure` as written in the servers file.
+//! - [`category`]: a tool as the categorizers see it and the category it gets.
+//! - [`listing`]: the catalog with every tool's category and the filter's verdicts,
+//!   and what one session may see of it.
 //! - [`search`] and [`meta`]: the meta-tools of search mode and prompt-based mode.
+//!
+//! `toolFiltering` / `toolExposure` as written in the servers file are read by
+//! `config::filtering`.
 //!
 //! [`Filtering`] ties them together for the hub.
 
 pub mod cache;
+pub mod category;
 pub mod engine;
 pub mod heuristic;
+pub mod listing;
 pub mod llm;
 pub mod meta;
 pub mod search;
-pub mod settings;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::api::events;
 use crate::config::Placeholders;
+use crate::config::filtering as settings;
+use crate::config::filtering::{Exposure, FilterSettings, Mode};
 use crate::hub::catalog::Catalog;
-use crate::telemetry::log::events;
 use crate::telemetry::metrics::Metrics;
 use cache::Cache;
+use category::{Categorized, Guess, Source};
 use engine::Engine;
-use settings::{DefaultExposure, Exposure, FilterSettings, Mode};
+use listing::{Listing, briefs, exposure_summary, filter_rate};
 
 /// The `_meta` key under which `tools/list` tells clients each tool's category.
 pub const META_CATEGORY: &str = "mcphub/category";
-
-/// The categories every hub knows; `customMappings` may add more.
-pub const BUILTIN_CATEGORIES: [&str; 10] = [
-    "filesystem",
-    "web",
-    "search",
-    "database",
-    "version-control",
-    "docker",
-    "cloud",
-    "development",
-    "communication",
-    "other",
-];
-
-/// A tool as the categorizers see it: the server's own name for it, not the
-/// namespaced one clients see.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ToolBrief {
-    pub server: String,
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default, rename = "inputSchema")]
-    pub input_schema: Value,
-}
-
-/// A category with how sure its source is of it (0.0 to 1.0).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Guess {
-    pub category: String,
-    pub confidence: f32,
-}
-
-/// The LLM circuit breaker's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CircuitState {
-    /// Requests flow.
-    Closed,
-    /// One probe request is allowed after the cool-down.
-    HalfOpen,
-    /// Requests are refused until the cool-down ends.
-    Open,
-}
-
-impl CircuitState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CircuitState::Closed => "closed",
-            CircuitState::HalfOpen => "half-open",
-            CircuitState::Open => "open",
-        }
-    }
-
-    /// The value of `mcphub_llm_circuit_state`.
-    pub fn gauge(self) -> i64 {
-        match self {
-            CircuitState::Closed => 0,
-            CircuitState::HalfOpen => 1,
-            CircuitState::Open => 2,
-        }
-    }
-}
-
-/// How one LLM request ended, as counted in `mcphub_llm_requests_total{outcome}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LlmOutcome {
-    /// An answer that could be used (some tools of it may still have been unusable).
-    Success,
-    /// HTTP error status or a connection failure.
-    Error,
-    /// No answer within the request timeout.
-    Timeout,
-    /// An answer came but none of it could be used (null, empty, not JSON, truncated).
-    ParseError,
-    /// Not sent: the circuit breaker is open.
-    Rejected,
-}
-
-impl LlmOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LlmOutcome::Success => "success",
-            LlmOutcome::Error => "error",
-            LlmOutcome::Timeout => "timeout",
-            LlmOutcome::ParseError => "parse_error",
-            LlmOutcome::Rejected => "rejected",
-        }
-    }
-}
-
-/// Where a tool's category came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    Heuristic,
-    Llm,
-    /// A `customMappings` pattern.
-    Custom,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Categorized {
-    pub category: String,
-    pub confidence: f32,
-    pub source: Source,
-}
 
 type OnChange = Box<dyn Fn() + Send + Sync>;
 
@@ -363,7 +262,7 @@ impl Filtering {
     /// Gives every tool of `catalog` a category (a custom mapping, else a cached LLM
     /// answer, else the heuristic's, queueing the unsure ones for the LLM), tags it in
     /// `_meta`, and computes which tools the settings allow.
-    pub fn apply(&self, catalog: &mut Catalog) {
+    pub fn apply(&self, mut catalog: Catalog) -> Listing {
         let settings = self.settings();
         let engine = self.engine();
         let ttl_threshold = engine
@@ -371,7 +270,7 @@ impl Filtering {
             .map(|e| (e.config.cache_ttl, e.config.confidence_threshold));
         let mut wanted = BTreeMap::new();
         let (mut hits, mut misses) = (0, 0);
-        let briefs = catalog.briefs();
+        let briefs = briefs(&catalog);
         let mut categories = HashMap::with_capacity(briefs.len());
         {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -441,11 +340,14 @@ impl Filtering {
                 allowed.insert(name);
             }
         }
-        catalog.categories = categories;
-        catalog.allowed = allowed;
-        catalog.filtering_active = active;
-        catalog.filter = settings;
-        self.metrics.set_tool_counts(total, catalog.allowed.len());
+        self.metrics.set_tool_counts(total, allowed.len());
+        Listing {
+            catalog,
+            categories,
+            allowed,
+            filtering_active: active,
+            filter: settings,
+        }
     }
 
     /// The categories a settings change or the LLM may answer with.
@@ -454,33 +356,34 @@ impl Filtering {
     }
 
     /// `/api/filtering/stats`: the fork's figures plus each tool's category.
-    pub fn stats(&self, catalog: &Catalog) -> Value {
+    pub fn stats(&self, listing: &Listing) -> Value {
         let settings = self.settings();
-        let total = catalog.tools.len();
-        let exposed = catalog.allowed.len();
+        let total = listing.catalog.tools.len();
+        let exposed = listing.allowed.len();
         let mut by_category: BTreeMap<&str, usize> = BTreeMap::new();
-        for c in catalog.categories.values() {
+        for c in listing.categories.values() {
             *by_category.entry(c.category.as_str()).or_default() += 1;
         }
-        let tools: Vec<Value> = catalog
+        let tools: Vec<Value> = listing
+            .catalog
             .tools
             .iter()
             .map(|t| {
                 let name = t.name.as_ref();
-                let c = catalog.categories.get(name);
+                let c = listing.categories.get(name);
                 json!({
                     "name": name,
-                    "server": catalog.tool(name).map(|r| r.server.clone()),
+                    "server": listing.catalog.tool(name).map(|r| r.server.clone()),
                     "category": c.map(|c| c.category.clone()),
                     "confidence": c.map(|c| c.confidence),
                     "source": c.map(|c| c.source),
-                    "exposed": catalog.allowed.contains(name),
+                    "exposed": listing.allowed.contains(name),
                 })
             })
             .collect();
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         json!({
-            "enabled": catalog.filtering_active,
+            "enabled": listing.filtering_active,
             "configuredEnabled": settings.enabled,
             "mode": settings.mode.as_str(),
             "toolExposure": match settings.exposure { Exposure::All => "all", Exposure::Search => "search" },
@@ -524,53 +427,6 @@ pub fn global_allows(s: &FilterSettings, server: &str, category: &str) -> bool {
     }
 }
 
-/// "151/362 (58.3% filtered)", the form the system this replaces reported.
-pub fn exposure_summary(total: usize, exposed: usize) -> String {
-    format!(
-        "{exposed}/{total} ({:.1}% filtered)",
-        filter_rate(total, exposed) * 100.0
-    )
-}
-
-pub fn filter_rate(total: usize, exposed: usize) -> f64 {
-    if total == 0 {
-        0.0
-    } else {
-        (total - exposed) as f64 / total as f64
-    }
-}
-
-/// What one client session may see and call, beyond the hub-wide filter.
-#[derive(Debug, Clone, Default)]
-pub struct SessionView {
-    /// Prompt-based mode: the categories `hub__analyze_prompt` chose for this session.
-    pub categories: Option<Vec<String>>,
-}
-
-impl SessionView {
-    /// Whether this session may see and call the backend tool `exposed`.
-    pub fn allows(&self, s: &FilterSettings, catalog: &Catalog, exposed: &str) -> bool {
-        if !catalog.allowed.contains(exposed) {
-            return false;
-        }
-        if !(catalog.filtering_active && s.mode == Mode::PromptBased) {
-            return true;
-        }
-        let category = catalog
-            .categories
-            .get(exposed)
-            .map_or("other", |c| c.category.as_str());
-        match &self.categories {
-            Some(chosen) => chosen.iter().any(|c| c == category),
-            None => match s.default_exposure {
-                DefaultExposure::Zero | DefaultExposure::MetaOnly => false,
-                DefaultExposure::Minimal => s.categories.iter().any(|c| c == category),
-                DefaultExposure::All => true,
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,11 +453,5 @@ mod tests {
                 .iter()
                 .all(|(c, _)| c != "observability")
         );
-    }
-
-    #[test]
-    fn the_summary_reads_as_the_report_did() {
-        assert_eq!(exposure_summary(362, 151), "151/362 (58.3% filtered)");
-        assert_eq!(exposure_summary(0, 0), "0/0 (0.0% filtered)");
     }
 }

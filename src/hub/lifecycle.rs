@@ -12,44 +12,19 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
+use crate::api::events;
+use crate::api::{HubState, ServerStatus};
 use crate::config::{HubConfig, Placeholders};
-use crate::hub::backends::{Backend, BackendEvent, Status};
+use crate::hub::backends::{Backend, BackendEvent};
 use crate::hub::catalog::{Catalog, Part};
+use crate::hub::filtering::listing::Listing;
 use crate::mcp::client::Notice;
-use crate::mcp::server::Clients;
+use crate::mcp::sessions::Sessions;
 use crate::state::{StateDir, WorkspaceEntry, Workspaces};
-use crate::telemetry::log::events;
 use crate::telemetry::metrics::Metrics;
 
 /// One connected server as the catalog is built from it: name, tool-name prefix, offer.
 type CatalogInput = (String, String, Arc<crate::mcp::client::Offer>);
-
-/// mcp-hub's hub states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HubState {
-    Starting,
-    Ready,
-    Restarting,
-    Restarted,
-    Stopping,
-    Stopped,
-    Error,
-}
-
-impl HubState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HubState::Starting => "starting",
-            HubState::Ready => "ready",
-            HubState::Restarting => "restarting",
-            HubState::Restarted => "restarted",
-            HubState::Stopping => "stopping",
-            HubState::Stopped => "stopped",
-            HubState::Error => "error",
-        }
-    }
-}
 
 /// Something a subscriber of `/api/events` (and the front) wants to know.
 #[derive(Debug, Clone, Serialize)]
@@ -68,14 +43,14 @@ pub struct Hub {
     pub options: HubOptions,
     pub metrics: Arc<Metrics>,
     pub filtering: crate::hub::filtering::Filtering,
-    pub clients: Arc<Clients>,
+    pub sessions: Arc<Sessions>,
     pub server_id: String,
     pub started: Instant,
     pub start_time: DateTime<Utc>,
     port: AtomicU16,
     config: RwLock<HubConfig>,
     backends: RwLock<BTreeMap<String, Arc<Backend>>>,
-    catalog: RwLock<Arc<Catalog>>,
+    listing: RwLock<Arc<Listing>>,
     state: RwLock<HubState>,
     events: broadcast::Sender<HubEvent>,
     backend_tx: mpsc::UnboundedSender<BackendEvent>,
@@ -135,12 +110,8 @@ impl Hub {
         let (events, _) = broadcast::channel(1024);
         let metrics = Arc::new(Metrics::new(Some(options.state_dir.log_file())));
         let placeholders = Arc::new(placeholders);
-        // Validated when the files were read; a default here is unreachable in practice.
-        let filter_settings =
-            crate::hub::filtering::settings::FilterSettings::from_top_level(&config.extras)
-                .unwrap_or_default();
         let filtering = crate::hub::filtering::Filtering::new(
-            filter_settings,
+            config.filtering.clone(),
             Some(options.state_dir.root().to_owned()),
             metrics.clone(),
             placeholders.clone(),
@@ -149,14 +120,14 @@ impl Hub {
             metrics,
             filtering,
             options,
-            clients: Arc::new(Clients::default()),
+            sessions: Arc::new(Sessions::default()),
             server_id: format!("mcphub-{}", std::process::id()),
             started: Instant::now(),
             start_time: Utc::now(),
             port: AtomicU16::new(0),
             config: RwLock::new(config),
             backends: RwLock::new(BTreeMap::new()),
-            catalog: RwLock::new(Arc::new(Catalog::default())),
+            listing: RwLock::new(Arc::new(Listing::default())),
             state: RwLock::new(HubState::Starting),
             events,
             backend_tx,
@@ -204,8 +175,9 @@ impl Hub {
         let _ = self.events.send(HubEvent { event, data });
     }
 
-    pub fn catalog(&self) -> Arc<Catalog> {
-        self.catalog
+    /// What clients are shown now: the catalog and the filter's verdicts on it.
+    pub fn listing(&self) -> Arc<Listing> {
+        self.listing
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -249,7 +221,7 @@ impl Hub {
             loop {
                 tick.tick().await;
                 let Some(hub) = hub.upgrade() else { return };
-                hub.clients.sweep();
+                hub.sessions.sweep();
                 // Between calls only: memory a trim gives back mid-burst would be
                 // asked for again at once.
                 if hub.inflight.load(Ordering::Acquire) == 0 {
@@ -301,7 +273,7 @@ impl Hub {
         tokio::spawn(backend.supervise(
             self.placeholders.clone(),
             self.backend_tx.clone(),
-            self.clients.clone(),
+            self.sessions.clone(),
         ));
     }
 
@@ -356,7 +328,7 @@ impl Hub {
                     });
                 }
             }
-            Notice::ResourceUpdated(r) => self.clients.route_resource_updated(r),
+            Notice::ResourceUpdated(r) => self.sessions.route_resource_updated(r),
         }
     }
 
@@ -375,7 +347,7 @@ impl Hub {
         let offers: Vec<CatalogInput> = self
             .backends()
             .iter()
-            .filter(|b| b.status() == Status::Connected)
+            .filter(|b| b.status() == ServerStatus::Connected)
             .map(|b| (b.name.clone(), b.entry.prefix(), b.offer()))
             .collect();
         if !always {
@@ -399,11 +371,9 @@ impl Hub {
                 offer: offer.clone(),
             })
             .collect();
-        let mut new = Catalog::build(&parts);
-        self.filtering.apply(&mut new);
-        let new = Arc::new(new);
+        let new = Arc::new(self.filtering.apply(Catalog::build(&parts)));
         let old = std::mem::replace(
-            &mut *self.catalog.write().unwrap_or_else(|p| p.into_inner()),
+            &mut *self.listing.write().unwrap_or_else(|p| p.into_inner()),
             new.clone(),
         );
         drop(parts);
@@ -413,19 +383,20 @@ impl Hub {
         let tools_changed = old.allowed != new.allowed
             || old.filtering_active != new.filtering_active
             || old.filter != new.filter
-            || old.tools != new.tools;
-        let prompts_changed = old.prompts != new.prompts;
-        let resources_changed = old.resources != new.resources || old.templates != new.templates;
+            || old.catalog.tools != new.catalog.tools;
+        let prompts_changed = old.catalog.prompts != new.catalog.prompts;
+        let resources_changed = old.catalog.resources != new.catalog.resources
+            || old.catalog.templates != new.catalog.templates;
         if tools_changed {
-            self.clients.broadcast_tools_changed();
+            self.sessions.broadcast_tools_changed();
             self.emit("subscription_event", json!({"type": "tool_list_changed"}));
         }
         if prompts_changed {
-            self.clients.broadcast_prompts_changed();
+            self.sessions.broadcast_prompts_changed();
             self.emit("subscription_event", json!({"type": "prompt_list_changed"}));
         }
         if resources_changed {
-            self.clients.broadcast_resources_changed();
+            self.sessions.broadcast_resources_changed();
             self.emit(
                 "subscription_event",
                 json!({"type": "resource_list_changed"}),
@@ -436,7 +407,7 @@ impl Hub {
     /// Changes the running hub's filter settings (not the file) and applies them.
     pub fn update_filtering(
         &self,
-        change: impl FnOnce(&mut crate::hub::filtering::settings::FilterSettings),
+        change: impl FnOnce(&mut crate::config::filtering::FilterSettings),
     ) {
         let mut s = (*self.filtering.settings()).clone();
         change(&mut s);
@@ -453,7 +424,7 @@ impl Hub {
         }
         let pending = self.backends().iter().any(|b| {
             let s = b.snapshot();
-            s.status == Status::Connecting
+            s.status == ServerStatus::Connecting
                 && s.error.is_none()
                 && s.reconnects == 0
                 && s.identity.is_none()
@@ -462,7 +433,7 @@ impl Hub {
             let connected = self
                 .backends()
                 .iter()
-                .filter(|b| b.status() == Status::Connected)
+                .filter(|b| b.status() == ServerStatus::Connected)
                 .count();
             let next = if state == HubState::Restarting {
                 HubState::Restarted
@@ -531,9 +502,7 @@ impl Hub {
                 self.add_backend(Backend::new(entry.clone()));
             }
         }
-        let filter_settings =
-            crate::hub::filtering::settings::FilterSettings::from_top_level(&new.extras)
-                .unwrap_or_default();
+        let filter_settings = new.filtering.clone();
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = new;
         self.filtering.replace_settings(filter_settings);
         tracing::info!(event = events::CONFIG_RELOADED, added = ?summary.added, removed = ?summary.removed, restarted = ?summary.restarted, "config reloaded");
@@ -555,8 +524,8 @@ impl Hub {
         loop {
             let live = backends.iter().any(|b| {
                 b.snapshot().pid.is_some()
-                    || b.status() == Status::Connected
-                    || b.status() == Status::Connecting
+                    || b.status() == ServerStatus::Connected
+                    || b.status() == ServerStatus::Connecting
             });
             if !live || Instant::now() >= deadline {
                 break;

@@ -27,8 +27,8 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
-use super::McpError;
-use super::server::Clients;
+use super::model::McpError;
+use super::sessions::Sessions;
 
 /// What a backend tells the hub outside of a request's answer.
 #[derive(Debug)]
@@ -44,7 +44,7 @@ pub enum Notice {
 struct BackendClient {
     server: String,
     notices: mpsc::UnboundedSender<Notice>,
-    clients: Arc<Clients>,
+    sessions: Arc<Sessions>,
 }
 
 fn relay_error(e: ServiceError) -> McpError {
@@ -56,7 +56,7 @@ fn relay_error(e: ServiceError) -> McpError {
 
 impl BackendClient {
     fn caller(&self, what: &str) -> Result<Peer<RoleServer>, McpError> {
-        self.clients.caller_for(&self.server).ok_or_else(|| {
+        self.sessions.caller_for(&self.server).ok_or_else(|| {
             McpError::new(
                 ErrorCode::METHOD_NOT_FOUND,
                 format!("{what}: no client session of the hub has a call in flight on `{}` to answer it", self.server),
@@ -86,7 +86,7 @@ impl rmcp::ClientHandler for BackendClient {
     }
 
     async fn list_roots(&self, _: RequestContext<RoleClient>) -> Result<ListRootsResult, McpError> {
-        match self.clients.caller_for(&self.server) {
+        match self.sessions.caller_for(&self.server) {
             Some(peer)
                 if peer
                     .peer_info()
@@ -105,7 +105,7 @@ impl rmcp::ClientHandler for BackendClient {
     ) {
         // Straight to its client, skipping the hub's event queue: progress must arrive
         // while the call it reports on is still open.
-        self.clients.route_progress(&self.server, params).await;
+        self.sessions.route_progress(&self.server, params).await;
     }
     async fn on_logging_message(
         &self,
@@ -113,7 +113,7 @@ impl rmcp::ClientHandler for BackendClient {
         _: NotificationContext<RoleClient>,
     ) {
         // Like progress: straight to the calling session, in order.
-        self.clients.route_log(&self.server, params).await;
+        self.sessions.route_log(&self.server, params).await;
     }
     async fn on_resource_updated(
         &self,
@@ -148,7 +148,7 @@ impl rmcp::ClientHandler for BackendClient {
 pub struct Relay {
     pub server: String,
     pub notices: mpsc::UnboundedSender<Notice>,
-    pub clients: Arc<Clients>,
+    pub sessions: Arc<Sessions>,
 }
 
 impl Relay {
@@ -156,7 +156,7 @@ impl Relay {
         BackendClient {
             server: self.server,
             notices: self.notices,
-            clients: self.clients,
+            sessions: self.sessions,
         }
     }
 }

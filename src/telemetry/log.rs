@@ -16,37 +16,20 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// The stable event names of SPEC ("State directory").
-pub mod events {
-    pub const HUB_STARTED: &str = "hub_started";
-    pub const HUB_READY: &str = "hub_ready";
-    pub const HUB_STOPPING: &str = "hub_stopping";
-    pub const HUB_STOPPED: &str = "hub_stopped";
-    pub const SERVER_STARTING: &str = "server_starting";
-    pub const SERVER_CONNECTED: &str = "server_connected";
-    pub const SERVER_DISCONNECTED: &str = "server_disconnected";
-    pub const SERVER_RECONNECT_SCHEDULED: &str = "server_reconnect_scheduled";
-    pub const SERVER_STDERR: &str = "server_stderr";
-    pub const SERVER_STOPPED: &str = "server_stopped";
-    pub const TOOL_CALL: &str = "tool_call";
-    pub const TOOL_NAME_COLLISION: &str = "tool_name_collision";
-    pub const CLIENT_CONNECTED: &str = "client_connected";
-    pub const CLIENT_DISCONNECTED: &str = "client_disconnected";
-    pub const CONFIG_RELOADED: &str = "config_reloaded";
-    pub const CONFIG_ERROR: &str = "config_error";
-    pub const CONFIG_EMPTY: &str = "config_empty";
-    pub const LOG_LINES_LOST: &str = "log_lines_lost";
-    pub const LLM_REQUEST: &str = "llm_request";
-    pub const LLM_PARSE_ERROR: &str = "llm_parse_error";
-    pub const CIRCUIT_OPENED: &str = "circuit_opened";
-    pub const CIRCUIT_CLOSED: &str = "circuit_closed";
-    pub const TOOLS_CATEGORIZED: &str = "tools_categorized";
-    pub const TOOL_FILTERED: &str = "tool_filtered";
-}
-
 /// Rotate when the file passes this size; keep this many old files.
 pub const ROTATE_BYTES: u64 = 10 * 1024 * 1024;
 pub const KEEP_ROTATED: usize = 5;
+
+/// Total size of the log and its rotated files: growth survives a rotation.
+pub fn total_log_bytes(log: &Path) -> u64 {
+    let mut total = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+    for i in 1..=KEEP_ROTATED {
+        total += std::fs::metadata(rotated_name(log, i))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    }
+    total
+}
 
 /// Size-rotated append-only file. Hand-written because tracing-appender rotates by
 /// time only, and the toolkit's log-growth check needs a bounded, size-rotated file
@@ -121,7 +104,7 @@ impl RotatingFile {
                 serde_json::json!({
                     "timestamp": chrono::Utc::now().to_rfc3339(),
                     "level": "WARN",
-                    "event": events::LOG_LINES_LOST,
+                    "event": crate::api::events::LOG_LINES_LOST,
                     "message": format!("{} log lines were lost while {} could not be written", inner.lost, self.path.display()),
                     "lost": inner.lost,
                 })

@@ -13,6 +13,34 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+/// How one LLM request ended, as counted in `mcphub_llm_requests_total{outcome}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmOutcome {
+    /// An answer that could be used (some tools of it may still have been unusable).
+    Success,
+    /// HTTP error status or a connection failure.
+    Error,
+    /// No answer within the request timeout.
+    Timeout,
+    /// An answer came but none of it could be used (null, empty, not JSON, truncated).
+    ParseError,
+    /// Not sent: the circuit breaker is open.
+    Rejected,
+}
+
+impl LlmOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LlmOutcome::Success => "success",
+            LlmOutcome::Error => "error",
+            LlmOutcome::Timeout => "timeout",
+            LlmOutcome::ParseError => "parse_error",
+            LlmOutcome::Rejected => "rejected",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
     pub server: String,
@@ -131,7 +159,7 @@ struct LlmTotals {
     cache_hits: u64,
     cache_misses: u64,
     queue_depth: usize,
-    circuit: crate::hub::filtering::CircuitState,
+    circuit: crate::api::CircuitState,
     latency: LatencySnapshot,
 }
 
@@ -438,7 +466,7 @@ impl Metrics {
 
     /// Sets `status` to 1 and every other status of `server` to 0.
     pub fn set_status(&self, server: &str, status: &str) {
-        for s in crate::hub::backends::Status::ALL.map(crate::hub::backends::Status::as_str) {
+        for s in crate::api::ServerStatus::ALL.map(crate::api::ServerStatus::as_str) {
             self.server_status
                 .get_or_create(&ServerStatusLabels {
                     server: server.to_owned(),
@@ -456,7 +484,7 @@ impl Metrics {
         self.reconnects.remove(&ServerLabels {
             server: server.to_owned(),
         });
-        for s in crate::hub::backends::Status::ALL.map(crate::hub::backends::Status::as_str) {
+        for s in crate::api::ServerStatus::ALL.map(crate::api::ServerStatus::as_str) {
             self.server_status.remove(&ServerStatusLabels {
                 server: server.to_owned(),
                 status: s.to_owned(),
@@ -504,7 +532,7 @@ impl Metrics {
             cache_hits: 0,
             cache_misses: 0,
             queue_depth: 0,
-            circuit: crate::hub::filtering::CircuitState::Closed,
+            circuit: crate::api::CircuitState::Closed,
             latency: LatencySnapshot::empty(),
         });
         let labels = ProviderLabels {
@@ -531,10 +559,10 @@ impl Metrics {
     /// One LLM request (a rejected one took no time and is not in the latency).
     pub fn record_llm_request(
         &self,
-        outcome: crate::hub::filtering::LlmOutcome,
+        outcome: crate::telemetry::metrics::LlmOutcome,
         elapsed: Duration,
     ) {
-        use crate::hub::filtering::LlmOutcome;
+        use crate::telemetry::metrics::LlmOutcome;
         let Some(labels) = self.provider() else {
             return;
         };
@@ -567,7 +595,7 @@ impl Metrics {
         }
     }
 
-    pub fn set_llm_circuit(&self, state: crate::hub::filtering::CircuitState) {
+    pub fn set_llm_circuit(&self, state: crate::api::CircuitState) {
         if let Some(labels) = self.provider() {
             self.llm_circuit_state
                 .get_or_create(&labels)
@@ -695,7 +723,7 @@ struct LogCollector {
 
 impl Collector for LogCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let bytes = ConstGauge::new(crate::toolkit::logscan::total_log_bytes(&self.log) as i64);
+        let bytes = ConstGauge::new(crate::telemetry::log::total_log_bytes(&self.log) as i64);
         bytes.encode(encoder.encode_descriptor(
             "log_file_bytes",
             "Size of the hub's log, rotated files included",

@@ -1,6 +1,7 @@
 //! The alert rules of the day-3 report, evaluated against what the toolkit observed.
 //! Rates alert only on a minimum sample: zero load is "no data", never an alert.
 
+use crate::api::ServerStatus;
 use serde::{Deserialize, Serialize};
 
 use crate::toolkit::observe::Observation;
@@ -144,9 +145,13 @@ pub fn evaluate(o: &Observation, t: &Thresholds) -> Vec<Alert> {
         let enabled: Vec<_> = h
             .servers
             .iter()
-            .filter(|s| s.status != "disabled")
+            .filter(|s| s.status() != Some(ServerStatus::Disabled))
             .collect();
-        if !enabled.is_empty() && enabled.iter().all(|s| s.status != "connected") {
+        if !enabled.is_empty()
+            && enabled
+                .iter()
+                .all(|s| s.status() != Some(ServerStatus::Connected))
+        {
             out.push(alert(
                 Critical,
                 "AllServersDisconnected",
@@ -223,11 +228,10 @@ pub fn evaluate(o: &Observation, t: &Thresholds) -> Vec<Alert> {
         }
     }
     if let Some(h) = &o.health {
-        for s in h
-            .servers
-            .iter()
-            .filter(|s| s.status != "connected" && s.status != "disabled")
-        {
+        for s in h.servers.iter().filter(|s| {
+            s.status() != Some(ServerStatus::Connected)
+                && s.status() != Some(ServerStatus::Disabled)
+        }) {
             out.push(Alert {
                 severity: Info,
                 rule: "ServerDisconnected",

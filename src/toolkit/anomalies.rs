@@ -2,6 +2,7 @@
 //! servers, resource use of the discovered hub process, configured servers that are
 //! not connected, and log growth — from the hub's log, API and process.
 
+use crate::api::{ServerStatus, events};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -93,7 +94,12 @@ fn is_error(e: &crate::toolkit::logscan::Entry<'_>) -> bool {
             .is_some_and(|l| l.eq_ignore_ascii_case("warn"))
             && matches!(
                 e.event(),
-                Some("tool_call" | "server_disconnected" | "llm_parse_error" | "circuit_opened")
+                Some(
+                    events::TOOL_CALL
+                        | events::SERVER_DISCONNECTED
+                        | events::LLM_PARSE_ERROR
+                        | events::CIRCUIT_OPENED
+                )
             ))
 }
 
@@ -107,7 +113,7 @@ pub fn detect(i: Inputs<'_>, t: &AnomalyThresholds) -> Report {
         if is_error(e) {
             errors += 1;
         }
-        if event == Some("server_disconnected")
+        if event == Some(events::SERVER_DISCONNECTED)
             && let Some(s) = e.server()
         {
             match disconnects.get_mut(s) {
@@ -180,7 +186,7 @@ pub fn detect(i: Inputs<'_>, t: &AnomalyThresholds) -> Report {
     if let Some(h) = &i.obs.health {
         for name in &i.configured {
             match h.servers.iter().find(|s| &s.name == name) {
-                Some(s) if s.status == "connected" => {}
+                Some(s) if s.status() == Some(ServerStatus::Connected) => {}
                 Some(s) => findings.push(Finding {
                     check: "servers",
                     severity: Warning,
@@ -205,7 +211,7 @@ pub fn detect(i: Inputs<'_>, t: &AnomalyThresholds) -> Report {
     }
     let log = LogSize {
         timestamp: i.now,
-        bytes: crate::toolkit::logscan::total_log_bytes(i.log),
+        bytes: crate::telemetry::log::total_log_bytes(i.log),
     };
     let growth = i.previous_log.and_then(|prev| {
         let hours = (log.timestamp - prev.timestamp).num_milliseconds() as f64 / 3_600_000.0;

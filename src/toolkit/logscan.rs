@@ -399,17 +399,6 @@ fn handle_line(
     }
 }
 
-/// Total size of the log and its rotated files: growth survives a rotation.
-pub fn total_log_bytes(log: &Path) -> u64 {
-    let mut total = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
-    for i in 1..=crate::telemetry::log::KEEP_ROTATED {
-        total += std::fs::metadata(rotated_name(log, i))
-            .map(|m| m.len())
-            .unwrap_or(0);
-    }
-    total
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,11 +70,9 @@ pub struct Observation {
 
 impl Observation {
     pub fn servers_connected(&self) -> (usize, usize) {
-        self.health.as_ref().map_or((0, 0), |h| {
-            let enabled = h.servers.iter().filter(|s| s.status != "disabled");
-            let total = enabled.clone().count();
-            (enabled.filter(|s| s.status == "connected").count(), total)
-        })
+        self.health
+            .as_ref()
+            .map_or((0, 0), |h| h.servers_connected())
     }
 }
 

@@ -2,6 +2,7 @@
 //! also reads the original Node mcp-hub, whose health has fewer fields and which has
 //! no `/api/metrics` (its LLM figures are then "N/A", never 0).
 
+use crate::api::{HubState, ServerStatus};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -65,7 +66,35 @@ pub struct ServerHealth {
     pub pid: Option<u32>,
 }
 
+impl Health {
+    /// The hub's state, if this hub's word for it is one the toolkit knows.
+    pub fn state(&self) -> Option<HubState> {
+        HubState::parse(&self.state)
+    }
+
+    /// (connected, enabled) servers: a disabled server is neither up nor down.
+    pub fn servers_connected(&self) -> (usize, usize) {
+        let enabled = self
+            .servers
+            .iter()
+            .filter(|s| s.status() != Some(ServerStatus::Disabled));
+        let total = enabled.clone().count();
+        (
+            enabled
+                .filter(|s| s.status() == Some(ServerStatus::Connected))
+                .count(),
+            total,
+        )
+    }
+}
+
 impl ServerHealth {
+    /// The server's status, if this hub's word for it is one the toolkit knows (the
+    /// word itself, in `status`, is what people are shown).
+    pub fn status(&self) -> Option<ServerStatus> {
+        ServerStatus::parse(&self.status)
+    }
+
     /// Tools, resources, templates and prompts the server offers.
     pub fn capability_count(&self) -> usize {
         ["tools", "resources", "resourceTemplates", "prompts"]

@@ -1,5 +1,6 @@
 //! `summary`: the daily report, from the hub's log and the monitoring history.
 
+use crate::api::events;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -111,9 +112,9 @@ pub fn build(i: Inputs<'_>) -> Summary {
             errors += 1;
         }
         match event {
-            Some("hub_started") => starts.push(e.timestamp),
-            Some("hub_stopped") => stops.push(e.timestamp),
-            Some("server_disconnected") => {
+            Some(events::HUB_STARTED) => starts.push(e.timestamp),
+            Some(events::HUB_STOPPED) => stops.push(e.timestamp),
+            Some(events::SERVER_DISCONNECTED) => {
                 if let Some(s) = server {
                     let d = server_day(&mut servers, s);
                     d.disconnections += 1;
@@ -123,7 +124,7 @@ pub fn build(i: Inputs<'_>) -> Summary {
                     }
                 }
             }
-            Some("tool_call") => {
+            Some(events::TOOL_CALL) => {
                 if let Some(s) = server {
                     let d = server_day(&mut servers, s);
                     d.calls += 1;

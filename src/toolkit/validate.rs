@@ -1,5 +1,6 @@
 //! `validate`: the weekly pass/warn/fail check of a deployment.
 
+use crate::api::{HubState, ServerStatus};
 use serde::Serialize;
 
 use crate::config::HubConfig;
@@ -134,7 +135,7 @@ pub fn run(
     });
     match (&o.health, o.health_latency_ms) {
         (Some(h), Some(ms)) => {
-            let verdict = if h.state != "ready" {
+            let verdict = if h.state() != Some(HubState::Ready) {
                 Verdict::Fail
             } else if ms > t.health_latency_ms {
                 Verdict::Warn
@@ -172,9 +173,13 @@ pub fn run(
                 out.push(check(format!("server {name}"), Verdict::Fail, "configured but unknown to the running hub: POST /api/restart to load the config"));
             }
         }
-        for s in h.servers.iter().filter(|s| s.status != "disabled") {
+        for s in h
+            .servers
+            .iter()
+            .filter(|s| s.status() != Some(ServerStatus::Disabled))
+        {
             let caps = s.capability_count();
-            let (verdict, detail) = if s.status != "connected" {
+            let (verdict, detail) = if s.status() != Some(ServerStatus::Connected) {
                 (
                     Verdict::Fail,
                     format!(

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mcphub::hub::filtering::llm::{LlmClient, LlmError, LlmItem, LlmSettings, Provider};
-use mcphub::hub::filtering::{BUILTIN_CATEGORIES, CircuitState, ToolBrief};
+use mcphub::api::CircuitState;
+use mcphub::config::filtering::{BUILTIN_CATEGORIES, LlmSettings, Provider};
+use mcphub::hub::filtering::category::ToolBrief;
+use mcphub::hub::filtering::llm::{LlmClient, LlmError, LlmItem};
 use mcphub::telemetry::metrics::{LlmCallLabels, Metrics};
 use serde_json::{Value, json};
 

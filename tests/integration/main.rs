@@ -7,6 +7,7 @@ mod faults;
 mod filtering;
 mod front;
 mod interop;
+mod layers;
 mod llm_client;
 mod prometheus;
 mod rest;

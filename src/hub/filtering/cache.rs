@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Guess, ToolBrief};
+use super::category::{Guess, ToolBrief};
 
 pub const FILE_NAME: &str = "tool-categories-llm.json";
 

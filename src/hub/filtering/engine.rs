@@ -9,9 +9,10 @@ use std::time::Instant;
 
 use tokio::sync::{Notify, Semaphore};
 
+use super::category::{Guess, ToolBrief};
 use super::llm::{LlmClient, LlmError, LlmItem};
-use super::settings::LlmConfig;
-use super::{CircuitState, Guess, ToolBrief};
+use crate::api::CircuitState;
+use crate::config::filtering::LlmConfig;
 use crate::telemetry::metrics::Metrics;
 
 /// An answer for one tool, keyed as in the cache.

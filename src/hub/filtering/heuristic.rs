@@ -13,7 +13,8 @@
 //! The same table answers [`categories_for_prompt`]: which categories a task
 //! written in plain words needs.
 
-use super::{BUILTIN_CATEGORIES, Guess, ToolBrief};
+use super::category::{Guess, ToolBrief};
+use crate::config::filtering::BUILTIN_CATEGORIES;
 
 const FS: u8 = 0;
 const WEB: u8 = 1;

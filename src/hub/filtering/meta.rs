@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
+use super::listing::Listing;
 use super::search::{Doc, Index};
-use crate::hub::catalog::Catalog;
 use crate::mcp::model::Tool;
 
 pub const SEARCH_TOOLS: &str = "search_tools";
@@ -89,20 +89,21 @@ pub fn one_line(description: &str) -> String {
 
 /// `search_tools`: ranked tools among those `visible` lets through.
 pub fn search(
-    catalog: &Catalog,
+    listing: &Listing,
     visible: impl Fn(&str) -> bool,
     query: &str,
     category: Option<&str>,
     limit: Option<usize>,
 ) -> Value {
     let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let candidates: Vec<&Tool> = catalog
+    let candidates: Vec<&Tool> = listing
+        .catalog
         .tools
         .iter()
         .filter(|t| visible(t.name.as_ref()))
         .filter(|t| {
             category.is_none_or(|c| {
-                catalog
+                listing
                     .categories
                     .get(t.name.as_ref())
                     .is_some_and(|x| x.category.eq_ignore_ascii_case(c))
@@ -110,7 +111,7 @@ pub fn search(
         })
         .collect();
     let category_of = |t: &Tool| {
-        catalog
+        listing
             .categories
             .get(t.name.as_ref())
             .map_or("other".to_owned(), |c| c.category.clone())
@@ -142,7 +143,7 @@ pub fn search(
                 "name": t.name,
                 "description": one_line(t.description.as_deref().unwrap_or_default()),
                 "category": category_of(t),
-                "server": catalog.tool(t.name.as_ref()).map(|r| r.server.clone()),
+                "server": listing.catalog.tool(t.name.as_ref()).map(|r| r.server.clone()),
                 "score": (score * 1000.0).round() / 1000.0,
             })
         })
@@ -152,11 +153,12 @@ pub fn search(
 
 /// `describe_tool`: the full definition, if `visible` lets the tool through.
 pub fn describe(
-    catalog: &Catalog,
+    listing: &Listing,
     visible: impl Fn(&str) -> bool,
     name: &str,
 ) -> Result<Value, String> {
-    let t = catalog
+    let t = listing
+        .catalog
         .tools
         .iter()
         .find(|t| t.name == name && visible(name))
@@ -167,11 +169,11 @@ pub fn describe(
     if let Some(o) = v.as_object_mut() {
         o.insert(
             "category".into(),
-            json!(catalog.categories.get(name).map(|c| c.category.clone())),
+            json!(listing.categories.get(name).map(|c| c.category.clone())),
         );
         o.insert(
             "server".into(),
-            json!(catalog.tool(name).map(|r| r.server.clone())),
+            json!(listing.catalog.tool(name).map(|r| r.server.clone())),
         );
     }
     Ok(v)

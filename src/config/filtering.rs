@@ -3,16 +3,151 @@
 //! without an edit. Unknown keys are ignored; a known key with a wrong value is refused
 //! with the key's path and what it accepts.
 
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-
-use super::llm::{LlmSettings, Provider};
 
 /// Below this heuristic confidence a tool is sent to the LLM (when one is configured).
 pub const DEFAULT_CONFIDENCE_THRESHOLD: f32 = 0.6;
 /// Tools waiting for the LLM at most; more wait for room (see `engine`).
 pub const DEFAULT_MAX_QUEUE: usize = 1000;
+
+/// The categories every hub knows; `customMappings` may add more.
+pub const BUILTIN_CATEGORIES: [&str; 10] = [
+    "filesystem",
+    "web",
+    "search",
+    "database",
+    "version-control",
+    "docker",
+    "cloud",
+    "development",
+    "communication",
+    "other",
+];
+
+/// Which API the provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Provider {
+    /// OpenAI's chat completions, or any compatible server (Ollama, vLLM, LiteLLM, …).
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 3] = [Provider::OpenAi, Provider::Anthropic, Provider::Gemini];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "openai",
+            Provider::Anthropic => "anthropic",
+            Provider::Gemini => "gemini",
+        }
+    }
+
+    /// The base URL used when the settings give none.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "https://api.openai.com/v1",
+            Provider::Anthropic => "https://api.anthropic.com",
+            Provider::Gemini => "https://generativelanguage.googleapis.com",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Provider {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Provider, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "openai" => Ok(Provider::OpenAi),
+            "anthropic" => Ok(Provider::Anthropic),
+            "gemini" => Ok(Provider::Gemini),
+            other => Err(format!(
+                "unknown LLM provider `{other}`: expected openai, anthropic or gemini \
+                 (use openai with a base URL for OpenAI-compatible servers)"
+            )),
+        }
+    }
+}
+
+/// How to reach the provider and how hard to try.
+#[derive(Clone, PartialEq)]
+pub struct LlmSettings {
+    pub provider: Provider,
+    /// Never in logs, errors or `Debug` output.
+    pub api_key: Option<String>,
+    pub model: String,
+    /// `None`: the provider's public endpoint ([`Provider::default_base_url`]).
+    pub base_url: Option<String>,
+    /// Per attempt, from sending the request to the end of the answer.
+    pub request_timeout: Duration,
+    /// Retries after the first attempt.
+    pub retry_count: u32,
+    /// Delay before retry n (0-based) = min(base · 2ⁿ, max_backoff), plus up to 10%.
+    pub backoff_base: Duration,
+    pub max_backoff: Duration,
+    /// Consecutive failed attempts that open the circuit (0 is taken as 1).
+    pub circuit_threshold: u32,
+    /// How long the circuit stays open before one half-open probe.
+    pub circuit_timeout: Duration,
+}
+
+impl LlmSettings {
+    /// Settings with the usual defaults: 30 s per attempt, 2 retries from 1 s (at most
+    /// 30 s), circuit opened by 5 consecutive failures for 60 s.
+    pub fn new(provider: Provider, model: impl Into<String>) -> LlmSettings {
+        LlmSettings {
+            provider,
+            api_key: None,
+            model: model.into(),
+            base_url: None,
+            request_timeout: Duration::from_secs(30),
+            retry_count: 2,
+            backoff_base: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+            circuit_threshold: 5,
+            circuit_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// The base URL in use, without a trailing slash.
+    pub fn effective_base_url(&self) -> String {
+        self.base_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .unwrap_or(self.provider.default_base_url())
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+impl fmt::Debug for LlmSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LlmSettings")
+            .field("provider", &self.provider)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("model", &self.model)
+            .field("base_url", &self.base_url)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry_count", &self.retry_count)
+            .field("backoff_base", &self.backoff_base)
+            .field("max_backoff", &self.max_backoff)
+            .field("circuit_threshold", &self.circuit_threshold)
+            .field("circuit_timeout", &self.circuit_timeout)
+            .finish()
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -226,10 +361,7 @@ impl FilterSettings {
 
     /// Every category a setting names: the built-in ones plus custom ones.
     pub fn known_categories(&self) -> Vec<String> {
-        let mut all: Vec<String> = super::BUILTIN_CATEGORIES
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
+        let mut all: Vec<String> = BUILTIN_CATEGORIES.iter().map(|c| c.to_string()).collect();
         for c in self
             .custom_mappings
             .iter()

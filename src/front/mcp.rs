@@ -1,0 +1,484 @@
+//! The hub's MCP face: one [`HubService`] per client session, answering from the hub's
+//! listing and handing calls to the hub's call routing.
+
+// Sessions on revisions that still have logging (2025-06-18, 2025-11-25) may set its
+// level, though the SDK marks it deprecated (SEP-2577).
+#![allow(deprecated)]
+
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams,
+    GetPromptResponse, InitializeRequestParams, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
+};
+use rmcp::model::{
+    CompleteRequestParams, CompleteResult, Reference, SetLevelRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+};
+use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer, SubscriptionContext};
+use serde_json::json;
+
+use crate::api::events;
+use crate::hub::calls::call_error_to_mcp;
+use crate::hub::filtering::listing::{Listing, SessionView};
+use crate::hub::lifecycle::Hub;
+use crate::mcp::model::McpError;
+use crate::mcp::sessions::{Caller, ListKind, SessionId};
+
+/// The handler of one client session.
+pub struct HubService {
+    hub: Arc<Hub>,
+    /// Set by `initialize`; stateless (2026-07-28) clients have none.
+    session: Mutex<Option<SessionId>>,
+    /// What this session may see beyond the hub-wide filter (prompt-based mode).
+    view: Mutex<SessionView>,
+}
+
+impl HubService {
+    pub fn new(hub: Arc<Hub>) -> HubService {
+        HubService {
+            hub,
+            session: Mutex::new(None),
+            view: Mutex::new(SessionView::default()),
+        }
+    }
+
+    fn view(&self) -> SessionView {
+        self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The hub's own tools; `None` when `name` is not one that applies now.
+    async fn call_meta_tool(
+        &self,
+        name: &str,
+        arguments: Option<&serde_json::Map<String, serde_json::Value>>,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<Result<CallToolResult, McpError>> {
+        use crate::config::filtering::{Exposure, Mode};
+        use crate::hub::filtering::meta;
+        let settings = self.hub.filtering.settings();
+        let listing = self.hub.listing();
+        let view = self.view();
+        let visible = |n: &str| view.allows(&settings, &listing, n);
+        let arg = |k: &str| arguments.and_then(|a| a.get(k));
+        let search_mode = settings.exposure == Exposure::Search;
+        match name {
+            meta::SEARCH_TOOLS if search_mode => {
+                let query = arg("query").and_then(|v| v.as_str()).unwrap_or_default();
+                let category = arg("category").and_then(|v| v.as_str());
+                let limit = arg("limit").and_then(|v| v.as_u64()).map(|n| n as usize);
+                Some(Ok(structured_result(meta::search(
+                    &listing, visible, query, category, limit,
+                ))))
+            }
+            meta::DESCRIBE_TOOL if search_mode => {
+                let Some(tool) = arg("name").and_then(|v| v.as_str()) else {
+                    return Some(Err(McpError::invalid_params(
+                        "describe_tool needs `name`: a tool name from search_tools",
+                        None,
+                    )));
+                };
+                Some(
+                    meta::describe(&listing, visible, tool)
+                        .map(structured_result)
+                        .map_err(|m| McpError::invalid_params(m, Some(json!({"tool": tool})))),
+                )
+            }
+            meta::CALL_TOOL if search_mode => {
+                let Some(tool) = arg("name").and_then(|v| v.as_str()) else {
+                    return Some(Err(McpError::invalid_params(
+                        "call_tool needs `name`: a tool name from search_tools",
+                        None,
+                    )));
+                };
+                let arguments = match arg("arguments") {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(serde_json::Value::Object(o)) => Some(o.clone()),
+                    Some(_) => {
+                        return Some(Err(McpError::invalid_params(
+                            "call_tool: `arguments` must be an object",
+                            None,
+                        )));
+                    }
+                };
+                let caller = Caller {
+                    session: self.session(),
+                    progress: context.meta.get_progress_token(),
+                };
+                Some(self.hub.call_tool(tool, arguments, caller, &view).await)
+            }
+            meta::ANALYZE_PROMPT
+                if listing.filtering_active
+                    && settings.mode == Mode::PromptBased
+                    && settings.meta_tools =>
+            {
+                let Some(prompt) = arg("prompt").and_then(|v| v.as_str()) else {
+                    return Some(Err(McpError::invalid_params(
+                        "hub__analyze_prompt needs `prompt`: the task in plain words",
+                        None,
+                    )));
+                };
+                Some(Ok(self
+                    .analyze_prompt(prompt, &listing, &context.peer)
+                    .await))
+            }
+            _ => None,
+        }
+    }
+
+    /// Prompt-based mode: picks the categories the task needs, shows this session
+    /// only their tools, and tells this session (alone) that its list changed.
+    async fn analyze_prompt(
+        &self,
+        prompt: &str,
+        listing: &Listing,
+        peer: &Peer<RoleServer>,
+    ) -> CallToolResult {
+        let chosen = self.hub.filtering.categories_for_prompt(prompt);
+        if chosen.is_empty() {
+            return structured_result(json!({
+                "categories": [],
+                "message": "no category matched this task; the tool list is unchanged. Describe the task with more concrete words (files, repository, database, web page…).",
+            }));
+        }
+        let categories: Vec<String> = chosen.iter().map(|(c, _)| c.clone()).collect();
+        self.view
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .categories = Some(categories.clone());
+        let settings = self.hub.filtering.settings();
+        let view = self.view();
+        let exposed: Vec<&str> = listing
+            .catalog
+            .tools
+            .iter()
+            .map(|t| t.name.as_ref())
+            .filter(|n| view.allows(&settings, listing, n))
+            .collect();
+        let _ = peer.notify_tool_list_changed().await;
+        structured_result(json!({
+            "categories": chosen.iter().map(|(c, why)| json!({"category": c, "reason": why})).collect::<Vec<_>>(),
+            "exposedTools": exposed.len(),
+            "tools": exposed,
+            "message": format!("this session now sees {} tools of {}", exposed.len(), categories.join(", ")),
+        }))
+    }
+
+    fn session(&self) -> Option<SessionId> {
+        *self.session.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for HubService {
+    fn drop(&mut self) {
+        let id = self
+            .session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(id) = id
+            && let Some(name) = self.hub.sessions.unregister(id)
+        {
+            self.hub
+                .metrics
+                .active_clients
+                .set(self.hub.sessions.count() as i64);
+            tracing::info!(event = events::CLIENT_DISCONNECTED, client = %name, "client {name} disconnected");
+        }
+    }
+}
+
+/// A meta-tool's answer: the JSON as structured content and as text for clients
+/// that read only text.
+fn structured_result(value: serde_json::Value) -> CallToolResult {
+    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    serde_json::from_value(json!({
+        "content": [{"type": "text", "text": text}],
+        "structuredContent": value,
+        "isError": false,
+    }))
+    .unwrap_or_default()
+}
+
+impl rmcp::ServerHandler for HubService {
+    fn get_info(&self) -> ServerConfig {
+        crate::mcp::server::server_info()
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        context.peer.set_peer_info(request.clone());
+        let name = format!(
+            "{} {}",
+            request.client_info.name, request.client_info.version
+        );
+        let id = self
+            .hub
+            .sessions
+            .register(context.peer.clone(), name.clone());
+        if let Some(old) = self
+            .session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(id)
+        {
+            self.hub.sessions.unregister(old);
+        }
+        self.hub
+            .metrics
+            .active_clients
+            .set(self.hub.sessions.count() as i64);
+        tracing::info!(event = events::CLIENT_CONNECTED, client = %name, protocol = %request.protocol_version, "client {name} connected");
+        self.negotiate_initialize(&request)
+    }
+
+    async fn on_initialized(&self, _: NotificationContext<RoleServer>) {}
+
+    async fn list_tools(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(
+            self.hub.visible_tools(&self.view()),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        if let Some(r) = self
+            .call_meta_tool(&request.name, request.arguments.as_ref(), &context)
+            .await
+        {
+            return r.map(CallToolResponse::Complete);
+        }
+        let caller = Caller {
+            session: self.session(),
+            progress: context.meta.get_progress_token(),
+        };
+        self.hub
+            .call_tool(&request.name, request.arguments, caller, &self.view())
+            .await
+            .map(CallToolResponse::Complete)
+    }
+
+    async fn list_prompts(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(
+            self.hub.listing().catalog.prompts.clone(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let listing = self.hub.listing();
+        let route = listing
+            .catalog
+            .prompt(&request.name)
+            .cloned()
+            .ok_or_else(|| {
+                McpError::invalid_params(format!("unknown prompt `{}`", request.name), None)
+            })?;
+        let (backend, handle) = self.hub.connected(&route.server)?;
+        let mut params = request;
+        params.name = route.name.clone();
+        handle
+            .get_prompt(params, backend.entry.timeout())
+            .await
+            .map(GetPromptResponse::Complete)
+            .map_err(|e| call_error_to_mcp(&route.server, e))
+    }
+
+    async fn complete(
+        &self,
+        mut request: CompleteRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let listing = self.hub.listing();
+        let server = match &mut request.r#ref {
+            Reference::Prompt(p) => {
+                let route = listing.catalog.prompt(&p.name).cloned().ok_or_else(|| {
+                    McpError::invalid_params(format!("unknown prompt `{}`", p.name), None)
+                })?;
+                p.name = route.name;
+                route.server
+            }
+            Reference::Resource(r) => listing
+                .catalog
+                .resource_servers(&r.uri)
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    McpError::invalid_params(format!("no server has resource `{}`", r.uri), None)
+                })?,
+            _ => {
+                return Err(McpError::invalid_params(
+                    "completion/complete: unsupported reference type (use ref/prompt or ref/resource)",
+                    None,
+                ));
+            }
+        };
+        let (backend, handle) = self.hub.connected(&server)?;
+        handle
+            .complete(request, backend.entry.timeout())
+            .await
+            .map_err(|e| call_error_to_mcp(&server, e))
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        // Backends that log are told the level; the hub forwards what they send.
+        for b in self.hub.backends() {
+            let logs = b.snapshot().identity.is_some_and(|i| i.has_logging);
+            if let (true, Ok(handle)) = (logs, b.handle()) {
+                let _ = handle.set_level(request.clone()).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let server = self.hub.resource_owner(&request.uri)?;
+        // A sessionless client has no channel for updates to come back on.
+        let Some(session) = self.session() else {
+            return Ok(());
+        };
+        if self.hub.sessions.subscribe(&request.uri, session) {
+            let (_, handle) = self.hub.connected(&server)?;
+            if let Err(e) = handle.subscribe(request.clone()).await {
+                self.hub.sessions.unsubscribe(&request.uri, session);
+                return Err(call_error_to_mcp(&server, e));
+            }
+        }
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if let Some(session) = self.session()
+            && self.hub.sessions.unsubscribe(&request.uri, session)
+            && let Ok(server) = self.hub.resource_owner(&request.uri)
+            && let Ok((_, handle)) = self.hub.connected(&server)
+        {
+            handle
+                .unsubscribe(request)
+                .await
+                .map_err(|e| call_error_to_mcp(&server, e))?;
+        }
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // List changes are relayed; per-resource updates are not (yet) for stateless
+        // clients, so that part of a request is declined rather than silently dropped.
+        let mut accepted = requested.clone();
+        accepted.resource_subscriptions = None;
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut rx = self.hub.sessions.listen();
+        loop {
+            let kind = tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                k = rx.recv() => match k {
+                    Ok(k) => k,
+                    // Missed some: a list_changed is idempotent, so say all changed.
+                    Err(RecvError::Lagged(_)) => ListKind::Tools,
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+            };
+            let sink = context.sink();
+            let sent = match kind {
+                ListKind::Tools => sink.notify_tool_list_changed().await,
+                ListKind::Prompts => sink.notify_prompt_list_changed().await,
+                ListKind::Resources => sink.notify_resource_list_changed().await,
+            };
+            if sent.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Ok(ListResourcesResult::with_all_items(
+            self.hub.listing().catalog.resources.clone(),
+        ))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            self.hub.listing().catalog.templates.clone(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        self.hub
+            .read_resource(request)
+            .await
+            .map(ReadResourceResponse::Complete)
+    }
+}
+
+/// The `/mcp` endpoint of `hub`.
+pub fn streamable_http_service(
+    hub: Arc<Hub>,
+    allowed_hosts: Vec<String>,
+    max_body: usize,
+    cancel: tokio_util::sync::CancellationToken,
+) -> rmcp::transport::streamable_http_server::StreamableHttpService<
+    HubService,
+    rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
+> {
+    crate::mcp::server::streamable_http_service(
+        move || HubService::new(hub.clone()),
+        allowed_hosts,
+        max_body,
+        cancel,
+    )
+}
+
+/// `mcphub serve --stdio`: one session over this process's stdin/stdout.
+pub async fn serve_stdio(hub: Arc<Hub>) -> anyhow::Result<()> {
+    crate::mcp::server::serve_stdio(HubService::new(hub)).await
+}

@@ -1,0 +1,122 @@
+//! What the hub lists to clients: the catalog with each tool's category and the
+//! filter's verdicts on it, and what one client session may see of that.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::category::{Categorized, ToolBrief};
+use crate::config::filtering::{DefaultExposure, FilterSettings, Mode};
+use crate::hub::catalog::Catalog;
+
+/// What the hub lists to clients: the catalog, with each tool's category in its
+/// `_meta`, and the filter's verdicts on it. Built whole and swapped in whole, so a
+/// reader never sees a catalog with another catalog's verdicts.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub catalog: Catalog,
+    /// Each tool's category, by exposed name.
+    pub categories: HashMap<String, Categorized>,
+    /// Exposed names the hub-wide filter lets through (all of them when filtering is
+    /// off); prompt-based sessions narrow this further.
+    pub allowed: HashSet<String>,
+    pub filtering_active: bool,
+    /// The settings these were computed with: a change of them alone (exposure,
+    /// prompt-based defaults) changes what sessions see.
+    pub filter: Arc<FilterSettings>,
+}
+
+impl Listing {
+    /// `{exposed, total, filtered, summary}` for `/api/health` and `/api/metrics`.
+    pub fn exposure_json(&self) -> Value {
+        let total = self.catalog.tools.len();
+        let exposed = self.allowed.len().min(total);
+        json!({
+            "exposed": exposed,
+            "total": total,
+            "filtered": total - exposed,
+            "filtering": self.filtering_active,
+            "summary": exposure_summary(total, exposed),
+        })
+    }
+}
+
+/// Every tool of `catalog` as the categorizers see it (the server's own name), by
+/// exposed name.
+pub fn briefs(catalog: &Catalog) -> Vec<(String, ToolBrief)> {
+    catalog
+        .tools
+        .iter()
+        .filter_map(|t| {
+            let route = catalog.tool(t.name.as_ref())?;
+            Some((
+                t.name.to_string(),
+                ToolBrief {
+                    server: route.server.clone(),
+                    name: route.name.clone(),
+                    description: t.description.as_deref().unwrap_or_default().to_owned(),
+                    input_schema: Value::Object((*t.input_schema).clone()),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// "151/362 (58.3% filtered)", the form the system this replaces reported.
+pub fn exposure_summary(total: usize, exposed: usize) -> String {
+    format!(
+        "{exposed}/{total} ({:.1}% filtered)",
+        filter_rate(total, exposed) * 100.0
+    )
+}
+
+pub fn filter_rate(total: usize, exposed: usize) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        (total - exposed) as f64 / total as f64
+    }
+}
+
+/// What one client session may see and call, beyond the hub-wide filter.
+#[derive(Debug, Clone, Default)]
+pub struct SessionView {
+    /// Prompt-based mode: the categories `hub__analyze_prompt` chose for this session.
+    pub categories: Option<Vec<String>>,
+}
+
+impl SessionView {
+    /// Whether this session may see and call the backend tool `exposed`.
+    pub fn allows(&self, s: &FilterSettings, listing: &Listing, exposed: &str) -> bool {
+        if !listing.allowed.contains(exposed) {
+            return false;
+        }
+        if !(listing.filtering_active && s.mode == Mode::PromptBased) {
+            return true;
+        }
+        let category = listing
+            .categories
+            .get(exposed)
+            .map_or("other", |c| c.category.as_str());
+        match &self.categories {
+            Some(chosen) => chosen.iter().any(|c| c == category),
+            None => match s.default_exposure {
+                DefaultExposure::Zero | DefaultExposure::MetaOnly => false,
+                DefaultExposure::Minimal => s.categories.iter().any(|c| c == category),
+                DefaultExposure::All => true,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_reads_as_the_report_did() {
+        assert_eq!(exposure_summary(362, 151), "151/362 (58.3% filtered)");
+        assert_eq!(exposure_summary(0, 0), "0/0 (0.0% filtered)");
+    }
+}
