@@ -5,5 +5,6 @@
 pub mod backends;
 pub mod calls;
 pub mod catalog;
+pub mod error;
 pub mod filtering;
 pub mod lifecycle;

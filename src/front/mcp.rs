@@ -14,14 +14,14 @@ use rmcp::model::{
     ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
 };
 use rmcp::model::{
-    CompleteRequestParams, CompleteResult, Reference, SetLevelRequestParams,
-    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    CompleteRequestParams, CompleteResult, SetLevelRequestParams, SubscribeRequestParams,
+    SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer, SubscriptionContext};
 use serde_json::json;
 
 use crate::api::events;
-use crate::hub::calls::call_error_to_mcp;
+use crate::hub::error::HubError;
 use crate::hub::filtering::listing::{Listing, SessionView};
 use crate::hub::lifecycle::Hub;
 use crate::mcp::model::McpError;
@@ -55,7 +55,7 @@ impl HubService {
         name: &str,
         arguments: Option<&serde_json::Map<String, serde_json::Value>>,
         context: &RequestContext<RoleServer>,
-    ) -> Option<Result<CallToolResult, McpError>> {
+    ) -> Option<Result<CallToolResult, HubError>> {
         use crate::config::filtering::{Exposure, Mode};
         use crate::hub::filtering::meta;
         let settings = self.hub.filtering.settings();
@@ -75,31 +75,31 @@ impl HubService {
             }
             meta::DESCRIBE_TOOL if search_mode => {
                 let Some(tool) = arg("name").and_then(|v| v.as_str()) else {
-                    return Some(Err(McpError::invalid_params(
+                    return Some(Err(HubError::invalid(
                         "describe_tool needs `name`: a tool name from search_tools",
-                        None,
                     )));
                 };
                 Some(
                     meta::describe(&listing, visible, tool)
                         .map(structured_result)
-                        .map_err(|m| McpError::invalid_params(m, Some(json!({"tool": tool})))),
+                        .map_err(|message| HubError::InvalidRequest {
+                            message,
+                            data: Some(json!({"tool": tool})),
+                        }),
                 )
             }
             meta::CALL_TOOL if search_mode => {
                 let Some(tool) = arg("name").and_then(|v| v.as_str()) else {
-                    return Some(Err(McpError::invalid_params(
+                    return Some(Err(HubError::invalid(
                         "call_tool needs `name`: a tool name from search_tools",
-                        None,
                     )));
                 };
                 let arguments = match arg("arguments") {
                     None | Some(serde_json::Value::Null) => None,
                     Some(serde_json::Value::Object(o)) => Some(o.clone()),
                     Some(_) => {
-                        return Some(Err(McpError::invalid_params(
+                        return Some(Err(HubError::invalid(
                             "call_tool: `arguments` must be an object",
-                            None,
                         )));
                     }
                 };
@@ -115,9 +115,8 @@ impl HubService {
                     && settings.meta_tools =>
             {
                 let Some(prompt) = arg("prompt").and_then(|v| v.as_str()) else {
-                    return Some(Err(McpError::invalid_params(
+                    return Some(Err(HubError::invalid(
                         "hub__analyze_prompt needs `prompt`: the task in plain words",
-                        None,
                     )));
                 };
                 Some(Ok(self
@@ -258,7 +257,7 @@ impl rmcp::ServerHandler for HubService {
             .call_meta_tool(&request.name, request.arguments.as_ref(), &context)
             .await
         {
-            return r.map(CallToolResponse::Complete);
+            return r.map(CallToolResponse::Complete).map_err(McpError::from);
         }
         let caller = Caller {
             session: self.session(),
@@ -268,6 +267,7 @@ impl rmcp::ServerHandler for HubService {
             .call_tool(&request.name, request.arguments, caller, &self.view())
             .await
             .map(CallToolResponse::Complete)
+            .map_err(McpError::from)
     }
 
     async fn list_prompts(
@@ -285,58 +285,17 @@ impl rmcp::ServerHandler for HubService {
         request: GetPromptRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        let listing = self.hub.listing();
-        let route = listing
-            .catalog
-            .prompt(&request.name)
-            .cloned()
-            .ok_or_else(|| {
-                McpError::invalid_params(format!("unknown prompt `{}`", request.name), None)
-            })?;
-        let (backend, handle) = self.hub.connected(&route.server)?;
-        let mut params = request;
-        params.name = route.name.clone();
-        handle
-            .get_prompt(params, backend.entry.timeout())
-            .await
-            .map(GetPromptResponse::Complete)
-            .map_err(|e| call_error_to_mcp(&route.server, e))
+        Ok(GetPromptResponse::Complete(
+            self.hub.get_prompt(request).await?,
+        ))
     }
 
     async fn complete(
         &self,
-        mut request: CompleteRequestParams,
+        request: CompleteRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        let listing = self.hub.listing();
-        let server = match &mut request.r#ref {
-            Reference::Prompt(p) => {
-                let route = listing.catalog.prompt(&p.name).cloned().ok_or_else(|| {
-                    McpError::invalid_params(format!("unknown prompt `{}`", p.name), None)
-                })?;
-                p.name = route.name;
-                route.server
-            }
-            Reference::Resource(r) => listing
-                .catalog
-                .resource_servers(&r.uri)
-                .into_iter()
-                .next()
-                .ok_or_else(|| {
-                    McpError::invalid_params(format!("no server has resource `{}`", r.uri), None)
-                })?,
-            _ => {
-                return Err(McpError::invalid_params(
-                    "completion/complete: unsupported reference type (use ref/prompt or ref/resource)",
-                    None,
-                ));
-            }
-        };
-        let (backend, handle) = self.hub.connected(&server)?;
-        handle
-            .complete(request, backend.entry.timeout())
-            .await
-            .map_err(|e| call_error_to_mcp(&server, e))
+        Ok(self.hub.complete(request).await?)
     }
 
     async fn set_level(
@@ -345,12 +304,7 @@ impl rmcp::ServerHandler for HubService {
         _: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         // Backends that log are told the level; the hub forwards what they send.
-        for b in self.hub.backends() {
-            let logs = b.snapshot().identity.is_some_and(|i| i.has_logging);
-            if let (true, Ok(handle)) = (logs, b.handle()) {
-                let _ = handle.set_level(request.clone()).await;
-            }
-        }
+        self.hub.set_level(request).await;
         Ok(())
     }
 
@@ -359,17 +313,10 @@ impl rmcp::ServerHandler for HubService {
         request: SubscribeRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let server = self.hub.resource_owner(&request.uri)?;
+        self.hub.resource_owner(&request.uri)?;
         // A sessionless client has no channel for updates to come back on.
-        let Some(session) = self.session() else {
-            return Ok(());
-        };
-        if self.hub.sessions.subscribe(&request.uri, session) {
-            let (_, handle) = self.hub.connected(&server)?;
-            if let Err(e) = handle.subscribe(request.clone()).await {
-                self.hub.sessions.unsubscribe(&request.uri, session);
-                return Err(call_error_to_mcp(&server, e));
-            }
+        if let Some(session) = self.session() {
+            self.hub.subscribe_resource(session, request).await?;
         }
         Ok(())
     }
@@ -379,15 +326,8 @@ impl rmcp::ServerHandler for HubService {
         request: UnsubscribeRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        if let Some(session) = self.session()
-            && self.hub.sessions.unsubscribe(&request.uri, session)
-            && let Ok(server) = self.hub.resource_owner(&request.uri)
-            && let Ok((_, handle)) = self.hub.connected(&server)
-        {
-            handle
-                .unsubscribe(request)
-                .await
-                .map_err(|e| call_error_to_mcp(&server, e))?;
+        if let Some(session) = self.session() {
+            self.hub.unsubscribe_resource(session, request).await?;
         }
         Ok(())
     }
@@ -453,10 +393,9 @@ impl rmcp::ServerHandler for HubService {
         request: ReadResourceRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        self.hub
-            .read_resource(request)
-            .await
-            .map(ReadResourceResponse::Complete)
+        Ok(ReadResourceResponse::Complete(
+            self.hub.read_resource(request).await?,
+        ))
     }
 }
 

@@ -17,8 +17,8 @@ use serde_json::{Map, Value, json};
 
 use crate::api::{HubState, ServerStatus};
 use crate::hub::backends::{Backend, Snapshot};
+use crate::hub::error::HubError;
 use crate::hub::lifecycle::Hub;
-use crate::mcp::model::McpError;
 
 pub fn routes(hub: Arc<Hub>) -> Router {
     Router::new()
@@ -133,21 +133,58 @@ fn find_server(hub: &Hub, req: &ServerRequest) -> Result<Arc<Backend>, ApiError>
     })
 }
 
-/// A request handle for a connected server, or mcp-hub's 503.
-fn require_connected(b: &Backend) -> Result<crate::mcp::client::Handle, ApiError> {
-    b.handle().map_err(|msg| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVER_NOT_CONNECTED", msg)
-            .with_data(json!({"server": b.name}))
-    })
-}
-
-/// A failed backend request as mcp-hub's error body.
-fn call_error_to_api(server: &str, what: &str, e: crate::mcp::client::CallError) -> ApiError {
-    mcp_error_to_api(
-        server,
-        what,
-        crate::hub::calls::call_error_to_mcp(server, e),
+/// A [`HubError`] as mcp-hub's REST error: `what` (`tools/call`, …) names the request
+/// in the message of errors that come from the server or the call.
+fn api_error(what: &str, e: HubError) -> ApiError {
+    use HubError::*;
+    let server = e.server().unwrap_or_default().to_owned();
+    let (status, code) = match &e {
+        Filtered { tool, .. } => {
+            return ApiError::new(StatusCode::FORBIDDEN, "TOOL_FILTERED", e.to_string())
+                .with_data(json!({"server": server, "tool": tool}));
+        }
+        CatalogUpdating { .. } => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "CATALOG_UPDATING",
+                e.to_string(),
+            )
+            .with_data(json!({"server": server}));
+        }
+        NoSuchTool { tool, .. } => {
+            return ApiError::new(StatusCode::NOT_FOUND, "TOOL_NOT_FOUND", e.to_string())
+                .with_data(json!({"server": server, "tool": tool}));
+        }
+        NotConnected { reason, .. } => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVER_NOT_CONNECTED",
+                reason.clone(),
+            )
+            .with_data(json!({"server": server}));
+        }
+        UnknownServer { .. } => (StatusCode::NOT_FOUND, "SERVER_NOT_FOUND"),
+        UnknownTool { .. } | UnknownPrompt { .. } | NoResource { .. } | InvalidRequest { .. } => {
+            (StatusCode::NOT_FOUND, "TOOL_NOT_FOUND")
+        }
+        Unavailable { .. } | ShuttingDown => {
+            (StatusCode::SERVICE_UNAVAILABLE, "SERVER_NOT_CONNECTED")
+        }
+        Timeout { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "TOOL_EXECUTION_ERROR"),
+        // The server's own error: its JSON-RPC code says what kind of failure it is.
+        Backend { error, .. } => match error.code.0 {
+            -32602 => (StatusCode::NOT_FOUND, "TOOL_NOT_FOUND"),
+            -32000 => (StatusCode::SERVICE_UNAVAILABLE, "SERVER_NOT_CONNECTED"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "TOOL_EXECUTION_ERROR"),
+        },
+    };
+    let rpc = e.to_jsonrpc();
+    ApiError::new(
+        status,
+        code,
+        format!("{what} on `{server}` failed: {}", rpc.message),
     )
+    .with_data(json!({"server": server, "mcpCode": rpc.code.0, "mcpData": rpc.data}))
 }
 
 /// One server in mcp-hub's shape, serialized straight from the backend's snapshot:
@@ -353,7 +390,15 @@ async fn server_stop(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Ap
 async fn server_refresh(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
     let req = parse_body(&body)?;
     let b = find_server(&hub, &req)?;
-    require_connected(&b)?;
+    b.handle().map_err(|reason| {
+        api_error(
+            "refresh",
+            HubError::NotConnected {
+                server: b.name.clone(),
+                reason,
+            },
+        )
+    })?;
     b.refresh_offer()
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "REFRESH_FAILED", e))?;
@@ -361,23 +406,6 @@ async fn server_refresh(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) ->
     Ok(Json(
         json!({"status": "ok", "server": server_json(&b), "timestamp": Utc::now().to_rfc3339()}),
     ))
-}
-
-fn mcp_error_to_api(server: &str, what: &str, e: McpError) -> ApiError {
-    let code = e.code.0;
-    let (status, code_name) = if code == -32602 {
-        (StatusCode::NOT_FOUND, "TOOL_NOT_FOUND")
-    } else if code == -32000 {
-        (StatusCode::SERVICE_UNAVAILABLE, "SERVER_NOT_CONNECTED")
-    } else {
-        (StatusCode::INTERNAL_SERVER_ERROR, "TOOL_EXECUTION_ERROR")
-    };
-    ApiError::new(
-        status,
-        code_name,
-        format!("{what} on `{server}` failed: {}", e.message),
-    )
-    .with_data(json!({"server": server, "mcpCode": code, "mcpData": e.data}))
 }
 
 /// A backend's result as mcp-hub's REST clients know it: the 2026-07-28 `resultType`
@@ -400,44 +428,18 @@ async fn server_tool(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Ap
             "missing `tool` in the request body",
         )
     })?;
-    require_connected(&b)?;
-    let listing = hub.listing();
-    match listing.catalog.exposed_tool_name(&b.name, &tool) {
-        Some(exposed) if !listing.allowed.contains(exposed) => {
-            let e = hub.filtered_error(&listing, exposed);
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "TOOL_FILTERED",
-                e.message.to_string(),
-            )
-            .with_data(json!({"server": b.name, "tool": tool})));
-        }
-        // Connected, but not in the catalog yet: whether the filter allows it is unknown.
-        None if listing.filtering_active => {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "CATALOG_UPDATING",
-                format!(
-                    "the hub is still taking in `{}`'s tools; retry in a moment",
-                    b.name
-                ),
-            )
-            .with_data(json!({"server": b.name, "tool": tool})));
-        }
-        _ => {}
-    }
-    if !b.offer().tools.iter().any(|t| t.name == tool) {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "TOOL_NOT_FOUND",
-            format!("server `{}` has no tool `{tool}`", b.name),
-        )
-        .with_data(json!({"server": b.name, "tool": tool})));
-    }
     let result = hub
-        .call_backend_tool(&b.name, &tool, req.arguments, Default::default())
+        .call_server_tool(&b.name, &tool, req.arguments)
         .await
-        .map_err(|e| mcp_error_to_api(&b.name, "tools/call", e))?;
+        .map_err(|e| match e {
+            // A refusal about this tool names it too.
+            HubError::CatalogUpdating { .. } => {
+                let mut api = api_error("tools/call", e);
+                api.data = json!({"server": b.name, "tool": tool});
+                api
+            }
+            e => api_error("tools/call", e),
+        })?;
     Ok(Json(
         json!({"result": rest_result(&result), "timestamp": Utc::now().to_rfc3339()}),
     ))
@@ -453,11 +455,12 @@ async fn server_resource(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -
             "missing `uri` in the request body",
         )
     })?;
-    let handle = require_connected(&b)?;
-    let result = handle
-        .read_resource(rmcp_read(uri), b.entry.timeout())
+    let result = hub
+        .request(&b.name, |h, timeout| async move {
+            h.read_resource(rmcp_read(uri), timeout).await
+        })
         .await
-        .map_err(|e| call_error_to_api(&b.name, "resources/read", e))?;
+        .map_err(|e| api_error("resources/read", e))?;
     Ok(Json(
         json!({"result": rest_result(&result), "timestamp": Utc::now().to_rfc3339()}),
     ))
@@ -478,7 +481,6 @@ async fn server_prompt(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> 
             "missing `prompt` in the request body",
         )
     })?;
-    let handle = require_connected(&b)?;
     let params: crate::mcp::model::GetPromptRequestParams = serde_json::from_value(
         json!({"name": prompt, "arguments": req.arguments}),
     )
@@ -489,27 +491,23 @@ async fn server_prompt(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> 
             format!("prompt arguments must be strings: {e}"),
         )
     })?;
-    let result = handle
-        .get_prompt(params, b.entry.timeout())
+    let result = hub
+        .request(&b.name, |h, timeout| async move {
+            h.get_prompt(params, timeout).await
+        })
         .await
-        .map_err(|e| call_error_to_api(&b.name, "prompts/get", e))?;
+        .map_err(|e| api_error("prompts/get", e))?;
     Ok(Json(
         json!({"result": rest_result(&result), "timestamp": Utc::now().to_rfc3339()}),
     ))
 }
 
 async fn restart(State(hub): State<Arc<Hub>>) -> ApiResult {
-    hub.set_state(HubState::Restarting);
-    match hub.reload() {
-        Ok(summary) => {
-            hub.set_state(HubState::Restarted);
-            hub.set_state(HubState::Ready);
-            Ok(Json(
-                json!({"status": "ok", "changes": summary, "timestamp": Utc::now().to_rfc3339()}),
-            ))
-        }
+    match hub.restart() {
+        Ok(summary) => Ok(Json(
+            json!({"status": "ok", "changes": summary, "timestamp": Utc::now().to_rfc3339()}),
+        )),
         Err(e) => {
-            hub.set_state(HubState::Ready);
             tracing::error!(event = crate::api::events::CONFIG_ERROR, error = %e, "config reload refused: {e}");
             Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -521,11 +519,7 @@ async fn restart(State(hub): State<Arc<Hub>>) -> ApiResult {
 }
 
 async fn hard_restart(State(hub): State<Arc<Hub>>) -> ApiResult {
-    hub.set_state(HubState::Restarting);
-    let r = hub.restart_all();
-    hub.set_state(HubState::Restarted);
-    hub.set_state(HubState::Ready);
-    match r {
+    match hub.hard_restart() {
         Ok(summary) => Ok(Json(
             json!({"status": "ok", "changes": summary, "timestamp": Utc::now().to_rfc3339()}),
         )),

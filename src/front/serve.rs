@@ -76,9 +76,7 @@ pub async fn serve(
             r = crate::front::mcp::serve_stdio(hub.clone()) => r,
             _ = shutdown => Ok(()),
         };
-        hub.set_state(HubState::Stopping);
-        hub.stop_backends().await;
-        hub.set_state(HubState::Stopped);
+        hub.stop().await;
         return r;
     }
 
@@ -121,7 +119,7 @@ pub async fn serve(
             "stopping: finishing in-flight calls"
         );
         // New calls are refused from here on; running ones get up to the grace period.
-        stopping.set_state(HubState::Stopping);
+        stopping.begin_stopping();
         if tokio::time::timeout(SHUTDOWN_GRACE, stopping.calls_drained())
             .await
             .is_err()
@@ -145,9 +143,7 @@ pub async fn serve(
         r = server => r?,
         _ = close => tracing::warn!("connections still open after sessions closed; cutting them"),
     }
-    hub.stop_backends().await;
-    hub.set_state(HubState::Stopped);
-    hub.remove_workspace();
+    hub.stop().await;
     tracing::info!(event = events::HUB_STOPPED, "mcphub stopped");
     Ok(())
 }

@@ -1,71 +1,43 @@
 //! Call routing: which backend a request goes to, whether this caller may make it,
 //! and every backend request on the counted path that shutdown drains.
 
-use std::sync::Arc;
-use std::time::Instant;
-
-use serde_json::json;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use crate::api::events;
-use crate::hub::backends::Backend;
+use crate::hub::error::HubError;
 use crate::hub::filtering::listing::{Listing, SessionView};
 use crate::hub::lifecycle::Hub;
 use crate::mcp::client::{CallError, Handle};
+#[allow(deprecated)] // `logging/setLevel`: still in the revisions the hub serves
 use crate::mcp::model::{
-    CallToolRequestParams, CallToolResult, ErrorCode, McpError, ReadResourceRequestParams,
-    ReadResourceResult, Tool,
+    CallToolRequestParams, CallToolResult, CompleteRequestParams, CompleteResult,
+    GetPromptRequestParams, GetPromptResult, ReadResourceRequestParams, ReadResourceResult,
+    Reference, SetLevelRequestParams, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
-use crate::mcp::sessions::Caller;
+use crate::mcp::sessions::{Caller, SessionId};
 use crate::telemetry::metrics::Outcome;
 
-/// The JSON-RPC error a client gets when a call cannot reach its backend.
-pub fn call_error_to_mcp(server: &str, e: CallError) -> McpError {
-    match e {
-        CallError::Protocol(e) => e,
-        CallError::Timeout(t) => McpError::new(
-            ErrorCode::INTERNAL_ERROR,
-            format!(
-                "server `{server}` did not answer within {} ms",
-                t.as_millis()
-            ),
-            Some(json!({"server": server, "reason": "timeout"})),
-        ),
-        CallError::Unavailable(msg) => McpError::new(
-            ErrorCode(-32000),
-            format!("server `{server}` is unavailable: {msg}"),
-            Some(json!({"server": server, "reason": "unavailable"})),
-        ),
-    }
-}
+type Arguments = Option<serde_json::Map<String, serde_json::Value>>;
 
 impl Hub {
-    /// A tool call by exposed name from an MCP session: refused when the tool is
-    /// unknown or filtered out for that session, else routed to its backend.
-    pub async fn call_tool(
+    /// Whether the tool exposed as `exposed` may be called: the hub-wide filter, and
+    /// for an MCP session (`view`) what that session chose to see. REST callers have
+    /// no session and see what the hub-wide filter lets through.
+    pub fn authorize(
         &self,
+        listing: &Listing,
         exposed: &str,
-        arguments: Option<serde_json::Map<String, serde_json::Value>>,
-        caller: Caller,
-        view: &SessionView,
-    ) -> Result<CallToolResult, McpError> {
-        let listing = self.listing();
-        let route = listing.catalog.tool(exposed).cloned().ok_or_else(|| {
-            McpError::invalid_params(
-                format!("unknown tool `{exposed}`: tools/list shows the tools this hub has"),
-                Some(json!({"tool": exposed})),
-            )
-        })?;
+        view: Option<&SessionView>,
+    ) -> Result<(), HubError> {
         let settings = self.filtering.settings();
-        if !view.allows(&settings, &listing, exposed) {
-            return Err(self.filtered_error(&listing, exposed));
+        let allowed = match view {
+            Some(view) => view.allows(&settings, listing, exposed),
+            None => listing.allowed.contains(exposed),
+        };
+        if allowed {
+            return Ok(());
         }
-        self.call_backend_tool(&route.server, &route.name, arguments, caller)
-            .await
-    }
-
-    /// The error for a tool the filter hides: says which setting hides it.
-    pub fn filtered_error(&self, listing: &Listing, exposed: &str) -> McpError {
-        let settings = self.filtering.settings();
         let category = listing
             .categories
             .get(exposed)
@@ -87,10 +59,72 @@ impl Hub {
             category,
             "refused a call to filtered tool {exposed}"
         );
-        McpError::invalid_params(
-            format!("tool `{exposed}` is filtered out: {why}"),
-            Some(json!({"tool": exposed, "reason": "filtered", "category": category})),
-        )
+        Err(HubError::Filtered {
+            tool: exposed.to_owned(),
+            category: category.to_owned(),
+            why,
+        })
+    }
+
+    /// A tool call by exposed name from an MCP session: refused when the tool is
+    /// unknown or filtered out for that session, else routed to its backend.
+    pub async fn call_tool(
+        &self,
+        exposed: &str,
+        arguments: Arguments,
+        caller: Caller,
+        view: &SessionView,
+    ) -> Result<CallToolResult, HubError> {
+        let listing = self.listing();
+        let route =
+            listing
+                .catalog
+                .tool(exposed)
+                .cloned()
+                .ok_or_else(|| HubError::UnknownTool {
+                    tool: exposed.to_owned(),
+                })?;
+        self.authorize(&listing, exposed, Some(view))?;
+        drop(listing);
+        self.call_backend_tool(&route.server, &route.name, arguments, caller)
+            .await
+    }
+
+    /// A tool call by server and the server's own tool name (mcp-hub's REST API).
+    pub async fn call_server_tool(
+        &self,
+        server: &str,
+        tool: &str,
+        arguments: Arguments,
+    ) -> Result<CallToolResult, HubError> {
+        let backend = self
+            .backend(server)
+            .ok_or_else(|| HubError::UnknownServer {
+                server: server.to_owned(),
+            })?;
+        backend.handle().map_err(|reason| HubError::NotConnected {
+            server: server.to_owned(),
+            reason,
+        })?;
+        let listing = self.listing();
+        match listing.catalog.exposed_tool_name(server, tool) {
+            Some(exposed) => self.authorize(&listing, exposed, None)?,
+            None if listing.filtering_active => {
+                return Err(HubError::CatalogUpdating {
+                    server: server.to_owned(),
+                });
+            }
+            None => {}
+        }
+        drop(listing);
+        if !backend.offer().tools.iter().any(|t| t.name == tool) {
+            return Err(HubError::NoSuchTool {
+                server: server.to_owned(),
+                tool: tool.to_owned(),
+            });
+        }
+        self.call_backend_tool(server, tool, arguments, Caller::default())
+            .await
     }
 
     /// What `tools/list` shows one session.
@@ -120,31 +154,25 @@ impl Hub {
         tools
     }
 
-    /// A tool call by server and the server's own tool name.
-    pub async fn call_backend_tool(
+    /// Calls `server`'s tool `tool`, counted in the metrics and the log.
+    async fn call_backend_tool(
         &self,
         server: &str,
         tool: &str,
-        arguments: Option<serde_json::Map<String, serde_json::Value>>,
+        arguments: Arguments,
         caller: Caller,
-    ) -> Result<CallToolResult, McpError> {
+    ) -> Result<CallToolResult, HubError> {
         let started = Instant::now();
-        let _inflight = self
-            .begin_call()
-            .map_err(|m| McpError::new(ErrorCode(-32000), m, None))?;
-        let backend = self
-            .backend(server)
-            .ok_or_else(|| McpError::invalid_params(format!("unknown server `{server}`"), None))?;
-        let handle = backend.handle().map_err(|msg| {
+        let _inflight = self.begin_call()?;
+        let (handle, timeout) = self.handle(server).inspect_err(|_| {
             self.metrics
                 .record_call(server, Outcome::Unavailable, started.elapsed());
-            McpError::new(ErrorCode(-32000), msg, Some(json!({"server": server})))
         })?;
         let mut routes = self.sessions.begin_call(server, caller);
         let mut params = CallToolRequestParams::new(tool.to_owned());
         params.arguments = arguments;
         let result = handle
-            .call_tool(params, backend.entry.timeout(), |backend_token| {
+            .call_tool(params, timeout, |backend_token| {
                 routes.progress_token(backend_token)
             })
             .await;
@@ -175,64 +203,180 @@ impl Hub {
                 tracing::warn!(event = events::TOOL_CALL, server, tool, duration_ms, outcome = ?outcome, error = ?e, "tools/call {server}/{tool} failed")
             }
         }
-        result.map_err(|e| call_error_to_mcp(server, e))
+        result.map_err(|e| HubError::from_call(server, e))
     }
-}
 
-impl Hub {
-    /// A backend and a request handle for it, or the error a client should get.
-    pub fn connected(&self, server: &str) -> Result<(Arc<Backend>, Handle), McpError> {
+    /// A request handle for `server` and its per-request timeout.
+    fn handle(&self, server: &str) -> Result<(Handle, Duration), HubError> {
         let backend = self
             .backend(server)
-            .ok_or_else(|| McpError::invalid_params(format!("unknown server `{server}`"), None))?;
-        let handle = backend
-            .handle()
-            .map_err(|m| McpError::new(ErrorCode(-32000), m, Some(json!({"server": server}))))?;
-        Ok((backend, handle))
+            .ok_or_else(|| HubError::UnknownServer {
+                server: server.to_owned(),
+            })?;
+        let handle = backend.handle().map_err(|reason| HubError::NotConnected {
+            server: server.to_owned(),
+            reason,
+        })?;
+        Ok((handle, backend.entry.timeout()))
+    }
+
+    /// Any request to a backend other than a tool call: counted in flight, so that
+    /// shutdown lets it finish, and failing in the hub's terms.
+    pub async fn request<T, F, Fut>(&self, server: &str, send: F) -> Result<T, HubError>
+    where
+        F: FnOnce(Handle, Duration) -> Fut,
+        Fut: Future<Output = Result<T, CallError>>,
+    {
+        let _inflight = self.begin_call()?;
+        let (handle, timeout) = self.handle(server)?;
+        send(handle, timeout)
+            .await
+            .map_err(|e| HubError::from_call(server, e))
     }
 
     /// The server a resource URI belongs to.
-    pub fn resource_owner(&self, uri: &str) -> Result<String, McpError> {
+    pub fn resource_owner(&self, uri: &str) -> Result<String, HubError> {
         self.listing()
             .catalog
             .resource_servers(uri)
             .into_iter()
             .next()
-            .ok_or_else(|| {
-                McpError::resource_not_found(
-                    format!("no connected server has resource `{uri}`"),
-                    Some(json!({"uri": uri})),
-                )
+            .ok_or_else(|| HubError::NoResource {
+                uri: uri.to_owned(),
             })
     }
 
-    /// Reads a resource from the server that lists it (or whose template matches).
+    /// Reads a resource from the server that lists it (or whose template matches; the
+    /// next candidate when one fails).
     pub async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-    ) -> Result<ReadResourceResult, McpError> {
+    ) -> Result<ReadResourceResult, HubError> {
         let servers = self.listing().catalog.resource_servers(&request.uri);
         let mut last = None;
         for server in servers {
-            let Some(backend) = self.backend(&server) else {
-                continue;
-            };
-            let Ok(handle) = backend.handle() else {
-                continue;
-            };
-            match handle
-                .read_resource(request.clone(), backend.entry.timeout())
-                .await
-            {
+            let read = self
+                .request(&server, |h, timeout| {
+                    let request = request.clone();
+                    async move { h.read_resource(request, timeout).await }
+                })
+                .await;
+            match read {
                 Ok(r) => return Ok(r),
-                Err(e) => last = Some(call_error_to_mcp(&server, e)),
+                // Not connected (or gone): the next candidate may answer.
+                Err(HubError::UnknownServer { .. } | HubError::NotConnected { .. }) => {}
+                Err(HubError::ShuttingDown) => return Err(HubError::ShuttingDown),
+                Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| {
-            McpError::resource_not_found(
-                format!("no connected server has resource `{}`", request.uri),
-                Some(json!({"uri": request.uri})),
-            )
-        }))
+        Err(last.unwrap_or(HubError::NoResource { uri: request.uri }))
+    }
+
+    /// A prompt by exposed name, from the server that has it.
+    pub async fn get_prompt(
+        &self,
+        mut request: GetPromptRequestParams,
+    ) -> Result<GetPromptResult, HubError> {
+        let route = self
+            .listing()
+            .catalog
+            .prompt(&request.name)
+            .cloned()
+            .ok_or_else(|| HubError::UnknownPrompt {
+                prompt: request.name.clone(),
+            })?;
+        request.name = route.name;
+        self.request(&route.server, |h, timeout| async move {
+            h.get_prompt(request, timeout).await
+        })
+        .await
+    }
+
+    /// `completion/complete` for a prompt's or a resource's arguments, by the server
+    /// that owns the reference.
+    pub async fn complete(
+        &self,
+        mut request: CompleteRequestParams,
+    ) -> Result<CompleteResult, HubError> {
+        let listing = self.listing();
+        let server = match &mut request.r#ref {
+            Reference::Prompt(p) => {
+                let route = listing.catalog.prompt(&p.name).cloned().ok_or_else(|| {
+                    HubError::UnknownPrompt {
+                        prompt: p.name.clone(),
+                    }
+                })?;
+                p.name = route.name;
+                route.server
+            }
+            Reference::Resource(r) => listing
+                .catalog
+                .resource_servers(&r.uri)
+                .into_iter()
+                .next()
+                .ok_or_else(|| HubError::invalid(format!("no server has resource `{}`", r.uri)))?,
+            _ => {
+                return Err(HubError::invalid(
+                    "completion/complete: unsupported reference type (use ref/prompt or ref/resource)",
+                ));
+            }
+        };
+        drop(listing);
+        self.request(&server, |h, timeout| async move {
+            h.complete(request, timeout).await
+        })
+        .await
+    }
+
+    /// Subscribes `session` to a resource's updates; the owning server is asked once,
+    /// for the first subscriber.
+    pub async fn subscribe_resource(
+        &self,
+        session: SessionId,
+        request: SubscribeRequestParams,
+    ) -> Result<(), HubError> {
+        let server = self.resource_owner(&request.uri)?;
+        if self.sessions.subscribe(&request.uri, session) {
+            let uri = request.uri.clone();
+            if let Err(e) = self
+                .request(&server, |h, _| async move { h.subscribe(request).await })
+                .await
+            {
+                self.sessions.unsubscribe(&uri, session);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends `session`'s subscription; the owning server is told when it was the last.
+    pub async fn unsubscribe_resource(
+        &self,
+        session: SessionId,
+        request: UnsubscribeRequestParams,
+    ) -> Result<(), HubError> {
+        if self.sessions.unsubscribe(&request.uri, session)
+            && let Ok(server) = self.resource_owner(&request.uri)
+            && self.handle(&server).is_ok()
+        {
+            self.request(&server, |h, _| async move { h.unsubscribe(request).await })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Tells every backend that logs the level a client asked for.
+    #[allow(deprecated)]
+    pub async fn set_level(&self, request: SetLevelRequestParams) {
+        for b in self.backends() {
+            if b.snapshot().identity.is_some_and(|i| i.has_logging) {
+                let _ = self
+                    .request(&b.name, |h, _| {
+                        let request = request.clone();
+                        async move { h.set_level(request).await }
+                    })
+                    .await;
+            }
+        }
     }
 }

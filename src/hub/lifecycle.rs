@@ -85,11 +85,11 @@ impl Drop for InFlight<'_> {
 
 impl Hub {
     /// Registers a call, or refuses it when the hub is stopping.
-    pub fn begin_call(&self) -> Result<InFlight<'_>, String> {
+    pub fn begin_call(&self) -> Result<InFlight<'_>, crate::hub::error::HubError> {
         self.inflight.fetch_add(1, Ordering::AcqRel);
         let guard = InFlight(self);
         if matches!(self.state(), HubState::Stopping | HubState::Stopped) {
-            return Err("the hub is shutting down; retry against the next one".into());
+            return Err(crate::hub::error::HubError::ShuttingDown);
         }
         Ok(guard)
     }
@@ -153,7 +153,7 @@ impl Hub {
         *self.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn set_state(&self, state: HubState) {
+    fn set_state(&self, state: HubState) {
         let old = std::mem::replace(
             &mut *self.state.write().unwrap_or_else(|p| p.into_inner()),
             state,
@@ -461,9 +461,39 @@ impl Hub {
         self.reload_with(false)
     }
 
-    /// `hard-restart`: re-reads the config and restarts every server, changed or not.
-    pub fn restart_all(self: &Arc<Self>) -> Result<ReloadSummary, crate::config::ConfigError> {
-        self.reload_with(true)
+    /// `POST /api/restart`: a reload, passing through mcp-hub's `restarting` and
+    /// `restarted` states; a refused config leaves the hub `ready` and unchanged.
+    pub fn restart(self: &Arc<Self>) -> Result<ReloadSummary, crate::config::ConfigError> {
+        self.set_state(HubState::Restarting);
+        let r = self.reload();
+        if r.is_ok() {
+            self.set_state(HubState::Restarted);
+        }
+        self.set_state(HubState::Ready);
+        r
+    }
+
+    /// `POST /api/hard-restart`: re-reads the config and restarts every server,
+    /// changed or not.
+    pub fn hard_restart(self: &Arc<Self>) -> Result<ReloadSummary, crate::config::ConfigError> {
+        self.set_state(HubState::Restarting);
+        let r = self.reload_with(true);
+        self.set_state(HubState::Restarted);
+        self.set_state(HubState::Ready);
+        r
+    }
+
+    /// Refuses new calls from now on; the ones in flight go on (`calls_drained`).
+    pub fn begin_stopping(&self) {
+        self.set_state(HubState::Stopping);
+    }
+
+    /// Stops every server, and takes the hub out of `workspaces.json`.
+    pub async fn stop(&self) {
+        self.begin_stopping();
+        self.stop_backends().await;
+        self.set_state(HubState::Stopped);
+        self.remove_workspace();
     }
 
     fn reload_with(
@@ -511,7 +541,7 @@ impl Hub {
     }
 
     /// Stops every backend and waits for their processes to be gone.
-    pub async fn stop_backends(&self) {
+    async fn stop_backends(&self) {
         self.filtering.shutdown();
         let backends = self.backends();
         for b in &backends {
@@ -593,7 +623,10 @@ impl Hub {
         entries
     }
 
-    pub fn remove_workspace(&self) {
+    fn remove_workspace(&self) {
+        if self.port() == 0 {
+            return;
+        }
         if let Err(e) =
             Workspaces::new(&self.options.state_dir).remove(self.port(), std::process::id())
         {

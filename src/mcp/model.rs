@@ -2,10 +2,11 @@
 //! the library names them through here.
 
 pub use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ErrorCode, GetPromptRequestParams, GetPromptResult,
-    JsonObject, LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, Prompt,
-    ReadResourceRequestParams, ReadResourceResult, Resource, ResourceTemplate,
-    ResourceUpdatedNotificationParam, Tool,
+    CallToolRequestParams, CallToolResult, CompleteRequestParams, CompleteResult, ErrorCode,
+    GetPromptRequestParams, GetPromptResult, JsonObject, LoggingMessageNotificationParam,
+    ProgressNotificationParam, ProgressToken, Prompt, ReadResourceRequestParams,
+    ReadResourceResult, Reference, Resource, ResourceTemplate, ResourceUpdatedNotificationParam,
+    SetLevelRequestParams, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
 
 /// The protocol's error object (`code`, `message`, `data`).
