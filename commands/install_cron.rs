@@ -105,7 +105,7 @@ fn install(args: &Args) -> Result<(), String> {
             return Ok(());
         }
     }
-    let backups = state.root().join("backups");
+    let backups = state.backups_dir();
     std::fs::create_dir_all(&backups).map_err(|e| format!("{}: {e}", backups.display()))?;
     let backup = backups.join(format!(
         "crontab-{}.bak",

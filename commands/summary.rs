@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use mcphub::state::write_atomic;
 use mcphub::toolkit::history::History;
-use mcphub::toolkit::measure::{baselines_dir, latest_baseline};
+use mcphub::toolkit::measure::latest_baseline;
 use mcphub::toolkit::probe::HubClient;
 use mcphub::toolkit::render::Format;
 use mcphub::toolkit::reports::{SUMMARY, render};
@@ -39,10 +39,6 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.format == Format::Nagios {
-        eprintln!("mcphub summary: --format nagios is for check commands; use table or json");
-        return ExitCode::from(2);
-    }
     let state = args.hub.state();
     let target = args.hub.target();
     let live = block_on(async {
@@ -64,7 +60,7 @@ pub fn run(args: Args) -> ExitCode {
         now,
         log: &log,
         history: &history,
-        baseline: latest_baseline(&baselines_dir(state.root())),
+        baseline: latest_baseline(&state.baselines_dir()),
         hub: target.url.clone(),
         live_servers: live,
     });
@@ -90,7 +86,7 @@ pub fn run(args: Args) -> ExitCode {
             "{}",
             serde_json::to_string_pretty(&summary).unwrap_or_default()
         ),
-        _ => {
+        Format::Table => {
             println!("{md}");
             eprintln!("report written to {}", file.display());
         }

@@ -464,7 +464,7 @@ _mcphub() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json nagios" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
                     return 0
                     ;;
                 --template)
@@ -532,7 +532,7 @@ _mcphub() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json nagios" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -620,7 +620,7 @@ _mcphub() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json nagios" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
                     return 0
                     ;;
                 --template)

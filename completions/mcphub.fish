@@ -64,8 +64,7 @@ complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -l state-dir -d '
 complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -l duration -d 'How long to measure, e.g. 60s, 5m' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -l interval -d 'How often to sample CPU, RSS and queue depth' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -l format -r -f -a "table\t''
-json\t''
-nagios\t''"
+json\t''"
 complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -l template -d 'Baseline template overriding templates/baseline.md' -r -F
 complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -s h -l help -d 'Print help'
 complete -c mcphub -n "__fish_mcphub_using_subcommand measure" -s V -l version -d 'Print version'
@@ -74,12 +73,12 @@ complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l token -d 
 complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l state-dir -d 'State directory. Default: $XDG_STATE_HOME/mcp-hub' -r -F
 complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l format -r -f -a "table\t''
 json\t''
-nagios\t''"
+nagios\t'One Nagios plugin line: `MCPHUB <STATUS> - <summary> | <perfdata>`'"
 complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l thresholds -d 'JSON file overriding alert thresholds (see README)' -r -F
 complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l emit -d 'Print the same rules in another system\'s format instead of checking' -r -f -a "prometheus-rules\t''"
 complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l webhook -d 'Slack-compatible webhook (a JSON POST of {"text": …}) told about warning and critical results' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -l job -d 'Prometheus job name the emitted rules select' -r
-complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -s h -l help -d 'Print help'
+complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mcphub -n "__fish_mcphub_using_subcommand check-alerts" -s V -l version -d 'Print version'
 complete -c mcphub -n "__fish_mcphub_using_subcommand detect-anomalies" -l hub -d 'Hub to check. Default: MCPHUB_URL, else the live hubs in workspaces.json, else http://127.0.0.1:7000' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand detect-anomalies" -l token -d 'Bearer token of the hub' -r
@@ -87,18 +86,17 @@ complete -c mcphub -n "__fish_mcphub_using_subcommand detect-anomalies" -l state
 complete -c mcphub -n "__fish_mcphub_using_subcommand detect-anomalies" -l window -d 'How far back to look, e.g. 5m, 1h' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand detect-anomalies" -l format -r -f -a "table\t''
 json\t''
-nagios\t''"
+nagios\t'One Nagios plugin line: `MCPHUB <STATUS> - <summary> | <perfdata>`'"
 complete -c mcphub -n "__fish_mcphub_using_subcommand detect-anomalies" -l thresholds -d 'JSON file overriding anomaly thresholds' -r -F
 complete -c mcphub -n "__fish_mcphub_using_subcommand detect-anomalies" -l log -d 'The hub\'s log file. Default: logs/mcp-hub.log in the state directory' -r -F
-complete -c mcphub -n "__fish_mcphub_using_subcommand detect-anomalies" -s h -l help -d 'Print help'
+complete -c mcphub -n "__fish_mcphub_using_subcommand detect-anomalies" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mcphub -n "__fish_mcphub_using_subcommand detect-anomalies" -s V -l version -d 'Print version'
 complete -c mcphub -n "__fish_mcphub_using_subcommand summary" -l hub -d 'Hub to check. Default: MCPHUB_URL, else the live hubs in workspaces.json, else http://127.0.0.1:7000' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand summary" -l token -d 'Bearer token of the hub' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand summary" -l state-dir -d 'State directory. Default: $XDG_STATE_HOME/mcp-hub' -r -F
 complete -c mcphub -n "__fish_mcphub_using_subcommand summary" -l date -d 'The day to report on: YYYY-MM-DD, today or yesterday (UTC)' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand summary" -l format -r -f -a "table\t''
-json\t''
-nagios\t''"
+json\t''"
 complete -c mcphub -n "__fish_mcphub_using_subcommand summary" -l template -d 'Report template overriding templates/summary.md' -r -F
 complete -c mcphub -n "__fish_mcphub_using_subcommand summary" -l log -d 'The hub\'s log file. Default: logs/mcp-hub.log in the state directory' -r -F
 complete -c mcphub -n "__fish_mcphub_using_subcommand summary" -s h -l help -d 'Print help'
@@ -109,8 +107,8 @@ complete -c mcphub -n "__fish_mcphub_using_subcommand validate" -l state-dir -d 
 complete -c mcphub -n "__fish_mcphub_using_subcommand validate" -s c -l config -d 'Config files to validate. Default: the running hub\'s, else the default file' -r -F
 complete -c mcphub -n "__fish_mcphub_using_subcommand validate" -l format -r -f -a "table\t''
 json\t''
-nagios\t''"
-complete -c mcphub -n "__fish_mcphub_using_subcommand validate" -s h -l help -d 'Print help'
+nagios\t'One Nagios plugin line: `MCPHUB <STATUS> - <summary> | <perfdata>`'"
+complete -c mcphub -n "__fish_mcphub_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mcphub -n "__fish_mcphub_using_subcommand validate" -s V -l version -d 'Print version'
 complete -c mcphub -n "__fish_mcphub_using_subcommand install-cron" -l hub -d 'Hub to check. Default: MCPHUB_URL, else the live hubs in workspaces.json, else http://127.0.0.1:7000' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand install-cron" -l token -d 'Bearer token of the hub' -r
@@ -125,8 +123,7 @@ complete -c mcphub -n "__fish_mcphub_using_subcommand prune" -l token -d 'Bearer
 complete -c mcphub -n "__fish_mcphub_using_subcommand prune" -l state-dir -d 'State directory. Default: $XDG_STATE_HOME/mcp-hub' -r -F
 complete -c mcphub -n "__fish_mcphub_using_subcommand prune" -l keep -d 'Keep history and rotated logs newer than this, e.g. 30d, 12h' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand prune" -l format -r -f -a "table\t''
-json\t''
-nagios\t''"
+json\t''"
 complete -c mcphub -n "__fish_mcphub_using_subcommand prune" -s h -l help -d 'Print help'
 complete -c mcphub -n "__fish_mcphub_using_subcommand prune" -s V -l version -d 'Print version'
 complete -c mcphub -n "__fish_mcphub_using_subcommand completions" -s h -l help -d 'Print help'

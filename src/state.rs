@@ -52,6 +52,26 @@ impl StateDir {
         self.root.join("workspaces.json")
     }
 
+    /// The LLM's category answers, kept across restarts.
+    pub fn llm_cache_file(&self) -> PathBuf {
+        self.root.join("tool-categories-llm.json")
+    }
+
+    /// The toolkit's JSON-lines history (`<kind>.jsonl`).
+    pub fn monitoring_dir(&self) -> PathBuf {
+        self.root.join("monitoring")
+    }
+
+    /// `measure`'s baselines (`baseline-<time>.md` and `.json`).
+    pub fn baselines_dir(&self) -> PathBuf {
+        self.root.join("baselines")
+    }
+
+    /// Crontabs as they were before `install-cron` changed them.
+    pub fn backups_dir(&self) -> PathBuf {
+        self.root.join("backups")
+    }
+
     /// Creates the directories the hub writes to, owner-only.
     pub fn ensure(&self) -> std::io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;

@@ -14,6 +14,7 @@ pub mod observe;
 pub mod probe;
 pub mod prune;
 pub mod render;
+pub mod report;
 pub mod reports;
 pub mod summary;
 pub mod validate;

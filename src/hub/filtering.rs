@@ -75,12 +75,12 @@ pub struct Filtering {
 impl Filtering {
     pub fn new(
         settings: FilterSettings,
-        state_dir: Option<PathBuf>,
+        cache_file: Option<PathBuf>,
         metrics: Arc<Metrics>,
         placeholders: Arc<Placeholders>,
     ) -> Filtering {
-        let cache = match &state_dir {
-            Some(d) => Cache::load(d),
+        let cache = match &cache_file {
+            Some(f) => Cache::load(f),
             None => Cache::in_memory(),
         };
         Filtering {

@@ -112,7 +112,7 @@ impl Hub {
         let placeholders = Arc::new(placeholders);
         let filtering = crate::hub::filtering::Filtering::new(
             config.filtering.clone(),
-            Some(options.state_dir.root().to_owned()),
+            Some(options.state_dir.llm_cache_file()),
             metrics.clone(),
             placeholders.clone(),
         );

@@ -5,6 +5,7 @@ use crate::api::ServerStatus;
 use serde::{Deserialize, Serialize};
 
 use crate::toolkit::observe::Observation;
+use crate::toolkit::report::{CheckReport, CheckStatus, Perf, TableForm};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -275,35 +276,85 @@ pub fn evaluate(o: &Observation, t: &Thresholds) -> Vec<Alert> {
     out
 }
 
-/// The exit code contract of check commands (Nagios plugin convention).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub enum CheckStatus {
-    Ok = 0,
-    Warning = 1,
-    Critical = 2,
-    Unknown = 3,
+/// The status a set of alerts stands for: its worst severity.
+pub fn status_of(alerts: &[Alert]) -> CheckStatus {
+    match alerts.iter().map(|a| a.severity).max() {
+        Some(Severity::Critical) => CheckStatus::Critical,
+        Some(Severity::Warning) => CheckStatus::Warning,
+        _ => CheckStatus::Ok,
+    }
 }
 
-impl CheckStatus {
-    pub fn from_alerts(alerts: &[Alert]) -> CheckStatus {
-        match alerts.iter().map(|a| a.severity).max() {
-            Some(Severity::Critical) => CheckStatus::Critical,
-            Some(Severity::Warning) => CheckStatus::Warning,
-            _ => CheckStatus::Ok,
+/// `check-alerts`' result from the alerts `evaluate` raised; its JSON form is also the
+/// monitoring history's record.
+pub fn report(o: &Observation, alerts: &[Alert], t: &Thresholds) -> CheckReport<serde_json::Value> {
+    let status = status_of(alerts);
+    let json = serde_json::json!({
+        "timestamp": o.timestamp.to_rfc3339(), "kind": "alerts", "status": status,
+        "hub": o.target_url, "pid": o.pid, "alerts": alerts,
+    });
+    let (connected, total) = o.servers_connected();
+    let worst: Vec<String> = alerts
+        .iter()
+        .filter(|a| a.severity >= Severity::Warning)
+        .map(|a| a.message.clone())
+        .collect();
+    let summary = if worst.is_empty() {
+        format!("{connected}/{total} servers connected")
+    } else {
+        worst.join("; ")
+    };
+    let tenth = |v: f64| (v * 10.0).round() / 10.0;
+    let perfdata = vec![
+        Perf::new("servers_connected", Some(connected as f64), ""),
+        Perf::new("servers_total", Some(total as f64), ""),
+        Perf::new(
+            "rss_mb",
+            o.rss_bytes.map(|b| tenth(b as f64 / 1_048_576.0)),
+            "MB",
+        )
+        .warn(t.rss_mb),
+        Perf::new("health_ms", o.health_latency_ms.map(tenth), "ms").warn(t.health_latency_ms),
+        Perf::new(
+            "llm_success_rate",
+            o.llm.success_rate.map(|v| v * 100.0),
+            "%",
+        )
+        .warn(t.success_rate_warning * 100.0)
+        .crit(t.success_rate_critical * 100.0),
+        Perf::new("llm_p95_ms", o.llm.p95_ms, "ms").warn(t.p95_ms),
+    ];
+    let table = if alerts.is_empty() {
+        TableForm {
+            footer: vec![format!(
+                "{}: no alerts ({connected}/{total} servers connected, hub at {})",
+                status.word(),
+                o.target_url
+            )],
+            ..TableForm::default()
         }
-    }
-
-    pub fn word(self) -> &'static str {
-        match self {
-            CheckStatus::Ok => "OK",
-            CheckStatus::Warning => "WARNING",
-            CheckStatus::Critical => "CRITICAL",
-            CheckStatus::Unknown => "UNKNOWN",
+    } else {
+        TableForm {
+            header: vec!["severity", "rule", "message"],
+            rows: alerts
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.severity.as_str().to_owned(),
+                        a.rule.to_owned(),
+                        a.message.clone(),
+                    ]
+                })
+                .collect(),
+            footer: vec![status.word().to_owned()],
         }
-    }
-
-    pub fn code(self) -> u8 {
-        self as u8
+    };
+    CheckReport {
+        status,
+        json,
+        table,
+        summary,
+        perfdata,
     }
 }
 

@@ -10,9 +10,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::toolkit::alerts::{CheckStatus, Severity};
+use crate::config::HubConfig;
+use crate::state::StateDir;
+use crate::toolkit::alerts::Severity;
+use crate::toolkit::history::History;
 use crate::toolkit::logscan::{ScanStats, scan_since};
 use crate::toolkit::observe::Observation;
+use crate::toolkit::render::or_na;
+use crate::toolkit::report::{CheckReport, CheckStatus, Perf, TableForm};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -61,7 +66,7 @@ pub struct Report {
     pub window_s: u64,
     pub hub: String,
     pub pid: Option<u32>,
-    pub status: &'static str,
+    pub status: CheckStatus,
     pub errors: u64,
     pub disconnects: BTreeMap<String, u64>,
     pub active_clients: Option<u64>,
@@ -242,7 +247,7 @@ pub fn detect(i: Inputs<'_>, t: &AnomalyThresholds) -> Report {
         window_s: i.window.as_secs(),
         hub: i.obs.target_url.clone(),
         pid: i.obs.pid,
-        status: status.word(),
+        status,
         errors,
         disconnects,
         active_clients: i.obs.health.as_ref().and_then(|h| h.active_clients),
@@ -255,11 +260,133 @@ pub fn detect(i: Inputs<'_>, t: &AnomalyThresholds) -> Report {
     }
 }
 
-pub fn status_of(report: &Report) -> CheckStatus {
-    match report.status {
-        "CRITICAL" => CheckStatus::Critical,
-        "WARNING" => CheckStatus::Warning,
-        _ => CheckStatus::Ok,
+/// One run: the observation, the hub's log over `window`, the enabled servers of the
+/// hub's config files and the log size the previous run saw (from the history).
+pub fn inspect(
+    obs: &Observation,
+    cpu_percent: Option<f64>,
+    state: &StateDir,
+    log: &Path,
+    window: Duration,
+    t: &AnomalyThresholds,
+) -> Report {
+    let files = crate::toolkit::validate::config_files(&[], obs, state);
+    let configured = HubConfig::load(&files)
+        .map(|c| {
+            c.servers
+                .into_iter()
+                .filter(|(_, e)| !e.disabled())
+                .map(|(n, _)| n)
+                .collect()
+        })
+        .unwrap_or_default();
+    let previous_log = History::new(state)
+        .last(HISTORY_KIND)
+        .and_then(|v| serde_json::from_value::<LogSize>(v["log"].clone()).ok());
+    detect(
+        Inputs {
+            obs,
+            log,
+            window,
+            configured,
+            cpu_percent,
+            previous_log,
+            now: Utc::now(),
+        },
+        t,
+    )
+}
+
+/// The monitoring history's name for these reports.
+pub const HISTORY_KIND: &str = "anomalies";
+
+/// A report in the forms `detect-anomalies` prints: a row per check in the table.
+pub fn check_report(report: Report, t: &AnomalyThresholds) -> CheckReport<Report> {
+    let summary = if report.findings.is_empty() {
+        format!("no anomalies in the last {}s", report.window_s)
+    } else {
+        report
+            .findings
+            .iter()
+            .map(|f| f.message.clone())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let tenth = |v: f64| (v * 10.0).round() / 10.0;
+    let perfdata = vec![
+        Perf::new("errors", Some(report.errors as f64), ""),
+        Perf::new("cpu_percent", report.cpu_percent.map(tenth), "%").warn(t.cpu_percent),
+        Perf::new("rss_mb", report.rss_mb.map(tenth), "MB").warn(t.rss_mb),
+        Perf::new("bad_log_lines", Some(report.scan.bad_lines as f64), ""),
+    ];
+    let row = |check: &str, label: &str, fine: String| {
+        let msgs: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.check == check)
+            .map(|f| f.message.clone())
+            .collect();
+        let mark = if msgs.is_empty() { "ok" } else { "!" };
+        let detail = if msgs.is_empty() {
+            fine
+        } else {
+            msgs.join("\n")
+        };
+        vec![mark.to_owned(), label.to_owned(), detail]
+    };
+    let rows = vec![
+        row(
+            "error_spike",
+            "error spikes",
+            format!("{} errors in the window", report.errors),
+        ),
+        row("flapping", "connection flapping", "stable".into()),
+        row(
+            "resources",
+            "resource usage",
+            format!(
+                "PID {} · CPU {} · RSS {}",
+                report.pid.map_or("?".into(), |p| p.to_string()),
+                or_na(report.cpu_percent, "%", 1),
+                or_na(report.rss_mb, " MB", 0)
+            ),
+        ),
+        vec![
+            "ok".into(),
+            "active clients".into(),
+            report
+                .active_clients
+                .map_or("N/A".into(), |c| c.to_string()),
+        ],
+        row("servers", "configured servers", "all connected".into()),
+        row(
+            "log_growth",
+            "log growth",
+            format!(
+                "{:.2} MB total, {}",
+                report.log.bytes as f64 / 1_048_576.0,
+                or_na(report.log_growth_mb_per_hour, " MB/h", 2)
+            ),
+        ),
+    ];
+    let mut footer = Vec::new();
+    if report.scan.bad_lines > 0 {
+        footer.push(format!(
+            "{} unparseable log lines skipped",
+            report.scan.bad_lines
+        ));
+    }
+    footer.push(report.status.word().to_owned());
+    CheckReport {
+        status: report.status,
+        table: TableForm {
+            header: vec!["", "check", "detail"],
+            rows,
+            footer,
+        },
+        summary,
+        perfdata,
+        json: report,
     }
 }
 

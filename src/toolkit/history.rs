@@ -16,7 +16,7 @@ pub struct History {
 impl History {
     pub fn new(state: &StateDir) -> History {
         History {
-            dir: state.root().join("monitoring"),
+            dir: state.monitoring_dir(),
         }
     }
 

@@ -2,13 +2,16 @@
 //! written as a baseline (markdown + JSON) and compared with the previous one.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::state::{StateDir, write_atomic};
 use crate::telemetry::metrics::LatencySnapshot;
 use crate::toolkit::observe::LlmFigures;
+use crate::toolkit::probe::HubClient;
 
 /// What one sample of the hub during the window contributes.
 #[derive(Debug, Clone, Default)]
@@ -208,8 +211,73 @@ pub fn compare(prev_name: &str, prev: &Measurement, cur: &Measurement) -> Compar
     }
 }
 
-pub fn baselines_dir(state_root: &Path) -> PathBuf {
-    state_root.join("baselines")
+/// Watches the hub behind `client` (process `pid`) for `duration`: counters at both
+/// ends, CPU, RSS and LLM queue depth every `interval`. `tick` hears the time elapsed
+/// after each sample (for a progress bar).
+pub async fn run(
+    client: &HubClient,
+    pid: Option<u32>,
+    duration: Duration,
+    interval: Duration,
+    mut tick: impl FnMut(Duration),
+) -> Result<Measurement, String> {
+    // Fail early, with the reason, when no hub answers.
+    client.health().await.map_err(|e| e.to_string())?;
+    let m0 = client.metrics().await.map_err(|e| e.to_string())?;
+    let start = Counters::from_metrics(m0.as_ref());
+    let llm_start = LlmFigures::from_metrics(m0.as_ref());
+    let started = Utc::now();
+    let t0 = Instant::now();
+    let mut samples = Vec::new();
+    loop {
+        let proc = pid.and_then(crate::telemetry::sample_process);
+        let queue =
+            LlmFigures::from_metrics(client.metrics().await.ok().flatten().as_ref()).queue_depth;
+        samples.push(Sample {
+            rss_bytes: proc.map(|p| p.rss_bytes),
+            cpu_seconds: proc.map(|p| p.cpu_seconds),
+            queue_depth: queue,
+        });
+        let elapsed = t0.elapsed();
+        tick(elapsed);
+        if elapsed >= duration {
+            break;
+        }
+        tokio::time::sleep(interval.min(duration - elapsed)).await;
+    }
+    let ended = Utc::now();
+    let m1 = client.metrics().await.map_err(|e| e.to_string())?;
+    let (health_end, health_took) = client.health().await.map_err(|e| e.to_string())?;
+    Ok(compute(Window {
+        started,
+        ended,
+        hub: client.target.url.clone(),
+        pid,
+        start: &start,
+        end: &Counters::from_metrics(m1.as_ref()),
+        llm_start: &llm_start,
+        llm_end: &LlmFigures::from_metrics(m1.as_ref()),
+        samples: &samples,
+        health_ms: Some(health_took.as_secs_f64() * 1000.0),
+        servers: health_end.servers_connected(),
+    }))
+}
+
+/// Writes `m` as `baseline-<start>.json` and its report `md` beside it, in the state
+/// directory's baselines; returns the report's path.
+pub fn write_baseline(state: &StateDir, m: &Measurement, md: &str) -> Result<PathBuf, String> {
+    let dir = state.baselines_dir();
+    let started = DateTime::parse_from_rfc3339(&m.started)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|_| Utc::now());
+    let stem = format!("baseline-{}", started.format("%Y%m%d-%H%M%S"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let json = serde_json::to_string_pretty(m).unwrap_or_default();
+    let report = dir.join(format!("{stem}.md"));
+    write_atomic(&report, md.as_bytes()).map_err(|e| format!("{}: {e}", report.display()))?;
+    let data = dir.join(format!("{stem}.json"));
+    write_atomic(&data, json.as_bytes()).map_err(|e| format!("{}: {e}", data.display()))?;
+    Ok(report)
 }
 
 /// The newest `baseline-*.json`, by name (names sort by time).

@@ -23,7 +23,7 @@ pub struct Pruned {
 pub fn prune(state: &StateDir, retention: Duration, now: DateTime<Utc>) -> std::io::Result<Pruned> {
     let cutoff = now - chrono::Duration::from_std(retention).unwrap_or_default();
     let mut out = Pruned::default();
-    let monitoring = state.root().join("monitoring");
+    let monitoring = state.monitoring_dir();
     if let Ok(entries) = std::fs::read_dir(&monitoring) {
         for e in entries.flatten() {
             let path = e.path();
@@ -47,7 +47,7 @@ pub fn prune(state: &StateDir, retention: Duration, now: DateTime<Utc>) -> std::
             }
         }
     }
-    let backups = state.root().join("backups");
+    let backups = state.backups_dir();
     if let Ok(entries) = std::fs::read_dir(&backups) {
         let mut names: Vec<String> = entries
             .flatten()

@@ -1,16 +1,16 @@
 //! Output for people and for machines: tables that fall back to plain ASCII when not
-//! on a terminal, and the Nagios plugin line.
+//! on a terminal. (Check commands' forms, the Nagios line among them, are `report`'s.)
 
 use std::io::IsTerminal;
 
 use comfy_table::{ContentArrangement, Table, presets};
 
-/// Output formats of toolkit commands; check commands also offer `nagios`.
+/// Output formats of the toolkit's reporting commands (`measure`, `summary`); check
+/// commands have [`crate::toolkit::report::CheckFormat`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Table,
     Json,
-    Nagios,
 }
 
 /// Colour only on a terminal, and never with `NO_COLOR` set.
@@ -31,21 +31,6 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
         t.add_row(r);
     }
     t.to_string()
-}
-
-/// One Nagios perfdata item: `label=value[UOM];warn;crit;min;max`.
-pub fn perf(
-    label: &str,
-    value: Option<f64>,
-    uom: &str,
-    warn: Option<f64>,
-    crit: Option<f64>,
-) -> String {
-    let f = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_default();
-    let value = value
-        .map(|v| format!("{v}{uom}"))
-        .unwrap_or_else(|| "U".into());
-    format!("'{label}'={value};{};{};;", f(warn), f(crit))
 }
 
 /// "N/A" for missing figures: zero load is no data, never 0% or "N/Ams".

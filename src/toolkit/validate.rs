@@ -5,8 +5,9 @@ use serde::Serialize;
 
 use crate::config::HubConfig;
 use crate::state::{StateDir, Workspaces};
-use crate::toolkit::alerts::{CheckStatus, Thresholds};
+use crate::toolkit::alerts::Thresholds;
 use crate::toolkit::observe::Observation;
+use crate::toolkit::report::{CheckReport, CheckStatus, Perf, TableForm};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -252,5 +253,44 @@ pub fn status(checks: &[Check]) -> CheckStatus {
         Some(Verdict::Fail) => CheckStatus::Critical,
         Some(Verdict::Warn) => CheckStatus::Warning,
         _ => CheckStatus::Ok,
+    }
+}
+
+/// `validate`'s result in the forms it prints.
+pub fn report(o: &Observation, checks: Vec<Check>) -> CheckReport<serde_json::Value> {
+    let st = status(&checks);
+    let bad: Vec<String> = checks
+        .iter()
+        .filter(|c| c.verdict != Verdict::Pass)
+        .map(|c| format!("{}: {}", c.check, c.detail))
+        .collect();
+    let passed = checks.len() - bad.len();
+    let summary = if bad.is_empty() {
+        format!("{passed} checks passed")
+    } else {
+        bad.join("; ")
+    };
+    let rows = checks
+        .iter()
+        .map(|c| {
+            vec![
+                c.verdict.as_str().to_owned(),
+                c.check.clone(),
+                c.detail.clone(),
+            ]
+        })
+        .collect();
+    CheckReport {
+        status: st,
+        perfdata: vec![
+            Perf::new("checks_passed", Some(passed as f64), "").range(0.0, checks.len() as f64),
+        ],
+        json: serde_json::json!({"status": st, "hub": o.target_url, "pid": o.pid, "checks": checks}),
+        table: TableForm {
+            header: vec!["result", "check", "detail"],
+            rows,
+            footer: vec![st.word().to_owned()],
+        },
+        summary,
     }
 }

@@ -12,8 +12,6 @@ use serde_json::Value;
 
 use super::category::{Guess, ToolBrief};
 
-pub const FILE_NAME: &str = "tool-categories-llm.json";
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub category: String,
@@ -98,10 +96,10 @@ impl Cache {
         }
     }
 
-    /// Loads the file in `state_dir`. A missing file is an empty cache; a garbled one
-    /// is moved aside (`.corrupt-<time>`) so that the next write loses nothing of it.
-    pub fn load(state_dir: &Path) -> Cache {
-        let path = state_dir.join(FILE_NAME);
+    /// Loads the file at `path`. A missing file is an empty cache; a garbled one is
+    /// moved aside (`.corrupt-<time>`) so that the next write loses nothing of it.
+    pub fn load(path: &Path) -> Cache {
+        let path = path.to_owned();
         let entries = match std::fs::read(&path) {
             Err(_) => BTreeMap::new(),
             Ok(bytes) => match serde_json::from_slice::<File>(&bytes) {
@@ -176,6 +174,8 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const FILE: &str = "tool-categories-llm.json";
     use serde_json::json;
 
     fn brief(server: &str, description: &str, schema: Value) -> ToolBrief {
@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn survives_a_restart_and_sets_a_garbled_file_aside() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = Cache::load(dir.path());
+        let mut c = Cache::load(&dir.path().join(FILE));
         assert!(c.is_empty());
         c.insert(
             "s/t#1".into(),
@@ -229,7 +229,7 @@ mod tests {
             },
         );
         c.save().unwrap();
-        let again = Cache::load(dir.path());
+        let again = Cache::load(&dir.path().join(FILE));
         assert_eq!(
             again
                 .get("s/t#1", Duration::from_secs(60))
@@ -239,8 +239,8 @@ mod tests {
         );
         assert!(again.get("s/t#1", Duration::from_nanos(1)).is_none());
 
-        std::fs::write(dir.path().join(FILE_NAME), b"{\"version\":1,\"entr").unwrap();
-        let torn = Cache::load(dir.path());
+        std::fs::write(dir.path().join(FILE), b"{\"version\":1,\"entr").unwrap();
+        let torn = Cache::load(&dir.path().join(FILE));
         assert!(torn.is_empty());
         let aside = std::fs::read_dir(dir.path())
             .unwrap()
