@@ -52,8 +52,8 @@ pub fn run(args: Args) -> ExitCode {
         None => Thresholds::default(),
     };
     if let Some(Emit::PrometheusRules) = args.emit {
-        return match mcphub::toolkit::reports::render(
-            mcphub::toolkit::reports::PROMETHEUS_RULES,
+        return match mcphub::toolkit::templates::render(
+            mcphub::toolkit::templates::PROMETHEUS_RULES,
             None,
             serde_json::json!({"t": thresholds, "job": args.job}),
         ) {

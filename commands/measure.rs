@@ -10,7 +10,7 @@ use mcphub::toolkit::history::History;
 use mcphub::toolkit::measure::{compare, latest_baseline, write_baseline};
 use mcphub::toolkit::probe::HubClient;
 use mcphub::toolkit::render::Format;
-use mcphub::toolkit::reports::{BASELINE, render};
+use mcphub::toolkit::templates::{BASELINE, render};
 
 use crate::toolkit::{HubArgs, block_on};
 

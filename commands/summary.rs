@@ -8,8 +8,8 @@ use mcphub::toolkit::history::History;
 use mcphub::toolkit::measure::latest_baseline;
 use mcphub::toolkit::probe::HubClient;
 use mcphub::toolkit::render::Format;
-use mcphub::toolkit::reports::{SUMMARY, render};
 use mcphub::toolkit::summary::{Inputs, build, parse_date};
+use mcphub::toolkit::templates::{SUMMARY, render};
 
 use crate::toolkit::{HubArgs, block_on};
 
@@ -75,7 +75,7 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let dir = state.root().join("reports");
+    let dir = state.reports_dir();
     let file = dir.join(format!("summary-{date}.md"));
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| write_atomic(&file, md.as_bytes())) {
         eprintln!("mcphub summary: cannot write {}: {e}", file.display());

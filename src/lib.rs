@@ -8,8 +8,6 @@
 pub mod api;
 pub mod config;
 pub mod front;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod hub;
 pub mod mcp;
 pub mod state;

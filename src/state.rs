@@ -67,6 +67,11 @@ impl StateDir {
         self.root.join("baselines")
     }
 
+    /// `summary`'s daily reports.
+    pub fn reports_dir(&self) -> PathBuf {
+        self.root.join("reports")
+    }
+
     /// Crontabs as they were before `install-cron` changed them.
     pub fn backups_dir(&self) -> PathBuf {
         self.root.join("backups")

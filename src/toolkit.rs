@@ -15,6 +15,6 @@ pub mod probe;
 pub mod prune;
 pub mod render;
 pub mod report;
-pub mod reports;
 pub mod summary;
+pub mod templates;
 pub mod validate;

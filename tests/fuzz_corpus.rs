@@ -1,7 +1,10 @@
 //! Replays every committed fuzz input — the corpora in `fuzz/corpus/<target>/` and the
-//! crashes once found in `fuzz/regressions/<target>/` — through the same
-//! `mcphub::fuzzing` functions the cargo-fuzz targets call, on the stable toolchain, so
-//! a crash once found stays fixed. The fuzzing itself is `fuzz/run`.
+//! crashes once found in `fuzz/regressions/<target>/` — through the same harness
+//! functions the cargo-fuzz targets call (`fuzz/harness.rs`), on the stable toolchain,
+//! so a crash once found stays fixed. The fuzzing itself is `fuzz/run`.
+
+#[path = "../fuzz/harness.rs"]
+mod harness;
 
 use std::path::{Path, PathBuf};
 
@@ -48,25 +51,25 @@ fn replay(target: &str, run: Target) {
 
 #[test]
 fn config_corpus() {
-    replay("config", mcphub::fuzzing::config);
+    replay("config", harness::config);
 }
 
 #[test]
 fn log_line_corpus() {
-    replay("log_line", mcphub::fuzzing::log_line);
+    replay("log_line", harness::log_line);
 }
 
 #[test]
 fn llm_answer_corpus() {
-    replay("llm_answer", mcphub::fuzzing::llm_answer);
+    replay("llm_answer", harness::llm_answer);
 }
 
 #[test]
 fn crontab_corpus() {
-    replay("crontab", mcphub::fuzzing::crontab);
+    replay("crontab", harness::crontab);
 }
 
 #[test]
 fn jsonrpc_corpus() {
-    replay("jsonrpc", mcphub::fuzzing::jsonrpc);
+    replay("jsonrpc", harness::jsonrpc);
 }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use mcphub::api::CircuitState;
 use mcphub::config::filtering::{BUILTIN_CATEGORIES, LlmSettings, Provider};
 use mcphub::hub::filtering::category::ToolBrief;
-use mcphub::hub::filtering::llm::{LlmClient, LlmError, LlmItem};
+use mcphub::hub::filtering::llm::provider::LlmItem;
+use mcphub::hub::filtering::llm::{LlmClient, LlmError};
 use mcphub::telemetry::metrics::{LlmCallLabels, Metrics};
 use serde_json::{Value, json};
 

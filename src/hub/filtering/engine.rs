@@ -10,7 +10,8 @@ use std::time::Instant;
 use tokio::sync::{Notify, Semaphore};
 
 use super::category::{Guess, ToolBrief};
-use super::llm::{LlmClient, LlmError, LlmItem};
+use super::llm::provider::LlmItem;
+use super::llm::{LlmClient, LlmError};
 use crate::api::CircuitState;
 use crate::config::filtering::LlmConfig;
 use crate::telemetry::metrics::Metrics;

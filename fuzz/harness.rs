@@ -1,9 +1,10 @@
 //! Fuzz targets: one plain function per target, taking the fuzzer's bytes, driving the
 //! real code and asserting what must hold for any input. A panic is a finding.
 //!
-//! The cargo-fuzz harness in `fuzz/` calls these (`fuzz/fuzz_targets/<name>.rs`), and
-//! `tests/fuzz_corpus.rs` replays the committed corpora and every saved crash through
-//! them on stable, so a crash once found stays fixed.
+//! Each cargo-fuzz target (`fuzz/fuzz_targets/<name>.rs`) includes this file and calls
+//! its function, and `tests/fuzz_corpus.rs` includes it to replay the committed corpora
+//! and every saved crash on stable, so a crash once found stays fixed. It drives
+//! mcphub through its public API only, and is not part of the library.
 //!
 //! Not for use inside an async runtime: [`jsonrpc`] and [`llm_answer`] drive their own
 //! (built once per process).
@@ -17,10 +18,12 @@ use chrono::{DateTime, Datelike, Utc};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::filtering::BUILTIN_CATEGORIES;
-use crate::config::filtering::{LlmSettings, Provider};
-use crate::config::{HubConfig, Placeholders, ServerEntry, Transport, parse_file};
-use crate::hub::filtering::llm::{LlmAnswer, LlmClient, LlmError, LlmItem};
+use mcphub::config::filtering::BUILTIN_CATEGORIES;
+use mcphub::config::filtering::{LlmSettings, Provider};
+use mcphub::config::{HubConfig, Placeholders, ServerEntry, Transport, parse_file};
+use mcphub::hub::filtering::llm::answer::LlmAnswer;
+use mcphub::hub::filtering::llm::provider::LlmItem;
+use mcphub::hub::filtering::llm::{LlmClient, LlmError};
 
 /// How long one exchange with an in-process server may take before it counts as a hang.
 const ANSWER_DEADLINE: Duration = Duration::from_secs(10);
@@ -72,7 +75,7 @@ pub fn config(data: &[u8]) {
     }
     // Each key was validated on its own; together they must pass too (the hub reads
     // them together and takes a failure there for unreachable).
-    let settings = crate::config::filtering::FilterSettings::from_top_level(&cfg.extras)
+    let settings = mcphub::config::filtering::FilterSettings::from_top_level(&cfg.extras)
         .unwrap_or_else(|e| {
             panic!("merged extras were accepted one by one, refused together: {e}")
         });
@@ -135,7 +138,7 @@ pub fn log_line(data: &[u8]) {
         if line.len() > 256 {
             continue;
         }
-        if let Some(t) = crate::toolkit::logscan::parse_timestamp_str(line) {
+        if let Some(t) = mcphub::toolkit::logscan::parse_timestamp_str(line) {
             check_round_trip(t, line);
         }
     }
@@ -148,7 +151,7 @@ pub fn log_line(data: &[u8]) {
     let mut expected: Vec<Seen> = Vec::new();
     let mut bad = 0u64;
     for line in data.split(|b| *b == b'\n') {
-        let parsed = crate::toolkit::logscan::parse_line(line);
+        let parsed = mcphub::toolkit::logscan::parse_line(line);
         let unterminated = line.strip_suffix(b"\r").unwrap_or(line);
         if let Ok(value) = serde_json::from_slice::<Value>(unterminated) {
             let full = ["timestamp", "time", "ts", "@timestamp"]
@@ -156,7 +159,7 @@ pub fn log_line(data: &[u8]) {
                 .find_map(|k| {
                     value
                         .get(*k)
-                        .and_then(crate::toolkit::logscan::parse_timestamp)
+                        .and_then(mcphub::toolkit::logscan::parse_timestamp)
                 })
                 .map(|timestamp| {
                     let text = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -195,7 +198,7 @@ pub fn log_line(data: &[u8]) {
     let log = dir.join(format!("log-{:?}.log", std::thread::current().id()));
     std::fs::write(&log, data).expect("cannot write the fuzzing log file");
     let mut seen: Vec<Seen> = Vec::new();
-    let stats = crate::toolkit::logscan::scan_since(&log, DateTime::<Utc>::MIN_UTC, |e| {
+    let stats = mcphub::toolkit::logscan::scan_since(&log, DateTime::<Utc>::MIN_UTC, |e| {
         seen.push(Seen::from(e));
     });
     let _ = std::fs::remove_file(&log);
@@ -234,8 +237,8 @@ struct Seen {
     duration_ms: Option<f64>,
 }
 
-impl From<&crate::toolkit::logscan::Entry<'_>> for Seen {
-    fn from(e: &crate::toolkit::logscan::Entry<'_>) -> Seen {
+impl From<&mcphub::toolkit::logscan::Entry<'_>> for Seen {
+    fn from(e: &mcphub::toolkit::logscan::Entry<'_>) -> Seen {
         let text = |s: &Option<std::borrow::Cow<'_, str>>| s.as_deref().map(str::to_owned);
         Seen {
             timestamp: e.timestamp,
@@ -256,7 +259,7 @@ fn check_round_trip(t: DateTime<Utc>, from: &str) {
     }
     let printed = t.to_rfc3339();
     assert_eq!(
-        crate::toolkit::logscan::parse_timestamp_str(&printed),
+        mcphub::toolkit::logscan::parse_timestamp_str(&printed),
         Some(t),
         "{printed} (from {from:?}) does not read back as itself"
     );
@@ -280,11 +283,12 @@ pub fn llm_answer(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let sent: Vec<String> = SENT_IDS.iter().map(|s| s.to_string()).collect();
     let categories: Vec<String> = BUILTIN_CATEGORIES.iter().map(|s| s.to_string()).collect();
-    if let Ok(answer) = crate::hub::filtering::llm::parse_answer(&text, &sent, &categories) {
+    if let Ok(answer) = mcphub::hub::filtering::llm::answer::parse_answer(&text, &sent, &categories)
+    {
         check_answer(&answer, &sent, &categories);
     }
     // With nothing sent, nothing can be answered.
-    if let Ok(answer) = crate::hub::filtering::llm::parse_answer(&text, &[], &categories) {
+    if let Ok(answer) = mcphub::hub::filtering::llm::answer::parse_answer(&text, &[], &categories) {
         assert!(answer.guesses.is_empty() && answer.unusable.is_empty());
     }
     // Only a JSON object naming a response's parts gets past the shape extraction.
@@ -377,7 +381,7 @@ impl FakeProvider {
         rt.spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        let metrics = Arc::new(crate::telemetry::metrics::Metrics::new(None));
+        let metrics = Arc::new(mcphub::telemetry::metrics::Metrics::new(None));
         let clients = Provider::ALL
             .into_iter()
             .map(|p| {
@@ -413,7 +417,7 @@ impl FakeProvider {
             .iter()
             .map(|id| LlmItem {
                 id: id.clone(),
-                tool: crate::hub::filtering::category::ToolBrief {
+                tool: mcphub::hub::filtering::category::ToolBrief {
                     server: "fuzz".into(),
                     name: id.clone(),
                     description: "a tool".into(),
@@ -434,7 +438,7 @@ const CRON_LOG: &str = "/var/log/mcphub 100%.log";
 /// `install-cron`'s merge of its block into an existing crontab, its uninstall, and
 /// the schedules of the crontab's lines.
 pub fn crontab(data: &[u8]) {
-    use crate::toolkit::cron::{BEGIN, DEFAULT_JOBS, END, merge, render_block};
+    use mcphub::toolkit::cron::{BEGIN, DEFAULT_JOBS, END, merge, render_block};
     let existing = String::from_utf8_lossy(data);
     // Rendered once: it parses every schedule, which is slow enough to matter here.
     static BLOCK: OnceLock<String> = OnceLock::new();
@@ -514,7 +518,7 @@ pub fn crontab(data: &[u8]) {
     for line in lines.iter().take(8) {
         let fields: Vec<&str> = line.split_whitespace().take(5).collect();
         if fields.len() == 5 && !line.trim_start().starts_with('#') {
-            let _ = crate::toolkit::cron::parse_schedule(&fields.join(" "));
+            let _ = mcphub::toolkit::cron::parse_schedule(&fields.join(" "));
         }
     }
 }
@@ -608,19 +612,19 @@ impl Front {
         let (connect, accept) = tokio::sync::mpsc::unbounded_channel();
         rt.block_on(async {
             let state = scratch_dir().join("state");
-            let hub = crate::hub::lifecycle::Hub::new(
+            let hub = mcphub::hub::lifecycle::Hub::new(
                 HubConfig::default(),
-                crate::hub::lifecycle::HubOptions {
+                mcphub::hub::lifecycle::HubOptions {
                     config_files: vec![],
-                    state_dir: crate::state::StateDir::new(state),
+                    state_dir: mcphub::state::StateDir::new(state),
                 },
                 Placeholders::from_process().expect("bad MCP_HUB_ENV"),
             );
             hub.set_port(7000);
             hub.start();
-            let app = crate::front::http::router(
+            let app = mcphub::front::http::router(
                 hub,
-                crate::front::http::Security::loopback(None),
+                mcphub::front::http::Security::loopback(None),
                 tokio_util::sync::CancellationToken::new(),
             );
             tokio::spawn(async move {
