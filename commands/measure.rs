@@ -8,7 +8,7 @@ use mcphub::toolkit::alerts::Thresholds;
 use mcphub::toolkit::anomalies::parse_duration;
 use mcphub::toolkit::history::History;
 use mcphub::toolkit::measure::{compare, latest_baseline, write_baseline};
-use mcphub::toolkit::probe::HubClient;
+use mcphub::toolkit::probe::Probe;
 use mcphub::toolkit::render::Format;
 use mcphub::toolkit::templates::{BASELINE, render};
 
@@ -45,7 +45,7 @@ async fn measure(args: &Args) -> Result<(), String> {
     let state = args.hub.state();
     let target = args.hub.target();
     let pid = mcphub::toolkit::discovery::find_pid(&target).map(|p| p.0);
-    let client = HubClient::new(target, args.hub.token.clone());
+    let client = Probe::new(target, args.hub.token.clone());
     let bar = indicatif::ProgressBar::new(args.duration.as_secs().max(1));
     bar.set_style(
         indicatif::ProgressStyle::with_template("measuring {bar:30} {pos}/{len}s {msg}")

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use mcphub::state::write_atomic;
 use mcphub::toolkit::history::History;
 use mcphub::toolkit::measure::latest_baseline;
-use mcphub::toolkit::probe::HubClient;
+use mcphub::toolkit::probe::Probe;
 use mcphub::toolkit::render::Format;
 use mcphub::toolkit::summary::{Inputs, build, parse_date};
 use mcphub::toolkit::templates::{SUMMARY, render};
@@ -42,7 +42,7 @@ pub fn run(args: Args) -> ExitCode {
     let state = args.hub.state();
     let target = args.hub.target();
     let live = block_on(async {
-        HubClient::new(target.clone(), args.hub.token.clone())
+        Probe::new(target.clone(), args.hub.token.clone())
             .health()
             .await
     })

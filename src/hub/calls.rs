@@ -380,3 +380,104 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::filtering::FilterSettings;
+    use crate::config::{HubConfig, Placeholders};
+    use crate::hub::filtering::category::{Categorized, Source};
+    use crate::hub::lifecycle::HubOptions;
+    use crate::state::StateDir;
+
+    fn hub(filter: serde_json::Value, state: &std::path::Path) -> Arc<Hub> {
+        let config = HubConfig {
+            filtering: FilterSettings::from_top_level(filter.as_object().unwrap()).unwrap(),
+            ..HubConfig::default()
+        };
+        Hub::new(
+            config,
+            HubOptions {
+                config_files: vec![],
+                state_dir: StateDir::new(state.to_owned()),
+            },
+            Placeholders::from_process().unwrap(),
+        )
+    }
+
+    /// Tools `gh__push` (version-control) and `web__fetch` (web), of which the hub-wide
+    /// filter lets `allowed` through.
+    fn listing(hub: &Hub, allowed: &[&str]) -> Listing {
+        let category = |c: &str| Categorized {
+            category: c.into(),
+            confidence: 1.0,
+            source: Source::Custom,
+        };
+        Listing {
+            categories: [
+                ("gh__push".to_owned(), category("version-control")),
+                ("web__fetch".to_owned(), category("web")),
+            ]
+            .into(),
+            allowed: allowed.iter().map(|s| s.to_string()).collect(),
+            filtering_active: true,
+            filter: hub.filtering.settings(),
+            ..Listing::default()
+        }
+    }
+
+    #[test]
+    fn a_tool_the_filter_hides_is_refused_on_every_front_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = hub(
+            serde_json::json!({"toolFiltering": {"enabled": true, "mode": "category",
+                "categoryFilter": {"categories": ["web"]}}}),
+            dir.path(),
+        );
+        let listing = listing(&hub, &["web__fetch"]);
+        let session = SessionView::default();
+        for view in [Some(&session), None] {
+            assert!(hub.authorize(&listing, "web__fetch", view).is_ok());
+            match hub.authorize(&listing, "gh__push", view) {
+                Err(HubError::Filtered {
+                    tool,
+                    category,
+                    why,
+                }) => {
+                    assert_eq!(
+                        (tool.as_str(), category.as_str()),
+                        ("gh__push", "version-control")
+                    );
+                    assert!(why.contains("toolFiltering (mode category)"), "{why}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_prompt_based_session_sees_only_what_it_chose_while_rest_sees_the_hub_wide_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = hub(
+            serde_json::json!({"toolFiltering": {"enabled": true, "mode": "prompt-based",
+                "promptBasedFiltering": {"defaultExposure": "meta-only"}}}),
+            dir.path(),
+        );
+        let listing = listing(&hub, &["gh__push", "web__fetch"]);
+        let undecided = SessionView::default();
+        match hub.authorize(&listing, "gh__push", Some(&undecided)) {
+            Err(HubError::Filtered { why, .. }) => {
+                assert!(why.contains("this session's categories"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let chose = SessionView {
+            categories: Some(vec!["version-control".into()]),
+        };
+        assert!(hub.authorize(&listing, "gh__push", Some(&chose)).is_ok());
+        assert!(hub.authorize(&listing, "web__fetch", Some(&chose)).is_err());
+        assert!(hub.authorize(&listing, "gh__push", None).is_ok());
+    }
+}

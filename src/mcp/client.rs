@@ -41,7 +41,7 @@ pub enum Notice {
 
 /// The client side handler: passes the backend's notifications to the hub, and its
 /// requests (sampling, elicitation, roots) to the client session that caused them.
-struct BackendClient {
+struct UpstreamHandler {
     server: String,
     notices: mpsc::UnboundedSender<Notice>,
     sessions: Arc<Sessions>,
@@ -54,7 +54,7 @@ fn relay_error(e: ServiceError) -> McpError {
     }
 }
 
-impl BackendClient {
+impl UpstreamHandler {
     fn caller(&self, what: &str) -> Result<Peer<RoleServer>, McpError> {
         self.sessions.caller_for(&self.server).ok_or_else(|| {
             McpError::new(
@@ -66,7 +66,7 @@ impl BackendClient {
     }
 }
 
-impl rmcp::ClientHandler for BackendClient {
+impl rmcp::ClientHandler for UpstreamHandler {
     async fn create_message(
         &self,
         params: CreateMessageRequestParams,
@@ -152,8 +152,8 @@ pub struct Relay {
 }
 
 impl Relay {
-    fn into_client(self) -> BackendClient {
-        BackendClient {
+    fn into_client(self) -> UpstreamHandler {
+        UpstreamHandler {
             server: self.server,
             notices: self.notices,
             sessions: self.sessions,
@@ -428,7 +428,7 @@ impl Connection {
     }
 
     fn from_service(
-        service: RunningService<RoleClient, BackendClient>,
+        service: RunningService<RoleClient, UpstreamHandler>,
         child: Option<ChildProcess>,
     ) -> Connection {
         let peer = service.peer().clone();

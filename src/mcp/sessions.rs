@@ -358,7 +358,10 @@ impl Sessions {
 
     /// Removes the routes of calls that finished more than [`LATE_PROGRESS`] ago.
     pub fn sweep(&self) {
-        let now = std::time::Instant::now();
+        self.sweep_at(std::time::Instant::now());
+    }
+
+    fn sweep_at(&self, now: std::time::Instant) {
         let mut due = Vec::new();
         {
             let mut q = self.retiring.lock().unwrap_or_else(|p| p.into_inner());
@@ -424,5 +427,65 @@ impl CallRoutes {
             )
             .await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(id: u64, token: Option<&str>) -> Caller {
+        Caller {
+            session: Some(SessionId(id)),
+            progress: token.map(|t| ProgressToken(rmcp::model::NumberOrString::String(t.into()))),
+        }
+    }
+
+    fn backend_token(n: i64) -> ProgressToken {
+        ProgressToken(rmcp::model::NumberOrString::Number(n))
+    }
+
+    #[test]
+    fn a_call_routes_to_its_session_until_its_late_window_passes() {
+        let sessions = Arc::new(Sessions::default());
+        let mut routes = sessions.begin_call("gh", caller(7, Some("mine")));
+        routes.progress_token(&backend_token(1));
+        assert_eq!(sessions.callers("gh"), [SessionId(7)]);
+        let key = ("gh".to_owned(), backend_token(1));
+        assert_eq!(
+            sessions.progress.lock().unwrap().get(&key).map(|(s, _)| *s),
+            Some(SessionId(7))
+        );
+        drop(routes);
+        // Ended, but a notification sent just before the answer may still come.
+        sessions.sweep_at(std::time::Instant::now());
+        assert_eq!(sessions.callers("gh"), [SessionId(7)]);
+        sessions.sweep_at(std::time::Instant::now() + LATE_PROGRESS);
+        assert!(sessions.callers("gh").is_empty());
+        assert!(sessions.progress.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_call_without_a_session_routes_nothing() {
+        let sessions = Arc::new(Sessions::default());
+        let mut routes = sessions.begin_call("gh", Caller::default());
+        routes.progress_token(&backend_token(1));
+        assert!(sessions.callers("gh").is_empty());
+        assert!(sessions.progress.lock().unwrap().is_empty());
+        drop(routes);
+        sessions.sweep_at(std::time::Instant::now() + LATE_PROGRESS);
+        assert!(sessions.inflight.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_backend_is_asked_for_the_first_subscriber_and_told_after_the_last() {
+        let sessions = Sessions::default();
+        let (a, b) = (SessionId(1), SessionId(2));
+        assert!(sessions.subscribe("file:///x", a), "first subscriber");
+        assert!(!sessions.subscribe("file:///x", b));
+        assert!(!sessions.subscribe("file:///x", a), "again, same session");
+        assert!(!sessions.unsubscribe("file:///x", a), "b still subscribed");
+        assert!(sessions.unsubscribe("file:///x", b), "the last one left");
+        assert!(sessions.unsubscribe("file:///never", a));
     }
 }

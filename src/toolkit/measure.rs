@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::state::{StateDir, write_atomic};
 use crate::telemetry::metrics::LatencySnapshot;
 use crate::toolkit::observe::LlmFigures;
-use crate::toolkit::probe::HubClient;
+use crate::toolkit::probe::Probe;
 
 /// What one sample of the hub during the window contributes.
 #[derive(Debug, Clone, Default)]
@@ -215,7 +215,7 @@ pub fn compare(prev_name: &str, prev: &Measurement, cur: &Measurement) -> Compar
 /// ends, CPU, RSS and LLM queue depth every `interval`. `tick` hears the time elapsed
 /// after each sample (for a progress bar).
 pub async fn run(
-    client: &HubClient,
+    client: &Probe,
     pid: Option<u32>,
     duration: Duration,
     interval: Duration,

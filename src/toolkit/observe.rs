@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::toolkit::discovery::{PidSource, Target, UrlSource, find_pid, port_listening};
-use crate::toolkit::probe::{Health, HubClient};
+use crate::toolkit::probe::{Health, Probe};
 
 /// The LLM categorizer's figures; `None` when the hub has none (no data, not zero).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -80,7 +80,7 @@ impl Observation {
 pub async fn observe(target: Target, token: Option<String>) -> Observation {
     let pid = find_pid(&target);
     let listening = target.port.is_some_and(port_listening);
-    let client = HubClient::new(target.clone(), token);
+    let client = Probe::new(target.clone(), token);
     let (health, latency, error) = match client.health().await {
         Ok((h, took)) => (Some(h), Some(took), None),
         Err(e) => (None, None, Some(e.to_string())),

@@ -108,20 +108,20 @@ impl ServerHealth {
     }
 }
 
-pub struct HubClient {
+pub struct Probe {
     http: reqwest::Client,
     pub target: Target,
     token: Option<String>,
 }
 
-impl HubClient {
-    pub fn new(target: Target, token: Option<String>) -> HubClient {
+impl Probe {
+    pub fn new(target: Target, token: Option<String>) -> Probe {
         let http = reqwest::Client::builder()
             .timeout(PROBE_TIMEOUT)
             .connect_timeout(Duration::from_secs(2))
             .build()
             .unwrap_or_default();
-        HubClient {
+        Probe {
             http,
             target,
             token,

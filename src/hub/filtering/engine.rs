@@ -287,3 +287,146 @@ async fn dispatch(engine: Arc<Engine>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::filtering::{LlmSettings, Provider};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// An OpenAI-compatible provider on loopback: answers `answer(ids asked)` and
+    /// counts the requests.
+    async fn provider(
+        answer: fn(&[String]) -> String,
+        ids: Vec<String>,
+    ) -> (String, Arc<AtomicUsize>) {
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
+        let app = axum::Router::new().route(
+            "/chat/completions",
+            axum::routing::post(move |body: String| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let asked: Vec<String> = ids
+                    .iter()
+                    .filter(|id| body.contains(id.as_str()))
+                    .cloned()
+                    .collect();
+                let content = answer(&asked);
+                async move {
+                    axum::Json(serde_json::json!({
+                        "choices": [{"message": {"role": "assistant", "content": content}}]
+                    }))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, requests)
+    }
+
+    fn tools(n: usize) -> BTreeMap<String, ToolBrief> {
+        (0..n)
+            .map(|i| {
+                let tool = ToolBrief {
+                    server: "srv".into(),
+                    name: format!("tool{i}"),
+                    description: String::new(),
+                    input_schema: serde_json::Value::Null,
+                };
+                (format!("key{i}"), tool)
+            })
+            .collect()
+    }
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("srv__tool{i}")).collect()
+    }
+
+    async fn engine(
+        url: String,
+    ) -> (
+        Arc<Engine>,
+        tokio::sync::mpsc::UnboundedReceiver<Vec<Answer>>,
+    ) {
+        let mut settings = LlmSettings::new(Provider::OpenAi, "m");
+        settings.base_url = Some(url);
+        settings.retry_count = 0;
+        let metrics = Arc::new(Metrics::default());
+        let config = LlmConfig {
+            client: settings.clone(),
+            cache_ttl: Duration::from_secs(60),
+            max_concurrent: 1,
+            batch_size: 2,
+            max_queue: 10,
+            confidence_threshold: 0.6,
+        };
+        let client = LlmClient::new(settings, metrics.clone()).unwrap();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let engine = Engine::start(
+            client,
+            config,
+            metrics,
+            Box::new(move |a| {
+                let _ = tx.send(a);
+            }),
+        );
+        (engine, rx)
+    }
+
+    #[tokio::test]
+    async fn wanted_tools_go_out_in_batches_and_come_back_categorized() {
+        let (url, requests) = provider(
+            |asked| {
+                let map: serde_json::Map<String, serde_json::Value> =
+                    asked.iter().map(|id| (id.clone(), "web".into())).collect();
+                serde_json::Value::Object(map).to_string()
+            },
+            ids(5),
+        )
+        .await;
+        let (engine, mut rx) = engine(url).await;
+        engine.want(tools(5), vec!["web".into(), "other".into()]);
+        let mut answered = Vec::new();
+        while answered.len() < 5 {
+            let batch = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+                .await
+                .expect("answers within the deadline")
+                .unwrap();
+            answered.extend(batch);
+        }
+        let mut keys: Vec<&str> = answered.iter().map(|a| a.key.as_str()).collect();
+        keys.sort();
+        assert_eq!(keys, ["key0", "key1", "key2", "key3", "key4"]);
+        assert!(answered.iter().all(|a| a.guess.category == "web"));
+        // Five tools in batches of two.
+        assert_eq!(requests.load(Ordering::SeqCst), 3);
+        let stats = engine.stats();
+        assert_eq!((stats.queued, stats.in_flight, stats.given_up), (0, 0, 0));
+        // Answered tools are not asked again when the catalog still lists them.
+        engine.want(tools(5), vec!["web".into(), "other".into()]);
+        assert_eq!(engine.stats().queued, 0);
+        engine.shutdown();
+    }
+
+    #[tokio::test]
+    async fn a_garbage_answer_gives_the_batch_up_without_answers() {
+        let (url, requests) = provider(|_| "I cannot help with that.".into(), ids(2)).await;
+        let (engine, mut rx) = engine(url).await;
+        engine.want(tools(2), vec!["web".into()]);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while engine.stats().given_up < 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{:?}",
+                engine.stats()
+            );
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 1);
+        assert!(rx.try_recv().is_err(), "no answer for an unusable reply");
+        engine.shutdown();
+    }
+}
