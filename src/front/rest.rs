@@ -358,6 +358,11 @@ async fn server_info(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Ap
     ))
 }
 
+/// mcp-hub's answer to a server action: the server as it is now.
+fn server_ok(b: &Backend) -> Json<Value> {
+    Json(json!({"status": "ok", "server": server_json(b), "timestamp": Utc::now().to_rfc3339()}))
+}
+
 async fn server_start(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
     let req = parse_body(&body)?;
     let b = find_server(&hub, &req)?;
@@ -373,18 +378,14 @@ async fn server_start(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> A
         ));
     }
     b.resume();
-    Ok(Json(
-        json!({"status": "ok", "server": server_json(&b), "timestamp": Utc::now().to_rfc3339()}),
-    ))
+    Ok(server_ok(&b))
 }
 
 async fn server_stop(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
     let req = parse_body(&body)?;
     let b = find_server(&hub, &req)?;
     b.pause();
-    Ok(Json(
-        json!({"status": "ok", "server": server_json(&b), "timestamp": Utc::now().to_rfc3339()}),
-    ))
+    Ok(server_ok(&b))
 }
 
 async fn server_refresh(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
@@ -403,9 +404,7 @@ async fn server_refresh(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) ->
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "REFRESH_FAILED", e))?;
     hub.rebuild_catalog();
-    Ok(Json(
-        json!({"status": "ok", "server": server_json(&b), "timestamp": Utc::now().to_rfc3339()}),
-    ))
+    Ok(server_ok(&b))
 }
 
 /// A backend's result as mcp-hub's REST clients know it: the 2026-07-28 `resultType`

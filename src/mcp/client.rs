@@ -589,10 +589,7 @@ impl Handle {
         params: CompleteRequestParams,
         timeout: Duration,
     ) -> Result<CompleteResult, CallError> {
-        match tokio::time::timeout(timeout, self.peer.complete(params)).await {
-            Err(_) => Err(CallError::Timeout(timeout)),
-            Ok(r) => r.map_err(CallError::from),
-        }
+        within(timeout, self.peer.complete(params)).await
     }
 
     pub async fn set_level(&self, params: SetLevelRequestParams) -> Result<(), CallError> {
@@ -612,16 +609,13 @@ impl Handle {
         params: ReadResourceRequestParams,
         timeout: Duration,
     ) -> Result<ReadResourceResult, CallError> {
-        match tokio::time::timeout(timeout, self.peer.read_resource_once(params)).await {
-            Err(_) => Err(CallError::Timeout(timeout)),
-            Ok(Err(e)) => Err(e.into()),
-            Ok(Ok(rmcp::model::ReadResourceResponse::Complete(mut r))) => {
+        let answer = within(timeout, self.peer.read_resource_once(params)).await?;
+        match answer {
+            rmcp::model::ReadResourceResponse::Complete(mut r) => {
                 r.result_type = Some(ResultType::COMPLETE);
                 Ok(r)
             }
-            Ok(Ok(_)) => Err(CallError::Unavailable(
-                "the backend asked for input the hub cannot relay".into(),
-            )),
+            _ => Err(input_required()),
         }
     }
 
@@ -630,18 +624,32 @@ impl Handle {
         params: GetPromptRequestParams,
         timeout: Duration,
     ) -> Result<GetPromptResult, CallError> {
-        match tokio::time::timeout(timeout, self.peer.get_prompt_once(params)).await {
-            Err(_) => Err(CallError::Timeout(timeout)),
-            Ok(Err(e)) => Err(e.into()),
-            Ok(Ok(rmcp::model::GetPromptResponse::Complete(mut r))) => {
+        let answer = within(timeout, self.peer.get_prompt_once(params)).await?;
+        match answer {
+            rmcp::model::GetPromptResponse::Complete(mut r) => {
                 r.result_type = Some(ResultType::COMPLETE);
                 Ok(r)
             }
-            Ok(Ok(_)) => Err(CallError::Unavailable(
-                "the backend asked for input the hub cannot relay".into(),
-            )),
+            _ => Err(input_required()),
         }
     }
+}
+
+/// A request that must be answered within `timeout`.
+async fn within<T>(
+    timeout: Duration,
+    request: impl std::future::Future<Output = Result<T, ServiceError>>,
+) -> Result<T, CallError> {
+    match tokio::time::timeout(timeout, request).await {
+        Err(_) => Err(CallError::Timeout(timeout)),
+        Ok(r) => r.map_err(CallError::from),
+    }
+}
+
+/// A 2026-07-28 backend asked for another round (`input_required`) that a relayed
+/// request cannot have.
+fn input_required() -> CallError {
+    CallError::Unavailable("the backend asked for input the hub cannot relay".into())
 }
 
 /// Why `url`'s host cannot be reached at all (refused, no route, unknown name,
