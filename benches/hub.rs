@@ -941,44 +941,38 @@ fn scan_bench(root: &Path, plan: &Plan) -> (Vec<ScanFigures>, String) {
     (out, note)
 }
 
-#[tokio::main]
-async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--soak") {
-        let minutes = args.get(i + 1).and_then(|m| m.parse().ok()).unwrap_or(60.0);
-        let steady = soak(minutes).await;
-        std::process::exit(if steady { 0 } else { 1 });
-    }
-    let plan = Plan::new(args.iter().any(|a| a == "--quick"));
-    let started = Instant::now();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let root = dir.path();
-    {
-        let bins = root.join("bin");
-        std::fs::create_dir_all(&bins).expect("bin dir");
-        let (hub, fixture) = (bins.join("mcphub"), bins.join("mcphub-fixture-server"));
-        std::fs::copy(HUB, &hub).expect("copying mcphub");
-        std::fs::copy(FIXTURE, &fixture).expect("copying the fixture");
-        let _ = BINS.set((hub, fixture));
-    }
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
-    println!(
-        "mcphub vs mcp-hub 4.2.1, {} mode, {profile} build, {} UTC, {}",
-        if plan.quick { "quick" } else { "full" },
-        chrono::Utc::now().format("%Y-%m-%d %H:%M"),
-        machine()
-    );
-    let phase = |what: &str| {
-        eprintln!("[{:6.1} s] {what}", started.elapsed().as_secs_f64());
-    };
-    let http = reqwest::Client::new();
-    let mut rows: Vec<Row> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
+/// What every phase shares: where it works, its plan, an HTTP client, the clock.
+struct Ctx {
+    root: PathBuf,
+    plan: Plan,
+    http: reqwest::Client,
+    started: Instant,
+}
 
+impl Ctx {
+    fn phase(&self, what: &str) {
+        eprintln!("[{:6.1} s] {what}", self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Phases 1–3: both hubs in front of one fixture backend.
+struct OneBackend {
+    /// Sequential REST calls and health requests: mcphub's, mcp-hub's.
+    ours: Figures,
+    peer: Figures,
+    direct_us: Vec<f64>,
+    direct_http_us: Vec<f64>,
+    ours_mcp_us: Vec<f64>,
+    throughput: [Throughput; 2],
+    rest_calls: usize,
+    rss_idle: (f64, f64),
+    rss_loaded: (f64, f64),
+    rss_rested: (f64, f64),
+}
+
+async fn one_backend(ctx: &Ctx) -> OneBackend {
+    let (root, plan, http) = (ctx.root.as_path(), &ctx.plan, &ctx.http);
+    let phase = |what: &str| ctx.phase(what);
     // 1–3. One fixture backend: CPU, latency, throughput, RSS.
     phase("one fixture backend: starting both hubs");
     let config = write_config(
@@ -988,8 +982,8 @@ async fn main() {
     );
     let ours = start_hub(Kind::Ours, &root.join("one-ours"), &config, false);
     let peer = start_hub(Kind::Peer, &root.join("one-peer"), &config, false);
-    wait_ready(&http, &ours, 1, Duration::from_millis(50)).await;
-    wait_ready(&http, &peer, 1, Duration::from_millis(50)).await;
+    wait_ready(http, &ours, 1, Duration::from_millis(50)).await;
+    wait_ready(http, &peer, 1, Duration::from_millis(50)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_idle = (rss_mb(ours.pid()), rss_mb(peer.pid()));
     let (_stdio_child, stdio) = fixture_stdio(&["--name", "bench"]).await;
@@ -999,8 +993,8 @@ async fn main() {
     let mut scratch = Figures::default();
     let mut scratch_us = Vec::new();
     let warm = plan.per_round / 2;
-    calls(&http, &ours, warm, &mut scratch).await;
-    calls(&http, &peer, warm, &mut scratch).await;
+    calls(http, &ours, warm, &mut scratch).await;
+    calls(http, &peer, warm, &mut scratch).await;
     mcp_calls(&stdio, "echo", warm, &mut scratch_us).await;
     mcp_calls(&direct_http, "echo", warm, &mut scratch_us).await;
     mcp_calls(&ours_mcp, "bench__echo", warm, &mut scratch_us).await;
@@ -1019,12 +1013,12 @@ async fn main() {
             match which {
                 0 => mcp_calls(&stdio, "echo", n, &mut direct_us).await,
                 1 => {
-                    calls(&http, &ours, n, &mut a).await;
-                    healths(&http, &ours, n, &mut a).await;
+                    calls(http, &ours, n, &mut a).await;
+                    healths(http, &ours, n, &mut a).await;
                 }
                 2 => {
-                    calls(&http, &peer, n, &mut b).await;
-                    healths(&http, &peer, n, &mut b).await;
+                    calls(http, &peer, n, &mut b).await;
+                    healths(http, &peer, n, &mut b).await;
                 }
                 3 => mcp_calls(&ours_mcp, "bench__echo", n, &mut ours_mcp_us).await,
                 _ => mcp_calls(&direct_http, "echo", n, &mut direct_http_us).await,
@@ -1038,8 +1032,8 @@ async fn main() {
     phase("throughput, fixture backend");
     let fixture_body =
         json!({"server_name": "bench", "tool": "echo", "arguments": {"text": "hello"}});
-    let tp_fixture = throughput(
-        &http,
+    let throughput = throughput(
+        http,
         [&ours, &peer],
         &fixture_body,
         plan.tp_calls,
@@ -1053,7 +1047,7 @@ async fn main() {
     ));
     // Alternating halves, so both hubs run on the same machine state.
     for hub in [&ours, &peer, &peer, &ours] {
-        load(&http, hub, &fixture_body, top_up / 2, 16).await;
+        load(http, hub, &fixture_body, top_up / 2, 16).await;
     }
     rest_calls += top_up / 2 * 2;
     let rss_loaded = (rss_mb(ours.pid()), rss_mb(peer.pid()));
@@ -1064,7 +1058,24 @@ async fn main() {
     ours.stop().await;
     peer.stop().await;
 
-    phase("throughput, server-everything backend");
+    OneBackend {
+        ours: a,
+        peer: b,
+        direct_us,
+        direct_http_us,
+        ours_mcp_us,
+        throughput,
+        rest_calls,
+        rss_idle,
+        rss_loaded,
+        rss_rested,
+    }
+}
+
+/// Throughput with the real server-everything behind both hubs.
+async fn everything_backend(ctx: &Ctx) -> [Throughput; 2] {
+    let (root, plan, http) = (ctx.root.as_path(), &ctx.plan, &ctx.http);
+    ctx.phase("throughput, server-everything backend");
     let everything = deps::deps().npm_bin("mcp-server-everything");
     let config = write_config(
         root,
@@ -1073,12 +1084,12 @@ async fn main() {
     );
     let ours = start_hub(Kind::Ours, &root.join("ev-ours"), &config, false);
     let peer = start_hub(Kind::Peer, &root.join("ev-peer"), &config, false);
-    wait_ready(&http, &ours, 1, Duration::from_millis(50)).await;
-    wait_ready(&http, &peer, 1, Duration::from_millis(50)).await;
+    wait_ready(http, &ours, 1, Duration::from_millis(50)).await;
+    wait_ready(http, &peer, 1, Duration::from_millis(50)).await;
     let everything_body =
         json!({"server_name": "everything", "tool": "echo", "arguments": {"message": "hello"}});
     let tp_everything = throughput(
-        &http,
+        http,
         [&ours, &peer],
         &everything_body,
         plan.tp_everything_calls,
@@ -1087,7 +1098,23 @@ async fn main() {
     .await;
     ours.stop().await;
     peer.stop().await;
+    tp_everything
+}
 
+/// Phases 4–5: 26 stdio backends exposing 360 tools.
+struct ManyBackends {
+    config: PathBuf,
+    slowest_ms: f64,
+    together_ms: Vec<f64>,
+    ready_ms: [Vec<f64>; 2],
+    rss_many: [Vec<f64>; 2],
+    tools_seen: [usize; 2],
+    poll: Duration,
+}
+
+async fn many_backends_phase(ctx: &Ctx) -> ManyBackends {
+    let (root, plan, http) = (ctx.root.as_path(), &ctx.plan, &ctx.http);
+    let phase = |what: &str| ctx.phase(what);
     // 4–5. 26 stdio backends, 360 tools: start-up alone, time to ready, RSS.
     phase("26 backends: each backend's start-up alone");
     let backends = many_backends();
@@ -1144,7 +1171,7 @@ async fn main() {
             let w = if kind == Kind::Ours { 0 } else { 1 };
             let t = Instant::now();
             let hub = start_hub(kind, &root.join(format!("many-{w}-{rep}")), &config, false);
-            let h = wait_ready(&http, &hub, backends.len(), poll).await;
+            let h = wait_ready(http, &hub, backends.len(), poll).await;
             ready_ms[w].push(t.elapsed().as_secs_f64() * 1e3);
             tools_seen[w] = tools_of(&h);
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -1153,10 +1180,36 @@ async fn main() {
         }
     }
 
+    ManyBackends {
+        config,
+        slowest_ms,
+        together_ms,
+        ready_ms,
+        rss_many,
+        tools_seen,
+        poll,
+    }
+}
+
+/// Phase 6: the toolkit (mcphub only): wall times against a live hub with `config`'s
+/// backends, then log scanning.
+struct Toolkit {
+    wall_ms: Vec<(&'static str, f64)>,
+    scans: Vec<ScanFigures>,
+}
+
+async fn toolkit_phase(
+    ctx: &Ctx,
+    config: &Path,
+    backends: usize,
+    notes: &mut Vec<String>,
+) -> Toolkit {
+    let (root, plan, http) = (ctx.root.as_path(), &ctx.plan, &ctx.http);
+    let phase = |what: &str| ctx.phase(what);
     // 6. The toolkit against a live mcphub with the 26 backends.
     phase("toolkit: check-alerts and validate against a live hub");
-    let hub = start_hub(Kind::Ours, &root.join("toolkit-hub"), &config, false);
-    wait_ready(&http, &hub, backends.len(), Duration::from_millis(50)).await;
+    let hub = start_hub(Kind::Ours, &root.join("toolkit-hub"), config, false);
+    wait_ready(http, &hub, backends, Duration::from_millis(50)).await;
     let state = hub.state.to_str().expect("utf-8 path").to_owned();
     let mut toolkit_ms = Vec::new();
     for cmd in ["check-alerts", "validate"] {
@@ -1180,7 +1233,7 @@ async fn main() {
     }
     hub.stop().await;
     phase("toolkit: log scanning");
-    let (scans, scan_note) = scan_bench(root, &plan);
+    let (scans, scan_note) = scan_bench(root, plan);
     notes.push(scan_note);
     for s in &scans {
         notes.push(format!(
@@ -1190,7 +1243,44 @@ async fn main() {
         ));
     }
 
-    // The table.
+    Toolkit {
+        wall_ms: toolkit_ms,
+        scans,
+    }
+}
+
+/// The printed table's rows, from every phase's figures.
+fn rows(
+    ctx: &Ctx,
+    one: OneBackend,
+    tp_everything: &[Throughput; 2],
+    many: &ManyBackends,
+    tk: &Toolkit,
+) -> Vec<Row> {
+    let plan = &ctx.plan;
+    let OneBackend {
+        ours: mut a,
+        peer: mut b,
+        mut direct_us,
+        mut direct_http_us,
+        mut ours_mcp_us,
+        throughput: tp_fixture,
+        rest_calls,
+        rss_idle,
+        rss_loaded,
+        rss_rested,
+    } = one;
+    let ManyBackends {
+        slowest_ms,
+        together_ms,
+        ready_ms,
+        rss_many,
+        tools_seen,
+        ..
+    } = many;
+    let slowest_ms = *slowest_ms;
+    let (toolkit_ms, scans) = (&tk.wall_ms, &tk.scans);
+    let mut rows: Vec<Row> = Vec::new();
     let ours_cpu_call = a.call_cpu_s / a.calls() as f64 * 1e6;
     let peer_cpu_call = b.call_cpu_s / b.calls() as f64 * 1e6;
     rows.push(pair(
@@ -1270,11 +1360,7 @@ async fn main() {
     ));
     for (label, tp, per_level) in [
         ("fixture", &tp_fixture, plan.tp_calls),
-        (
-            "server-everything",
-            &tp_everything,
-            plan.tp_everything_calls,
-        ),
+        ("server-everything", tp_everything, plan.tp_everything_calls),
     ] {
         let done = (per_level / plan.tp_rounds * plan.tp_rounds) as f64;
         for (li, conc) in LEVELS.iter().enumerate() {
@@ -1338,7 +1424,7 @@ async fn main() {
     ));
     rows.push(same(
         "the 26 backends started at once by the bench, all initialize answers in (ms)",
-        format!("{:.1}", median(&together_ms)),
+        format!("{:.1}", median(together_ms)),
     ));
     let ready = [median(&ready_ms[0]), median(&ready_ms[1])];
     rows.push(pair(
@@ -1351,7 +1437,7 @@ async fn main() {
             &format!("≤ {:.1} ms (slowest + 20)", slowest_ms + 20.0),
         ),
     ));
-    for (cmd, ms) in &toolkit_ms {
+    for (cmd, ms) in toolkit_ms.iter() {
         rows.push(ours_only(
             format!(
                 "`mcphub {cmd}` wall, live hub, median of {} (ms)",
@@ -1361,7 +1447,7 @@ async fn main() {
             at_most(*ms, 20.0, "< 20 ms"),
         ));
     }
-    for s in &scans {
+    for s in scans.iter() {
         rows.push(ours_only(
             format!("`mcphub {}` over {:.0} MB (MB/s)", s.label, s.scanned_mb),
             format!("{:.0}", s.mb_s),
@@ -1379,11 +1465,57 @@ async fn main() {
             flat,
         ));
     }
+    rows
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--soak") {
+        let minutes = args.get(i + 1).and_then(|m| m.parse().ok()).unwrap_or(60.0);
+        let steady = soak(minutes).await;
+        std::process::exit(if steady { 0 } else { 1 });
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ctx = Ctx {
+        root: dir.path().to_owned(),
+        plan: Plan::new(args.iter().any(|a| a == "--quick")),
+        http: reqwest::Client::new(),
+        started: Instant::now(),
+    };
+    {
+        let bins = ctx.root.join("bin");
+        std::fs::create_dir_all(&bins).expect("bin dir");
+        let (hub, fixture) = (bins.join("mcphub"), bins.join("mcphub-fixture-server"));
+        std::fs::copy(HUB, &hub).expect("copying mcphub");
+        std::fs::copy(FIXTURE, &fixture).expect("copying the fixture");
+        let _ = BINS.set((hub, fixture));
+    }
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    println!(
+        "mcphub vs mcp-hub 4.2.1, {} mode, {profile} build, {} UTC, {}",
+        if ctx.plan.quick { "quick" } else { "full" },
+        chrono::Utc::now().format("%Y-%m-%d %H:%M"),
+        machine()
+    );
+    let mut notes: Vec<String> = Vec::new();
+    let one = one_backend(&ctx).await;
+    let sequential = one.ours.calls();
+    let tp_everything = everything_backend(&ctx).await;
+    let many = many_backends_phase(&ctx).await;
+    let tk = toolkit_phase(&ctx, &many.config, many_backends().len(), &mut notes).await;
+    let poll = many.poll;
+    let rows = rows(&ctx, one, &tp_everything, &many, &tk);
+    let plan = &ctx.plan;
     println!(
         "{} sequential REST calls and as many /api/health per hub in {} interleaved rounds; \
          throughput {} calls per level per hub ({} with server-everything) in {} rounds; \
          {} starts per hub with 26 backends (health polled every {} ms)",
-        a.calls(),
+        sequential,
         plan.rounds,
         plan.tp_calls,
         plan.tp_everything_calls,
@@ -1404,5 +1536,5 @@ async fn main() {
     for n in &notes {
         println!("{n}");
     }
-    println!("run took {:.0} s", started.elapsed().as_secs_f64());
+    println!("run took {:.0} s", ctx.started.elapsed().as_secs_f64());
 }
