@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+pub mod metrics;
+
 /// The stable event names of the hub's log lines (SPEC, "State directory").
 pub mod events {
     pub const HUB_STARTED: &str = "hub_started";

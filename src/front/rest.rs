@@ -15,6 +15,9 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::api::metrics::{
+    ClientFigures, Exposure, HubFigures, MetricsReport, ProcessFigures, ServerCounts, ToolCalls,
+};
 use crate::api::{HubState, ServerStatus};
 use crate::hub::backends::{Backend, Snapshot};
 use crate::hub::error::HubError;
@@ -264,7 +267,7 @@ struct HealthView<'a> {
     port: u16,
     uptime_s: u64,
     config_files: &'a [std::path::PathBuf],
-    tools: Value,
+    tools: Exposure,
 }
 
 #[derive(Serialize)]
@@ -323,7 +326,7 @@ async fn health(State(hub): State<Arc<Hub>>) -> Response {
         port,
         uptime_s: hub.started.elapsed().as_secs(),
         config_files: &hub.options.config_files,
-        tools: hub.listing().exposure_json(),
+        tools: hub.listing().exposure(),
     };
     json_response(&view)
 }
@@ -570,23 +573,43 @@ async fn workspaces(State(hub): State<Arc<Hub>>) -> Json<Value> {
     Json(json!({"workspaces": map, "timestamp": Utc::now().to_rfc3339()}))
 }
 
-async fn metrics_json(State(hub): State<Arc<Hub>>) -> Json<Value> {
+async fn metrics_json(State(hub): State<Arc<Hub>>) -> Json<MetricsReport> {
     let (total, ok) = hub.metrics.calls();
     let process = crate::telemetry::sample_process(std::process::id()).unwrap_or_default();
     let backends = hub.backends();
     let by_status = |s: ServerStatus| backends.iter().filter(|b| b.status() == s).count();
-    Json(json!({
-        "timestamp": Utc::now().to_rfc3339(),
-        "hub": {"state": hub.state().as_str(), "pid": std::process::id(), "port": hub.port(), "uptime_s": hub.started.elapsed().as_secs(), "version": env!("CARGO_PKG_VERSION")},
-        "process": {"rss_bytes": process.rss_bytes, "cpu_seconds": process.cpu_seconds},
-        "clients": {"active": hub.sessions.count()},
-        "servers": {"total": backends.len(), "connected": by_status(ServerStatus::Connected), "connecting": by_status(ServerStatus::Connecting), "disconnected": by_status(ServerStatus::Disconnected), "disabled": by_status(ServerStatus::Disabled)},
-        "tools": hub.listing().exposure_json(),
-        "tool_calls": {"total": total, "success": ok, "failed": total - ok},
-        "tool_call_latency": hub.metrics.latency(),
-        // null without an LLM configured: "no data", never "0% success".
-        "llm": hub.metrics.llm_json(),
-    }))
+    Json(MetricsReport {
+        timestamp: Utc::now().to_rfc3339(),
+        hub: HubFigures {
+            state: hub.state().as_str().to_owned(),
+            pid: std::process::id(),
+            port: hub.port(),
+            uptime_s: hub.started.elapsed().as_secs(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+        process: ProcessFigures {
+            rss_bytes: process.rss_bytes,
+            cpu_seconds: process.cpu_seconds,
+        },
+        clients: ClientFigures {
+            active: hub.sessions.count(),
+        },
+        servers: ServerCounts {
+            total: backends.len(),
+            connected: by_status(ServerStatus::Connected),
+            connecting: by_status(ServerStatus::Connecting),
+            disconnected: by_status(ServerStatus::Disconnected),
+            disabled: by_status(ServerStatus::Disabled),
+        },
+        tools: hub.listing().exposure(),
+        tool_calls: ToolCalls {
+            total,
+            success: ok,
+            failed: total - ok,
+        },
+        tool_call_latency: hub.metrics.latency(),
+        llm: hub.metrics.llm_report(),
+    })
 }
 
 async fn metrics_text(

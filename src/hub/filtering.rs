@@ -40,7 +40,7 @@ use crate::telemetry::metrics::Metrics;
 use cache::Cache;
 use category::{Categorized, Guess, Source};
 use engine::Engine;
-use listing::{Listing, briefs, exposure_summary, filter_rate};
+use listing::{Listing, briefs};
 
 /// The `_meta` key under which `tools/list` tells clients each tool's category.
 pub const META_CATEGORY: &str = "mcphub/category";
@@ -382,6 +382,7 @@ impl Filtering {
             })
             .collect();
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let exposure = listing.exposure();
         json!({
             "enabled": listing.filtering_active,
             "configuredEnabled": settings.enabled,
@@ -390,13 +391,13 @@ impl Filtering {
             "totalTools": total,
             "exposedTools": exposed,
             "filteredTools": total - exposed,
-            "filterRate": filter_rate(total, exposed),
-            "summary": exposure_summary(total, exposed),
+            "filterRate": exposure.rate(),
+            "summary": exposure.summary,
             "serverFilter": {"mode": if settings.server_allow { "allowlist" } else { "denylist" }, "servers": settings.servers},
             "categoryFilter": {"categories": settings.categories, "customMappings": settings.custom_mappings.iter().cloned().collect::<BTreeMap<_, _>>()},
             "autoEnableThreshold": settings.auto_enable_threshold,
             "categories": by_category,
-            "llm": self.metrics.llm_json(),
+            "llm": self.metrics.llm_report(),
             "queue": self.engine().map(|e| e.stats()),
             "cache": {"entries": cache.len(), "path": cache.path()},
             "tools": tools,

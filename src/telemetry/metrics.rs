@@ -1,6 +1,7 @@
 //! Prometheus metrics (`/metrics`) and the JSON snapshot (`/api/metrics`) come from
 //! the same counters, so the two never disagree.
 
+use crate::api::metrics::{CacheFigures, LatencySnapshot, LlmReport, Quantiles, latency_bounds};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -163,94 +164,10 @@ struct LlmTotals {
     latency: LatencySnapshot,
 }
 
-/// Cumulative latency distribution of all tool calls since start.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct LatencySnapshot {
-    /// Upper bounds in seconds; the last bucket (+Inf) is implied by `count`.
-    pub bounds: Vec<f64>,
-    /// Cumulative counts per bound.
-    pub counts: Vec<u64>,
-    pub count: u64,
-    pub sum_seconds: f64,
-}
-
-impl LatencySnapshot {
-    /// An empty distribution in the hub's buckets.
-    pub fn empty() -> LatencySnapshot {
-        let bounds: Vec<f64> = duration_buckets().collect();
-        LatencySnapshot {
-            counts: vec![0; bounds.len()],
-            bounds,
-            count: 0,
-            sum_seconds: 0.0,
-        }
-    }
-
-    /// Adds one observation.
-    pub fn record(&mut self, secs: f64) {
-        self.count += 1;
-        self.sum_seconds += secs;
-        for (bound, count) in self.bounds.iter().zip(self.counts.iter_mut()) {
-            if secs <= *bound {
-                *count += 1;
-            }
-        }
-    }
-
-    /// The calls between `earlier` and `self`.
-    pub fn since(&self, earlier: &LatencySnapshot) -> LatencySnapshot {
-        if earlier.bounds != self.bounds {
-            return self.clone();
-        }
-        LatencySnapshot {
-            bounds: self.bounds.clone(),
-            counts: self
-                .counts
-                .iter()
-                .zip(&earlier.counts)
-                .map(|(a, b)| a.saturating_sub(*b))
-                .collect(),
-            count: self.count.saturating_sub(earlier.count),
-            sum_seconds: (self.sum_seconds - earlier.sum_seconds).max(0.0),
-        }
-    }
-
-    /// The q-quantile in seconds, interpolated inside its bucket as Prometheus'
-    /// `histogram_quantile` does; `None` without samples.
-    pub fn quantile(&self, q: f64) -> Option<f64> {
-        if self.count == 0 {
-            return None;
-        }
-        let rank = q * self.count as f64;
-        let mut prev_bound = 0.0;
-        let mut prev_count = 0u64;
-        for (bound, count) in self.bounds.iter().zip(&self.counts) {
-            if *count as f64 >= rank {
-                let in_bucket = (count - prev_count) as f64;
-                if in_bucket == 0.0 {
-                    return Some(*bound);
-                }
-                return Some(
-                    prev_bound + (bound - prev_bound) * (rank - prev_count as f64) / in_bucket,
-                );
-            }
-            prev_bound = *bound;
-            prev_count = *count;
-        }
-        // Above the largest bound: the largest bound is all that can be said.
-        self.bounds.last().copied()
-    }
-}
-
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Metrics")
     }
-}
-
-/// Seconds buckets from 0.5 ms to about 65 s: proxied calls span both ends.
-fn duration_buckets() -> impl Iterator<Item = f64> {
-    prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 18)
 }
 
 impl Default for Metrics {
@@ -274,7 +191,7 @@ impl Metrics {
             tool_calls.clone(),
         );
         let tool_call_duration = Family::<ServerLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(duration_buckets())
+            Histogram::new(latency_bounds())
         });
         registry.register_with_unit(
             "tool_call_duration",
@@ -370,7 +287,7 @@ impl Metrics {
         if let Some(log) = log {
             registry.register_collector(Box::new(LogCollector { log }));
         }
-        let latency = duration_buckets().map(|_| AtomicU64::new(0)).collect();
+        let latency = latency_bounds().map(|_| AtomicU64::new(0)).collect();
         Metrics {
             latency,
             latency_sum_us: AtomicU64::new(0),
@@ -440,7 +357,7 @@ impl Metrics {
         calls.duration.observe(elapsed.as_secs_f64());
         self.calls_total.fetch_add(1, Ordering::Relaxed);
         let secs = elapsed.as_secs_f64();
-        for (bound, count) in duration_buckets().zip(&self.latency) {
+        for (bound, count) in latency_bounds().zip(&self.latency) {
             if secs <= bound {
                 count.fetch_add(1, Ordering::Relaxed);
             }
@@ -494,7 +411,7 @@ impl Metrics {
 
     pub fn latency(&self) -> LatencySnapshot {
         LatencySnapshot {
-            bounds: duration_buckets().collect(),
+            bounds: latency_bounds().collect(),
             counts: self
                 .latency
                 .iter()
@@ -627,27 +544,30 @@ impl Metrics {
 
     /// The `llm` object of `/api/metrics` (the shape `observe::LlmFigures` reads), or
     /// null without an LLM. Rates and percentiles are null until there is a sample.
-    pub fn llm_json(&self) -> serde_json::Value {
-        let Some(t) = self.llm.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
-            return serde_json::Value::Null;
-        };
+    /// The LLM categorizer's figures; `None` without an LLM configured.
+    pub fn llm_report(&self) -> Option<LlmReport> {
+        let t = self.llm.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
         let ms = |q: f64| t.latency.quantile(q).map(|s| s * 1000.0);
         let lookups = t.cache_hits + t.cache_misses;
-        serde_json::json!({
-            "provider": t.provider,
-            "model": t.model,
-            "requests": t.requests,
-            "success": t.success,
-            "success_rate": (t.requests > 0).then(|| t.success as f64 / t.requests as f64),
-            "latency_ms": {"p50": ms(0.5), "p95": ms(0.95), "p99": ms(0.99)},
-            "cache": {
-                "hits": t.cache_hits,
-                "misses": t.cache_misses,
-                "hit_rate": (lookups > 0).then(|| t.cache_hits as f64 / lookups as f64),
+        Some(LlmReport {
+            provider: t.provider,
+            model: t.model,
+            requests: t.requests,
+            success: t.success,
+            success_rate: (t.requests > 0).then(|| t.success as f64 / t.requests as f64),
+            latency_ms: Quantiles {
+                p50: ms(0.5),
+                p95: ms(0.95),
+                p99: ms(0.99),
             },
-            "queue_depth": t.queue_depth,
-            "circuit_state": t.circuit.as_str(),
-            "parse_errors": t.parse_errors,
+            cache: CacheFigures {
+                hits: t.cache_hits,
+                misses: t.cache_misses,
+                hit_rate: (lookups > 0).then(|| t.cache_hits as f64 / lookups as f64),
+            },
+            queue_depth: t.queue_depth,
+            circuit_state: t.circuit.as_str().to_owned(),
+            parse_errors: t.parse_errors,
         })
     }
 

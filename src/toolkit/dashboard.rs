@@ -84,8 +84,8 @@ pub fn frame(o: &Observation, cpu_percent: Option<f64>, t: &Thresholds) -> Strin
         out.push('\n');
     }
     let m = o.metrics.as_ref();
-    let calls = m.and_then(|m| m["tool_calls"]["total"].as_u64());
-    let ok = m.and_then(|m| m["tool_calls"]["success"].as_u64());
+    let calls = m.map(|m| m.tool_calls.total);
+    let ok = m.map(|m| m.tool_calls.success);
     let rate = calls
         .filter(|c| *c > 0)
         .zip(ok)

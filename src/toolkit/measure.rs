@@ -6,10 +6,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
+use crate::api::metrics::{LatencySnapshot, MetricsReport};
 use crate::state::{StateDir, write_atomic};
-use crate::telemetry::metrics::LatencySnapshot;
 use crate::toolkit::observe::LlmFigures;
 use crate::toolkit::probe::Probe;
 
@@ -30,14 +29,14 @@ pub struct Counters {
 }
 
 impl Counters {
-    pub fn from_metrics(m: Option<&Value>) -> Counters {
+    pub fn from_metrics(m: Option<&MetricsReport>) -> Counters {
         let Some(m) = m else {
             return Counters::default();
         };
         Counters {
-            calls: m["tool_calls"]["total"].as_u64(),
-            successes: m["tool_calls"]["success"].as_u64(),
-            latency: serde_json::from_value(m["tool_call_latency"].clone()).ok(),
+            calls: Some(m.tool_calls.total),
+            successes: Some(m.tool_calls.success),
+            latency: Some(m.tool_call_latency.clone()),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 
+use crate::api::metrics::MetricsReport;
 use crate::toolkit::discovery::{PidSource, Target, UrlSource, find_pid, port_listening};
 use crate::toolkit::probe::{Health, Probe};
 
@@ -26,22 +26,23 @@ pub struct LlmFigures {
 }
 
 impl LlmFigures {
-    /// Reads the `llm` object of `/api/metrics`; anything absent stays `None`.
-    pub fn from_metrics(metrics: Option<&Value>) -> LlmFigures {
-        let Some(l) = metrics.map(|m| &m["llm"]).filter(|l| l.is_object()) else {
+    /// The `llm` part of `/api/metrics`; all `None` when the hub has no LLM (or no
+    /// `/api/metrics`, as mcp-hub).
+    pub fn from_metrics(metrics: Option<&MetricsReport>) -> LlmFigures {
+        let Some(l) = metrics.and_then(|m| m.llm.as_ref()) else {
             return LlmFigures::default();
         };
         LlmFigures {
-            requests: l["requests"].as_u64(),
-            success_rate: l["success_rate"].as_f64(),
-            p50_ms: l["latency_ms"]["p50"].as_f64(),
-            p95_ms: l["latency_ms"]["p95"].as_f64(),
-            p99_ms: l["latency_ms"]["p99"].as_f64(),
-            cache_hits: l["cache"]["hits"].as_u64(),
-            cache_misses: l["cache"]["misses"].as_u64(),
-            queue_depth: l["queue_depth"].as_f64(),
-            circuit_state: l["circuit_state"].as_str().map(str::to_owned),
-            parse_errors: l["parse_errors"].as_u64(),
+            requests: Some(l.requests),
+            success_rate: l.success_rate,
+            p50_ms: l.latency_ms.p50,
+            p95_ms: l.latency_ms.p95,
+            p99_ms: l.latency_ms.p99,
+            cache_hits: Some(l.cache.hits),
+            cache_misses: Some(l.cache.misses),
+            queue_depth: Some(l.queue_depth as f64),
+            circuit_state: Some(l.circuit_state.clone()),
+            parse_errors: Some(l.parse_errors),
         }
     }
 }
@@ -61,7 +62,7 @@ pub struct Observation {
     pub health_latency_ms: Option<f64>,
     pub health_error: Option<String>,
     #[serde(skip)]
-    pub metrics: Option<Value>,
+    pub metrics: Option<MetricsReport>,
     pub rss_bytes: Option<u64>,
     pub cpu_seconds: Option<f64>,
     pub llm: LlmFigures,

@@ -2,6 +2,7 @@
 //! also reads the original Node mcp-hub, whose health has fewer fields and which has
 //! no `/api/metrics` (its LLM figures are then "N/A", never 0).
 
+use crate::api::metrics::MetricsReport;
 use crate::api::{HubState, ServerStatus};
 use std::time::{Duration, Instant};
 
@@ -160,7 +161,7 @@ impl Probe {
     }
 
     /// `/api/metrics`, or `None` from a hub that has none (mcp-hub).
-    pub async fn metrics(&self) -> Result<Option<Value>, ProbeError> {
+    pub async fn metrics(&self) -> Result<Option<MetricsReport>, ProbeError> {
         let url = self.target.api("/api/metrics");
         let (status, body, _) = self.get("/api/metrics").await?;
         match status {

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::telemetry::metrics::LatencySnapshot;
+use crate::api::metrics::LatencySnapshot;
 use crate::toolkit::history::History;
 use crate::toolkit::logscan::scan_since;
 use crate::toolkit::measure::Measurement;

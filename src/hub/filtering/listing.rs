@@ -4,9 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::category::{Categorized, ToolBrief};
+use crate::api::metrics::Exposure;
 use crate::config::filtering::{DefaultExposure, FilterSettings, Mode};
 use crate::hub::catalog::Catalog;
 
@@ -28,17 +29,13 @@ pub struct Listing {
 }
 
 impl Listing {
-    /// `{exposed, total, filtered, summary}` for `/api/health` and `/api/metrics`.
-    pub fn exposure_json(&self) -> Value {
-        let total = self.catalog.tools.len();
-        let exposed = self.allowed.len().min(total);
-        json!({
-            "exposed": exposed,
-            "total": total,
-            "filtered": total - exposed,
-            "filtering": self.filtering_active,
-            "summary": exposure_summary(total, exposed),
-        })
+    /// What `/api/health` and `/api/metrics` say of the tools exposed.
+    pub fn exposure(&self) -> Exposure {
+        Exposure::new(
+            self.catalog.tools.len(),
+            self.allowed.len(),
+            self.filtering_active,
+        )
     }
 }
 
@@ -61,22 +58,6 @@ pub fn briefs(catalog: &Catalog) -> Vec<(String, ToolBrief)> {
             ))
         })
         .collect()
-}
-
-/// "151/362 (58.3% filtered)", the form the system this replaces reported.
-pub fn exposure_summary(total: usize, exposed: usize) -> String {
-    format!(
-        "{exposed}/{total} ({:.1}% filtered)",
-        filter_rate(total, exposed) * 100.0
-    )
-}
-
-pub fn filter_rate(total: usize, exposed: usize) -> f64 {
-    if total == 0 {
-        0.0
-    } else {
-        (total - exposed) as f64 / total as f64
-    }
 }
 
 /// What one client session may see and call, beyond the hub-wide filter.
@@ -107,16 +88,5 @@ impl SessionView {
                 DefaultExposure::All => true,
             },
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_summary_reads_as_the_report_did() {
-        assert_eq!(exposure_summary(362, 151), "151/362 (58.3% filtered)");
-        assert_eq!(exposure_summary(0, 0), "0/0 (0.0% filtered)");
     }
 }

@@ -1013,11 +1013,11 @@ mod tests {
         s.circuit_threshold = 1;
         s.circuit_timeout = Duration::ZERO;
         let client = LlmClient::new(s, m.clone()).unwrap();
-        assert_eq!(m.llm_json()["circuit_state"], "closed");
+        assert_eq!(m.llm_report().unwrap().circuit_state, "closed");
         let a = client.with_breaker(|b, now| b.admit(now)).unwrap();
         client.with_breaker(|b, now| b.on_failure(a, now));
-        assert_eq!(m.llm_json()["circuit_state"], "open");
+        assert_eq!(m.llm_report().unwrap().circuit_state, "open");
         assert_eq!(client.circuit_state(), CircuitState::HalfOpen);
-        assert_eq!(m.llm_json()["circuit_state"], "half-open");
+        assert_eq!(m.llm_report().unwrap().circuit_state, "half-open");
     }
 }
