@@ -1,6 +1,6 @@
 //! `summary`: the daily report, from the hub's log and the monitoring history.
 
-use crate::api::events;
+use crate::api::{ServerStatus, events};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -143,7 +143,7 @@ pub fn build(i: Inputs<'_>) -> Summary {
     for (name, status, error) in &i.live_servers {
         let d = server_day(&mut servers, name);
         d.status_now = Some(status.clone());
-        if d.last_error.is_none() && status != "connected" {
+        if d.last_error.is_none() && ServerStatus::parse(status) != Some(ServerStatus::Connected) {
             d.last_error = error.clone();
         }
     }
@@ -277,10 +277,12 @@ fn availability(
 fn action_items(s: &Summary) -> Vec<String> {
     let mut items = Vec::new();
     for d in &s.servers {
-        let down_now = d
-            .status_now
-            .as_deref()
-            .is_some_and(|st| st != "connected" && st != "disabled");
+        let down_now = d.status_now.as_deref().is_some_and(|st| {
+            !matches!(
+                ServerStatus::parse(st),
+                Some(ServerStatus::Connected | ServerStatus::Disabled)
+            )
+        });
         if d.disconnections >= 3 || down_now {
             items.push(format!(
                 "Investigate server `{}`: {} disconnections today{}{}. Check its command and logs (`server_stderr` lines), or disable it.",
