@@ -4,8 +4,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use mcphub::config::ConfigFiles;
 use mcphub::front::http::Security;
-use mcphub::front::serve::{ServeOptions, effective_config_files, serve};
+use mcphub::front::serve::{ServeOptions, serve};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -60,7 +61,7 @@ pub fn run(args: Args) -> ExitCode {
     security.allowed_origins = args.allow_origins;
     security.max_body = args.max_body;
     let opts = ServeOptions {
-        config_files: effective_config_files(args.config),
+        config_files: ConfigFiles::from_args(args.config),
         listen: SocketAddr::new(args.host, args.port),
         state_dir,
         security,

@@ -615,7 +615,7 @@ impl Front {
             let hub = mcphub::hub::lifecycle::Hub::new(
                 HubConfig::default(),
                 mcphub::hub::lifecycle::HubOptions {
-                    config_files: vec![],
+                    config_files: mcphub::config::ConfigFiles::Given(vec![]),
                     state_dir: mcphub::state::StateDir::new(state),
                 },
                 Placeholders::from_process().expect("bad MCP_HUB_ENV"),

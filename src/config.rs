@@ -31,6 +31,47 @@ pub enum ConfigError {
     Invalid { file: PathBuf, reason: String },
 }
 
+/// The files the hub reads its servers from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigFiles {
+    /// Named with `-c`, in merge order: each must exist.
+    Given(Vec<PathBuf>),
+    /// None named: the default file, read when it exists, so that a hub started before
+    /// it was written takes it in on `POST /api/restart` or, with `--watch`, when it
+    /// appears. `None` where there is no home directory to put it in.
+    Default(Option<PathBuf>),
+}
+
+impl ConfigFiles {
+    pub fn from_args(given: Vec<PathBuf>) -> ConfigFiles {
+        if given.is_empty() {
+            ConfigFiles::Default(default_config_path())
+        } else {
+            ConfigFiles::Given(given)
+        }
+    }
+
+    /// The files to watch for changes, the default one even before it exists.
+    pub fn watched(&self) -> Vec<PathBuf> {
+        match self {
+            ConfigFiles::Given(files) => files.clone(),
+            ConfigFiles::Default(file) => file.iter().cloned().collect(),
+        }
+    }
+
+    /// The files read now (what `workspaces.json` and the log name).
+    pub fn present(&self) -> Vec<PathBuf> {
+        match self {
+            ConfigFiles::Given(files) => files.clone(),
+            ConfigFiles::Default(file) => file.iter().filter(|p| p.exists()).cloned().collect(),
+        }
+    }
+
+    pub fn load(&self) -> Result<HubConfig, ConfigError> {
+        HubConfig::load(&self.present())
+    }
+}
+
 /// The merged configuration of every `-c` file.
 #[derive(Debug, Clone, Default)]
 pub struct HubConfig {

@@ -266,7 +266,7 @@ struct HealthView<'a> {
     pid: u32,
     port: u16,
     uptime_s: u64,
-    config_files: &'a [std::path::PathBuf],
+    config_files: Vec<std::path::PathBuf>,
     tools: Exposure,
 }
 
@@ -325,7 +325,7 @@ async fn health(State(hub): State<Arc<Hub>>) -> Response {
         pid: std::process::id(),
         port,
         uptime_s: hub.started.elapsed().as_secs(),
-        config_files: &hub.options.config_files,
+        config_files: hub.options.config_files.present(),
         tools: hub.listing().exposure(),
     };
     json_response(&view)

@@ -11,7 +11,7 @@ use anyhow::Context;
 
 use crate::api::HubState;
 use crate::api::events;
-use crate::config::{HubConfig, Placeholders};
+use crate::config::{ConfigFiles, Placeholders};
 use crate::front::http::Security;
 use crate::hub::lifecycle::{Hub, HubOptions};
 use crate::state::StateDir;
@@ -20,8 +20,7 @@ use crate::state::StateDir;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 pub struct ServeOptions {
-    /// Config files in merge order; empty means "the default file, if it exists".
-    pub config_files: Vec<PathBuf>,
+    pub config_files: ConfigFiles,
     pub listen: SocketAddr,
     pub state_dir: PathBuf,
     pub security: Security,
@@ -31,24 +30,13 @@ pub struct ServeOptions {
     pub stdio: bool,
 }
 
-/// Config files to use: those given, else the default file when it exists.
-pub fn effective_config_files(given: Vec<PathBuf>) -> Vec<PathBuf> {
-    if !given.is_empty() {
-        return given;
-    }
-    crate::config::default_config_path()
-        .filter(|p| p.exists())
-        .into_iter()
-        .collect()
-}
-
 /// Runs the hub until `shutdown` resolves, then stops clients, children and the
 /// workspace entry. Errors are for start-up problems (bad config, port taken).
 pub async fn serve(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let config = HubConfig::load(&opts.config_files)?;
+    let config = opts.config_files.load()?;
     let placeholders = Placeholders::from_process().map_err(anyhow::Error::msg)?;
     crate::front::http::check_bind(
         &opts.listen,
@@ -68,7 +56,7 @@ pub async fn serve(
         },
         placeholders,
     );
-    tracing::info!(event = events::HUB_STARTED, pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), config_files = ?opts.config_files, "mcphub {} starting", env!("CARGO_PKG_VERSION"));
+    tracing::info!(event = events::HUB_STARTED, pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), config_files = ?opts.config_files.present(), "mcphub {} starting", env!("CARGO_PKG_VERSION"));
 
     if opts.stdio {
         hub.start();

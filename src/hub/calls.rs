@@ -400,7 +400,7 @@ mod tests {
         Hub::new(
             config,
             HubOptions {
-                config_files: vec![],
+                config_files: crate::config::ConfigFiles::Given(vec![]),
                 state_dir: StateDir::new(state.to_owned()),
             },
             Placeholders::from_process().unwrap(),

@@ -35,7 +35,7 @@ pub struct HubEvent {
 }
 
 pub struct HubOptions {
-    pub config_files: Vec<PathBuf>,
+    pub config_files: crate::config::ConfigFiles,
     pub state_dir: StateDir,
 }
 
@@ -200,8 +200,9 @@ impl Hub {
             .cloned()
     }
 
+    /// The config files to watch (the default one even before it exists).
     pub fn config_files(&self) -> Vec<PathBuf> {
-        self.options.config_files.clone()
+        self.options.config_files.watched()
     }
 
     /// Starts every configured server (in parallel: each has its own task) and the
@@ -500,7 +501,7 @@ impl Hub {
         self: &Arc<Self>,
         restart_all: bool,
     ) -> Result<ReloadSummary, crate::config::ConfigError> {
-        let new = HubConfig::load(&self.options.config_files)?;
+        let new = self.options.config_files.load()?;
         let mut summary = ReloadSummary::default();
         {
             let current = self.backends();
@@ -578,6 +579,7 @@ impl Hub {
             config_files: self
                 .options
                 .config_files
+                .present()
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect(),

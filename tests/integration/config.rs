@@ -18,6 +18,40 @@ async fn no_config_starts_empty_and_says_how_to_add_a_server() {
     assert!(hub.mcp().await.tool_names().await.is_empty());
 }
 
+/// The README's first run: start with no file, write the default one as the hub says,
+/// `POST /api/restart`; the server is added and connects.
+#[tokio::test]
+async fn the_default_file_written_after_start_is_read_on_restart() {
+    let hub = HubBuilder::new().without_config().start().await;
+    let name = random_name("later");
+    let file = hub.home.join(".config/mcphub/servers.json");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let servers = json!({"mcpServers": {name.clone(): fixture(&name, &[])}});
+    std::fs::write(&file, servers.to_string()).unwrap();
+    let (status, body) = hub.post("/api/restart", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changes"]["added"], json!([name]), "{body}");
+    hub.wait_connected(&name).await;
+    let h = hub.health().await;
+    assert_eq!(h["config_files"], json!([file]), "{h}");
+}
+
+/// With `--watch`, the default file is picked up when it appears.
+#[tokio::test]
+async fn with_watch_the_default_file_is_read_when_it_appears() {
+    let hub = HubBuilder::new()
+        .without_config()
+        .arg("--watch")
+        .start()
+        .await;
+    let name = random_name("appears");
+    let file = hub.home.join(".config/mcphub/servers.json");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let servers = json!({"mcpServers": {name.clone(): fixture(&name, &[])}});
+    std::fs::write(&file, servers.to_string()).unwrap();
+    hub.wait_connected(&name).await;
+}
+
 #[tokio::test]
 async fn bad_config_is_refused_with_file_line_and_column_before_anything_starts() {
     let dir = tempfile::tempdir().unwrap();
