@@ -1,6 +1,7 @@
 //! Backends: one supervisor task per configured server that connects it, watches it,
 //! and reconnects it with exponential backoff and jitter when it dies.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,8 @@ pub struct Backend {
     kick: Notify,
     /// Set by `/api/servers/stop`; cleared by `/api/servers/start`.
     paused: Mutex<bool>,
+    /// A list_changed notice came that the offer may not reflect yet.
+    offer_stale: AtomicBool,
 }
 
 impl Backend {
@@ -73,6 +76,7 @@ impl Backend {
             }),
             handle: RwLock::new(None),
             stop: CancellationToken::new(),
+            offer_stale: AtomicBool::new(false),
             kick: Notify::new(),
             paused: Mutex::new(false),
         })
@@ -139,6 +143,16 @@ impl Backend {
     }
 
     /// Re-reads the offer (after `list_changed` or `/api/servers/refresh`).
+    /// The server said a list changed: true when its offer is to be fetched again now.
+    /// While it is still connecting that is remembered instead, and the supervisor
+    /// fetches it once connected (servers announce list changes as they start, before
+    /// there is an offer to refresh). The flag is set before the status is read, and
+    /// the supervisor reads it after setting the status: one of them sees the other.
+    pub fn offer_changed(&self) -> bool {
+        self.offer_stale.store(true, Ordering::SeqCst);
+        self.status() == ServerStatus::Connected && self.offer_stale.swap(false, Ordering::SeqCst)
+    }
+
     pub async fn refresh_offer(&self) -> Result<(), String> {
         let handle = self.handle()?;
         let identity = self.snapshot().identity.unwrap_or_default();
@@ -185,6 +199,8 @@ impl Backend {
                 s.status = ServerStatus::Connecting;
                 s.last_started = Some(Utc::now());
             });
+            // What a previous connection announced is in the new one's first offer.
+            self.offer_stale.store(false, Ordering::SeqCst);
             changed();
             tracing::info!(event = events::SERVER_STARTING, server = %self.name, transport = self.entry.transport_kind(), "starting server {}", self.name);
             let connected = tokio::select! {
@@ -216,6 +232,14 @@ impl Backend {
                             });
                             changed();
                             tracing::info!(event = events::SERVER_CONNECTED, server = %self.name, tools, pid = conn.pid(), "server {} connected with {tools} tools", self.name);
+                            if self.offer_stale.swap(false, Ordering::SeqCst) {
+                                match self.refresh_offer().await {
+                                    Ok(()) => changed(),
+                                    Err(e) => {
+                                        tracing::warn!(server = %self.name, error = %e, "refreshing the offer of {} failed: {e}", self.name)
+                                    }
+                                }
+                            }
                             let reason = tokio::select! {
                                 _ = self.stop.cancelled() => None,
                                 _ = self.wait_for_pause() => Some("stopped through the API".to_owned()),

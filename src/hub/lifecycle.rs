@@ -319,7 +319,9 @@ impl Hub {
     fn on_notice(self: &Arc<Self>, server: &str, notice: Notice) {
         match notice {
             Notice::ToolsChanged | Notice::PromptsChanged | Notice::ResourcesChanged => {
-                if let Some(b) = self.backend(server) {
+                if let Some(b) = self.backend(server)
+                    && b.offer_changed()
+                {
                     let hub = self.clone();
                     tokio::spawn(async move {
                         if let Err(e) = b.refresh_offer().await {

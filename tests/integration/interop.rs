@@ -429,3 +429,29 @@ async fn conformance_suite_passes_through_the_hub_as_it_does_against_the_server_
     );
     assert!(passed >= 40, "{summary}");
 }
+
+/// A start where every server connects says so and warns of nothing: the real servers
+/// announce list changes while they start, before the hub has their offer, and that
+/// used to log "refreshing the offer … failed: server is connecting" (three times for
+/// server-everything).
+#[tokio::test]
+async fn a_healthy_start_of_real_servers_logs_no_warning() {
+    let real = real_hub().await;
+    let hub = &real.hub;
+    // Every tool of every server is listed: nothing announced during the start is lost.
+    let names = hub.mcp().await.tool_names().await;
+    assert!(
+        names.iter().any(|n| n.starts_with("everything__"))
+            && names.iter().any(|n| n.starts_with("time__")),
+        "{names:?}"
+    );
+    let log = read(&hub.log_file());
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v["level"] == "WARN" || v["level"] == "ERROR")
+        })
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+}
