@@ -44,6 +44,10 @@ pub struct Args {
     /// Serve one MCP session over stdin/stdout (for clients that spawn their servers).
     #[arg(long)]
     stdio: bool,
+    /// How long an MCP request made while the servers are still starting waits for
+    /// them before it is answered with those that connected, e.g. 15s, 1m.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = mcphub::toolkit::anomalies::parse_duration)]
+    startup_timeout: std::time::Duration,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -68,6 +72,7 @@ pub fn run(args: Args) -> ExitCode {
         allow_insecure_bind: args.allow_insecure_bind,
         watch: args.watch,
         stdio: args.stdio,
+        startup_timeout: args.startup_timeout,
     };
     // One thread: the hub relays between sockets and child pipes, and every hop
     // between worker threads cost more CPU (futex wake-ups, context switches) than

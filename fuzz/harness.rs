@@ -617,6 +617,7 @@ impl Front {
                 mcphub::hub::lifecycle::HubOptions {
                     config_files: mcphub::config::ConfigFiles::Given(vec![]),
                     state_dir: mcphub::state::StateDir::new(state),
+                    startup_timeout: mcphub::hub::lifecycle::DEFAULT_STARTUP_TIMEOUT,
                 },
                 Placeholders::from_process().expect("bad MCP_HUB_ENV"),
             );

@@ -243,6 +243,7 @@ impl rmcp::ServerHandler for HubService {
         _: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        self.hub.until_started().await;
         Ok(ListToolsResult::with_all_items(
             self.hub.visible_tools(&self.view()),
         ))
@@ -253,6 +254,7 @@ impl rmcp::ServerHandler for HubService {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        self.hub.until_started().await;
         if let Some(r) = self
             .call_meta_tool(&request.name, request.arguments.as_ref(), &context)
             .await
@@ -275,6 +277,7 @@ impl rmcp::ServerHandler for HubService {
         _: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
+        self.hub.until_started().await;
         Ok(ListPromptsResult::with_all_items(
             self.hub.listing().catalog.prompts.clone(),
         ))
@@ -285,6 +288,7 @@ impl rmcp::ServerHandler for HubService {
         request: GetPromptRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
+        self.hub.until_started().await;
         Ok(GetPromptResponse::Complete(
             self.hub.get_prompt(request).await?,
         ))
@@ -295,6 +299,7 @@ impl rmcp::ServerHandler for HubService {
         request: CompleteRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
+        self.hub.until_started().await;
         Ok(self.hub.complete(request).await?)
     }
 
@@ -313,6 +318,7 @@ impl rmcp::ServerHandler for HubService {
         request: SubscribeRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        self.hub.until_started().await;
         self.hub.resource_owner(&request.uri)?;
         // A sessionless client has no channel for updates to come back on.
         if let Some(session) = self.session() {
@@ -373,6 +379,7 @@ impl rmcp::ServerHandler for HubService {
         _: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
+        self.hub.until_started().await;
         Ok(ListResourcesResult::with_all_items(
             self.hub.listing().catalog.resources.clone(),
         ))
@@ -383,6 +390,7 @@ impl rmcp::ServerHandler for HubService {
         _: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
+        self.hub.until_started().await;
         Ok(ListResourceTemplatesResult::with_all_items(
             self.hub.listing().catalog.templates.clone(),
         ))
@@ -393,6 +401,7 @@ impl rmcp::ServerHandler for HubService {
         request: ReadResourceRequestParams,
         _: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
+        self.hub.until_started().await;
         Ok(ReadResourceResponse::Complete(
             self.hub.read_resource(request).await?,
         ))

@@ -28,6 +28,7 @@ pub struct ServeOptions {
     pub watch: bool,
     /// Serve one MCP session on stdin/stdout instead of HTTP.
     pub stdio: bool,
+    pub startup_timeout: Duration,
 }
 
 /// Runs the hub until `shutdown` resolves, then stops clients, children and the
@@ -53,6 +54,7 @@ pub async fn serve(
         HubOptions {
             config_files: opts.config_files.clone(),
             state_dir: state,
+            startup_timeout: opts.startup_timeout,
         },
         placeholders,
     );

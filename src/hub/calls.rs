@@ -402,6 +402,7 @@ mod tests {
             HubOptions {
                 config_files: crate::config::ConfigFiles::Given(vec![]),
                 state_dir: StateDir::new(state.to_owned()),
+                startup_timeout: crate::hub::lifecycle::DEFAULT_STARTUP_TIMEOUT,
             },
             Placeholders::from_process().unwrap(),
         )

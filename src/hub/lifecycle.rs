@@ -37,7 +37,14 @@ pub struct HubEvent {
 pub struct HubOptions {
     pub config_files: crate::config::ConfigFiles,
     pub state_dir: StateDir,
+    /// How long a client's request made while the servers are still starting waits
+    /// for them (`--startup-timeout`).
+    pub startup_timeout: std::time::Duration,
 }
+
+/// `--startup-timeout`'s default: long enough for `npx`/`uvx` servers already in their
+/// caches, short enough that a client's request does not give up first.
+pub const DEFAULT_STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub struct Hub {
     pub options: HubOptions,
@@ -70,6 +77,8 @@ pub struct Hub {
     /// Tool calls being answered, so that shutdown can let them finish.
     inflight: std::sync::atomic::AtomicUsize,
     drained: tokio::sync::Notify,
+    /// Told of every state change (`until_started`).
+    state_changed: tokio::sync::Notify,
 }
 
 /// Counts one in-flight call for as long as it lives.
@@ -92,6 +101,25 @@ impl Hub {
             return Err(crate::hub::error::HubError::ShuttingDown);
         }
         Ok(guard)
+    }
+
+    /// Resolves once every configured server has had its first attempt at starting
+    /// (`ready`), or when the start-up timeout since the hub started has passed: a
+    /// client that asks right away gets what the servers offer, not an empty hub.
+    pub async fn until_started(&self) {
+        let deadline = self.started + self.options.startup_timeout;
+        loop {
+            let changed = self.state_changed.notified();
+            if self.state() != HubState::Starting {
+                return;
+            }
+            if tokio::time::timeout_at(deadline.into(), changed)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
     }
 
     /// Resolves when no call is in flight.
@@ -138,6 +166,7 @@ impl Hub {
             workspaces_seen: std::sync::Mutex::new(None),
             inflight: std::sync::atomic::AtomicUsize::new(0),
             drained: tokio::sync::Notify::new(),
+            state_changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -159,6 +188,7 @@ impl Hub {
             state,
         );
         if old != state {
+            self.state_changed.notify_waiters();
             self.emit(
                 "hub_state",
                 json!({"state": state.as_str(), "server_id": self.server_id, "pid": std::process::id(), "port": self.port(), "timestamp": Utc::now().to_rfc3339()}),

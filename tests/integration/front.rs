@@ -332,3 +332,58 @@ async fn a_keep_alive_client_gets_each_mcp_answer_in_one_segment() {
         "{CALLS} answers came in {segments} TCP segments"
     );
 }
+
+/// A client that asks right away, while its servers are still starting (as clients
+/// that spawn `mcphub serve --stdio` do), gets their tools, not an empty hub.
+#[tokio::test]
+async fn a_request_made_while_servers_start_waits_for_them_over_stdio() {
+    let a = random_name("sluggish");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("s.json");
+    let entry = fixture(&a, &["--slow-start", "1500"]);
+    std::fs::write(&cfg, json!({"mcpServers": {a.clone(): entry}}).to_string()).unwrap();
+    let mut child = tokio::process::Command::new(HUB)
+        .args(["serve", "--stdio", "-c"])
+        .arg(&cfg)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (stdout, stdin) = (child.stdout.take().unwrap(), child.stdin.take().unwrap());
+    use rmcp::ServiceExt;
+    let client = ().serve((stdout, stdin)).await.unwrap();
+    let tools = client.peer().list_all_tools().await.unwrap();
+    assert!(
+        tools.iter().any(|t| t.name == format!("{a}__echo")),
+        "the first tools/list: {:?}",
+        tools.iter().map(|t| &t.name).collect::<Vec<_>>()
+    );
+}
+
+/// The same over HTTP, and `--startup-timeout` bounds the wait: a server that takes
+/// longer is left out of the first answer instead of holding it.
+#[tokio::test]
+async fn over_http_the_wait_for_starting_servers_is_bounded_by_the_startup_timeout() {
+    let quick = random_name("quick");
+    let slow = random_name("glacial");
+    let mut hub = HubBuilder::new()
+        .server(&quick, fixture(&quick, &["--slow-start", "300"]))
+        .server(&slow, fixture(&slow, &["--hang-init"]))
+        .arg("--startup-timeout")
+        .arg("2s")
+        .spawn()
+        .await;
+    hub.wait_listening().await;
+    let names = hub.mcp().await.tool_names().await;
+    assert!(names.contains(&format!("{quick}__echo")), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with(&slow)), "{names:?}");
+    assert_eq!(
+        hub.health().await["state"],
+        "starting",
+        "answered before the hub was ready"
+    );
+}
