@@ -9,6 +9,7 @@
 #![allow(deprecated)]
 
 pub mod client;
+pub mod legacy_sse;
 pub mod model;
 pub mod server;
 pub mod sessions;

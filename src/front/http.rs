@@ -80,18 +80,44 @@ pub fn router(
         // would only duplicate it with a different error body.
         vec![],
         security.max_body,
-        cancel,
+        cancel.clone(),
     );
+    let legacy = crate::front::mcp::legacy_sse(hub.clone(), cancel);
     let security = Arc::new(security);
+    // A GET of /mcp without a session is an old-SSE client's (a streamable HTTP client
+    // opens its GET stream only with the session its initialize gave it).
+    let legacy_get = legacy.clone();
     let mcp = Router::new()
         .route_service("/mcp", mcp)
-        .layer(axum::middleware::from_fn(one_write_for_a_quick_answer));
+        .layer(axum::middleware::from_fn(one_write_for_a_quick_answer))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let legacy = legacy_get.clone();
+                async move {
+                    let old_sse = req.method() == axum::http::Method::GET
+                        && !req.headers().contains_key("mcp-session-id");
+                    if old_sse {
+                        legacy.open(LEGACY_MESSAGES)
+                    } else {
+                        next.run(req).await
+                    }
+                }
+            },
+        ))
+        .merge(crate::mcp::legacy_sse::routes(
+            legacy,
+            "/sse",
+            LEGACY_MESSAGES,
+        ));
     crate::front::rest::routes(hub)
         .merge(mcp)
         .layer(axum::middleware::from_fn_with_state(security, guard))
         // `guard` enforces the configured limit for every route.
         .layer(axum::extract::DefaultBodyLimit::disable())
 }
+
+/// Where old-SSE clients POST their messages (mcp-hub's path).
+const LEGACY_MESSAGES: &str = "/messages";
 
 /// How long a POST's SSE answer holds back its head and priming event (an event id and
 /// retry hint, no message) waiting for the first message. A quick call's whole answer

@@ -426,6 +426,14 @@ pub fn streamable_http_service(
     )
 }
 
+/// mcp-hub's old HTTP+SSE transport for `hub`'s clients that still speak it.
+pub fn legacy_sse(
+    hub: Arc<Hub>,
+    cancel: tokio_util::sync::CancellationToken,
+) -> Arc<crate::mcp::legacy_sse::LegacySse<HubService>> {
+    crate::mcp::legacy_sse::LegacySse::new(move || HubService::new(hub.clone()), cancel)
+}
+
 /// `mcphub serve --stdio`: one session over this process's stdin/stdout.
 pub async fn serve_stdio(hub: Arc<Hub>) -> anyhow::Result<()> {
     crate::mcp::server::serve_stdio(HubService::new(hub)).await

@@ -455,3 +455,74 @@ async fn a_healthy_start_of_real_servers_logs_no_warning() {
         .collect();
     assert!(warnings.is_empty(), "{warnings:#?}");
 }
+
+/// Clients set up against mcp-hub speak the old HTTP+SSE transport: the Python SDK's
+/// SSE client lists and calls tools through mcphub, progress included, at `/sse` and at
+/// `/mcp` (where mcp-hub serves it).
+#[tokio::test]
+async fn old_sse_clients_list_and_call_tools_with_progress() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/python_sse.py");
+    for path in ["/sse", "/mcp"] {
+        let out = tokio::process::Command::new(deps().venv_bin("python"))
+            .arg(script)
+            .arg(hub.url(path))
+            .arg(format!("{a}__slow"))
+            .arg(r#"{"ms": 300, "steps": 3}"#)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            v["tools"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(format!("{a}__echo"))),
+            "{path}: {v}"
+        );
+        assert_eq!(v["progress"], 3, "{path}: progress relayed: {v}");
+    }
+    // The sessions are gone once their clients are.
+    let h = hub
+        .wait_health("sessions closed", |h| h["activeClients"] == 0)
+        .await;
+    assert_eq!(h["activeClients"], 0);
+}
+
+/// The MCP Inspector CLI with `--transport sse`.
+#[tokio::test]
+async fn mcp_inspector_cli_over_old_sse() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let call = tokio::process::Command::new(deps().npm_bin("mcp-inspector"))
+        .args([
+            "--cli",
+            &hub.url("/sse"),
+            "--transport",
+            "sse",
+            "--method",
+            "tools/call",
+            "--tool-name",
+            &format!("{a}__echo"),
+            "--tool-arg",
+            "text=over-sse",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        call.status.success(),
+        "{}",
+        String::from_utf8_lossy(&call.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&call.stdout).unwrap();
+    assert_eq!(v["content"][0]["text"], "over-sse", "{v}");
+}

@@ -24,7 +24,12 @@ const TOOLKIT_MAY_USE: &[&str] = &["util", "api", "state", "telemetry", "config"
 const INNER: &[(&str, &[&[&str]])] = &[
     (
         "mcp",
-        &[&["model"], &["sessions"], &["client"], &["server"]],
+        &[
+            &["model"],
+            &["sessions"],
+            &["client"],
+            &["server", "legacy_sse"],
+        ],
     ),
     (
         "hub",
