@@ -17,7 +17,7 @@ mod validate;
 
 /// One MCP endpoint for all your MCP servers, and the toolkit that watches it.
 #[derive(Parser, Debug)]
-#[command(name = "mcphub", version, about, propagate_version = true)]
+#[command(name = "mcphub", version = mcphub::api::VERSION_LINE, about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,10 +49,44 @@ enum Command {
     Man(completions::ManArgs),
 }
 
+/// mcp-hub's command line, for its users and its clients (mcphub.nvim spawns
+/// `mcp-hub --port P --config F … --watch --auto-shutdown --shutdown-delay MS`): the
+/// hub's flags with no subcommand, or any flags under a link named `mcp-hub`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "mcp-hub",
+    about = "mcphub, invoked as mcp-hub: runs the hub as `mcphub serve` does"
+)]
+struct McpHubCli {
+    #[command(flatten)]
+    serve: serve::Args,
+}
+
 /// Subcommands that follow the Nagios plugin exit codes, where a usage error is 3.
 const CHECK_COMMANDS: &[&str] = &["check-alerts", "detect-anomalies", "validate"];
 
 fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().skip(1).any(|a| a == "--version" || a == "-V") {
+        println!("{}", mcphub::api::VERSION_LINE);
+        return std::process::ExitCode::SUCCESS;
+    }
+    let as_mcp_hub = std::path::Path::new(args.first().map_or("", String::as_str))
+        .file_name()
+        .is_some_and(|n| n == "mcp-hub");
+    let hub_flags = args
+        .get(1)
+        .is_some_and(|a| a.starts_with('-') && a != "-h" && a != "--help");
+    if as_mcp_hub || hub_flags {
+        return match McpHubCli::try_parse() {
+            Ok(cli) => serve::run(cli.serve),
+            Err(e) => {
+                let _ = e.print();
+                let help = matches!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+                std::process::ExitCode::from(if help { 0 } else { 2 })
+            }
+        };
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -12,7 +12,7 @@ use mcphub::front::serve::{ServeOptions, serve};
 pub struct Args {
     /// Servers file (mcpServers JSON/JSON5); repeat to merge, later files win per server.
     /// Default: $XDG_CONFIG_HOME/mcphub/servers.json when it exists.
-    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    #[arg(short = 'c', long = "config", value_name = "FILE", num_args = 1..)]
     config: Vec<PathBuf>,
     /// Port to listen on; 0 picks a free one (printed at start).
     #[arg(short, long, default_value_t = 7000, env = "MCPHUB_PORT")]
@@ -39,8 +39,16 @@ pub struct Args {
     #[arg(long, env = "MCPHUB_STATE_DIR")]
     state_dir: Option<PathBuf>,
     /// Reload the config files when they change; only changed servers restart.
-    #[arg(long)]
+    #[arg(short = 'w', long)]
     watch: bool,
+    /// Stop once the last client of /api/events has left (mcp-hub's, for editors that
+    /// start the hub and leave it to stop), after --shutdown-delay.
+    #[arg(long)]
+    auto_shutdown: bool,
+    /// With --auto-shutdown: how long the hub waits for a client to come back, in
+    /// milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    shutdown_delay: u64,
     /// Serve one MCP session over stdin/stdout (for clients that spawn their servers).
     #[arg(long)]
     stdio: bool,
@@ -73,6 +81,9 @@ pub fn run(args: Args) -> ExitCode {
         watch: args.watch,
         stdio: args.stdio,
         startup_timeout: args.startup_timeout,
+        auto_shutdown: args
+            .auto_shutdown
+            .then(|| std::time::Duration::from_millis(args.shutdown_delay)),
     };
     // One thread: the hub relays between sockets and child pipes, and every hop
     // between worker threads cost more CPU (futex wake-ups, context switches) than

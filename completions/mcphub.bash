@@ -543,7 +543,7 @@ _mcphub() {
             return 0
             ;;
         mcphub__subcmd__serve)
-            opts="-c -p -h -V --config --port --host --token --allow-insecure-bind --allow-host --allow-origin --max-body --state-dir --watch --stdio --startup-timeout --help --version"
+            opts="-c -p -w -h -V --config --port --host --token --allow-insecure-bind --allow-host --allow-origin --max-body --state-dir --watch --auto-shutdown --shutdown-delay --stdio --startup-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -586,6 +586,10 @@ _mcphub() {
                     return 0
                     ;;
                 --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shutdown-delay)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

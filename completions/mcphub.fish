@@ -46,9 +46,11 @@ complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l allow-host -d 'E
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l allow-origin -d 'Extra browser Origin allowed (besides loopback origins), e.g. https://app.example.com' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l max-body -d 'Largest request body accepted, in bytes' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l state-dir -d 'State directory (workspaces.json, logs/). Default: $XDG_STATE_HOME/mcp-hub' -r -F
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l shutdown-delay -d 'With --auto-shutdown: how long the hub waits for a client to come back, in milliseconds' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l startup-timeout -d 'How long an MCP request made while the servers are still starting waits for them before it is answered with those that connected, e.g. 15s, 1m' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l allow-insecure-bind -d 'Listen on a non-loopback address without a token (a trusted network only)'
-complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l watch -d 'Reload the config files when they change; only changed servers restart'
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -s w -l watch -d 'Reload the config files when they change; only changed servers restart'
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l auto-shutdown -d 'Stop once the last client of /api/events has left (mcp-hub\'s, for editors that start the hub and leave it to stop), after --shutdown-delay'
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l stdio -d 'Serve one MCP session over stdin/stdout (for clients that spawn their servers)'
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -s V -l version -d 'Print version'

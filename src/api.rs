@@ -6,6 +6,22 @@ use serde::Serialize;
 
 pub mod metrics;
 
+/// The mcp-hub API version mcphub implements: what mcp-hub's clients (mcphub.nvim among
+/// them) check in `--version` and in `/api/health`'s `version`.
+pub const MCP_HUB_API_VERSION: &str = "4.2.1";
+
+/// `server_id` in `/api/health` and the hub's events: mcp-hub's fixed name for itself,
+/// which its clients require.
+pub const SERVER_ID: &str = "mcp-hub";
+
+/// What `mcphub --version` prints: the API version first (clients take the first
+/// `x.y.z` they find), then mcphub's own.
+pub const VERSION_LINE: &str = concat!(
+    "4.2.1 (mcphub ",
+    env!("CARGO_PKG_VERSION"),
+    ", serving the mcp-hub 4.2.1 API)"
+);
+
 /// The stable event names of the hub's log lines (SPEC, "State directory").
 pub mod events {
     pub const HUB_STARTED: &str = "hub_started";

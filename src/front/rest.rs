@@ -268,6 +268,14 @@ struct HealthView<'a> {
     uptime_s: u64,
     config_files: Vec<std::path::PathBuf>,
     tools: Exposure,
+    /// What answers: `version` above is the mcp-hub API version it implements.
+    implementation: Implementation,
+}
+
+#[derive(Serialize)]
+struct Implementation {
+    name: &'static str,
+    version: &'static str,
 }
 
 #[derive(Serialize)]
@@ -304,7 +312,7 @@ async fn health(State(hub): State<Arc<Hub>>) -> Response {
         },
         state: state.as_str(),
         server_id: &hub.server_id,
-        version: env!("CARGO_PKG_VERSION"),
+        version: crate::api::MCP_HUB_API_VERSION,
         active_clients: clients,
         timestamp: Utc::now().to_rfc3339(),
         servers: backends
@@ -327,6 +335,10 @@ async fn health(State(hub): State<Arc<Hub>>) -> Response {
         uptime_s: hub.started.elapsed().as_secs(),
         config_files: hub.options.config_files.present(),
         tools: hub.listing().exposure(),
+        implementation: Implementation {
+            name: "mcphub",
+            version: env!("CARGO_PKG_VERSION"),
+        },
     };
     json_response(&view)
 }
@@ -540,7 +552,10 @@ async fn events(State(hub): State<Arc<Hub>>) -> Sse<impl Stream<Item = Result<Ev
         json!({"state": hub.state().as_str(), "server_id": hub.server_id, "pid": std::process::id(), "port": hub.port(), "timestamp": Utc::now().to_rfc3339()})
             .to_string(),
     );
-    let hub_events = BroadcastStream::new(hub.subscribe()).filter_map(|ev| {
+    let (events, listening) = hub.listen();
+    let hub_events = BroadcastStream::new(events).filter_map(move |ev| {
+        // Held by the stream: the client counts as listening until it goes.
+        let _listening = &listening;
         ev.ok()
             .map(|ev| Event::default().event(ev.event).data(ev.data.to_string()))
     });

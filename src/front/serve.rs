@@ -29,6 +29,9 @@ pub struct ServeOptions {
     /// Serve one MCP session on stdin/stdout instead of HTTP.
     pub stdio: bool,
     pub startup_timeout: Duration,
+    /// mcp-hub's `--auto-shutdown`: stop once the last `/api/events` client has been
+    /// gone this long (its `--shutdown-delay`).
+    pub auto_shutdown: Option<Duration>,
 }
 
 /// Runs the hub until `shutdown` resolves, then stops clients, children and the
@@ -59,6 +62,21 @@ pub async fn serve(
         placeholders,
     );
     tracing::info!(event = events::HUB_STARTED, pid = std::process::id(), version = env!("CARGO_PKG_VERSION"), config_files = ?opts.config_files.present(), "mcphub {} starting", env!("CARGO_PKG_VERSION"));
+    let shutdown = {
+        let hub = hub.clone();
+        let auto = opts.auto_shutdown;
+        async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = async {
+                    match auto {
+                        Some(delay) => hub.until_abandoned(delay).await,
+                        None => std::future::pending().await,
+                    }
+                } => tracing::info!("the last events client left {:?} ago: shutting down (--auto-shutdown)", auto.unwrap_or_default()),
+            }
+        }
+    };
 
     if opts.stdio {
         hub.start();

@@ -79,6 +79,19 @@ pub struct Hub {
     drained: tokio::sync::Notify,
     /// Told of every state change (`until_started`).
     state_changed: tokio::sync::Notify,
+    /// Clients following the hub's events (`/api/events`), for `--auto-shutdown`.
+    listeners: tokio::sync::watch::Sender<usize>,
+}
+
+/// One client following the hub's events, for as long as it lives.
+pub struct Listening {
+    count: tokio::sync::watch::Sender<usize>,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.count.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 /// Counts one in-flight call for as long as it lives.
@@ -149,7 +162,7 @@ impl Hub {
             filtering,
             options,
             sessions: Arc::new(Sessions::default()),
-            server_id: format!("mcphub-{}", std::process::id()),
+            server_id: crate::api::SERVER_ID.to_owned(),
             started: Instant::now(),
             start_time: Utc::now(),
             port: AtomicU16::new(0),
@@ -167,6 +180,7 @@ impl Hub {
             inflight: std::sync::atomic::AtomicUsize::new(0),
             drained: tokio::sync::Notify::new(),
             state_changed: tokio::sync::Notify::new(),
+            listeners: tokio::sync::watch::channel(0).0,
         })
     }
 
@@ -199,6 +213,40 @@ impl Hub {
 
     pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
         self.events.subscribe()
+    }
+
+    /// A client's subscription to the hub's events: counted while the guard lives.
+    pub fn listen(&self) -> (broadcast::Receiver<HubEvent>, Listening) {
+        self.listeners.send_modify(|n| *n += 1);
+        let guard = Listening {
+            count: self.listeners.clone(),
+        };
+        (self.events.subscribe(), guard)
+    }
+
+    /// Resolves once event clients came and the last of them has been gone for
+    /// `delay` (a new client in the meantime restarts the wait): mcp-hub's
+    /// `--auto-shutdown`, for editors that start the hub and leave it to stop.
+    pub async fn until_abandoned(&self, delay: std::time::Duration) {
+        let mut count = self.listeners.subscribe();
+        // The sender lives as long as the hub: these waits end only by the count.
+        let came = count.wait_for(|n| *n > 0).await.is_ok();
+        if !came {
+            return std::future::pending().await;
+        }
+        loop {
+            let left = count.wait_for(|n| *n == 0).await.is_ok();
+            if !left {
+                return std::future::pending().await;
+            }
+            let back = tokio::select! {
+                _ = tokio::time::sleep(delay) => false,
+                r = count.wait_for(|n| *n > 0) => r.is_ok(),
+            };
+            if !back {
+                return;
+            }
+        }
     }
 
     pub fn emit(&self, event: &'static str, data: Value) {

@@ -3,6 +3,7 @@
 mod artifacts;
 mod config;
 mod deps;
+mod drop_in;
 mod faults;
 mod filtering;
 mod front;

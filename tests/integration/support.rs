@@ -34,6 +34,9 @@ pub struct HubBuilder {
     env: Vec<(String, String)>,
     config: bool,
     state_dir: Option<PathBuf>,
+    /// Run as mcp-hub is run: this program (a link named `mcp-hub`, say), its flags,
+    /// no `serve` subcommand, the state directory through the environment.
+    as_mcp_hub: Option<PathBuf>,
 }
 
 impl HubBuilder {
@@ -45,7 +48,14 @@ impl HubBuilder {
             env: vec![],
             config: true,
             state_dir: None,
+            as_mcp_hub: None,
         }
+    }
+
+    /// Invoke `program` the way mcp-hub's clients invoke mcp-hub.
+    pub fn invoked_as_mcp_hub(mut self, program: &Path) -> HubBuilder {
+        self.as_mcp_hub = Some(program.to_owned());
+        self
     }
 
     pub fn server(mut self, name: &str, entry: Value) -> HubBuilder {
@@ -110,9 +120,19 @@ impl HubBuilder {
             .clone()
             .unwrap_or_else(|| dir.path().join("state"));
         let config_path = dir.path().join("servers.json");
-        let mut cmd = Command::new(HUB);
-        cmd.arg("serve").arg("--port").arg("0");
-        cmd.arg("--state-dir").arg(&state);
+        let mut cmd = match &self.as_mcp_hub {
+            Some(program) => {
+                let mut cmd = Command::new(program);
+                cmd.arg("--port").arg("0");
+                cmd
+            }
+            None => {
+                let mut cmd = Command::new(HUB);
+                cmd.arg("serve").arg("--port").arg("0");
+                cmd.arg("--state-dir").arg(&state);
+                cmd
+            }
+        };
         if self.config {
             std::fs::write(&config_path, self.config_text()).unwrap();
             cmd.arg("-c").arg(&config_path);
@@ -124,6 +144,11 @@ impl HubBuilder {
             .env("XDG_CONFIG_HOME", home.join(".config"))
             .env("RUST_LOG", "info")
             .envs(self.env.iter().cloned())
+            .envs(
+                self.as_mcp_hub
+                    .as_ref()
+                    .map(|_| ("MCPHUB_STATE_DIR", &state)),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

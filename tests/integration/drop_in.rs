@@ -1,0 +1,79 @@
+//! mcphub where mcp-hub was: its clients' invocation, version check and identity.
+
+use crate::support::*;
+
+#[test]
+fn the_version_clients_check_comes_first_and_names_mcphub_beside_it() {
+    let out = std::process::Command::new(HUB)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    // mcphub.nvim takes the first x.y.z and wants major 4, minor at least 2.
+    let first = text
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .find(|w| w.split('.').count() == 3)
+        .unwrap();
+    let parts: Vec<u32> = first.split('.').map(|p| p.parse().unwrap()).collect();
+    assert!(parts[0] == 4 && parts[1] >= 2, "{text}");
+    assert!(
+        text.contains(&format!("mcphub {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+}
+
+/// mcphub.nvim's spawn: mcp-hub's flags, no subcommand, and a hub that stops once its
+/// last events client has gone for the delay. Health says what the plugin checks.
+#[tokio::test]
+async fn mcp_hub_flags_run_the_hub_and_auto_shutdown_follows_the_last_events_client() {
+    let a = random_name("a");
+    let mut hub = HubBuilder::new()
+        .fixture(&a)
+        .invoked_as_mcp_hub(std::path::Path::new(HUB))
+        .arg("--watch")
+        .arg("--auto-shutdown")
+        .arg("--shutdown-delay")
+        .arg("300")
+        .start()
+        .await;
+    hub.wait_connected(&a).await;
+    let h = hub.health().await;
+    assert_eq!(h["server_id"], "mcp-hub", "{h}");
+    assert_eq!(h["version"], "4.2.1", "{h}");
+    assert_eq!(h["implementation"]["name"], "mcphub", "{h}");
+    // An editor attaches to the events, then goes.
+    let mut events = hub.http.get(hub.url("/api/events")).send().await.unwrap();
+    let first = tokio::time::timeout(DEADLINE, events.chunk())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&first.unwrap()).contains("hub_state"),
+        "the events stream starts with the hub's state"
+    );
+    assert!(
+        hub.child.try_wait().unwrap().is_none(),
+        "stopped while a client listened"
+    );
+    drop(events);
+    let status = hub.wait_exit().await;
+    assert!(status.success(), "{status}");
+}
+
+/// A link named `mcp-hub` to mcphub, put where mcp-hub was, runs the hub.
+#[tokio::test]
+async fn a_link_named_mcp_hub_runs_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("mcp-hub");
+    std::os::unix::fs::symlink(HUB, &link).unwrap();
+    let a = random_name("a");
+    let hub = HubBuilder::new()
+        .fixture(&a)
+        .invoked_as_mcp_hub(&link)
+        .start()
+        .await;
+    hub.wait_connected(&a).await;
+    let names = hub.mcp().await.tool_names().await;
+    assert!(names.contains(&format!("{a}__echo")), "{names:?}");
+}
