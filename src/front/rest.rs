@@ -290,7 +290,8 @@ struct ConnectionsView {
 #[serde(rename_all = "camelCase")]
 struct WorkspacesView<'a> {
     current: String,
-    all_active: &'a [crate::state::WorkspaceEntry],
+    /// By port, as mcp-hub keys `workspaces.json` (and its clients read it).
+    all_active: std::collections::BTreeMap<String, &'a crate::state::WorkspaceEntry>,
 }
 
 async fn health(State(hub): State<Arc<Hub>>) -> Response {
@@ -328,7 +329,10 @@ async fn health(State(hub): State<Arc<Hub>>) -> Response {
         mcp_endpoint: format!("http://127.0.0.1:{port}/mcp"),
         workspaces: WorkspacesView {
             current: port.to_string(),
-            all_active: &live_workspaces,
+            all_active: live_workspaces
+                .iter()
+                .map(|e| (e.port.to_string(), e))
+                .collect(),
         },
         pid: std::process::id(),
         port,

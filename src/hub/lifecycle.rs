@@ -94,6 +94,14 @@ impl Drop for Listening {
     }
 }
 
+/// Which kinds of list changes were told server by server.
+#[derive(Default)]
+struct Told {
+    tools: bool,
+    prompts: bool,
+    resources: bool,
+}
+
 /// Counts one in-flight call for as long as it lives.
 pub struct InFlight<'a>(&'a Hub);
 
@@ -460,7 +468,12 @@ impl Hub {
         drop(parts);
         // Recorded once the new catalog is in place. Holding the offers, not their
         // addresses, keeps `ptr_eq` meaningful.
-        *self.built_from.lock().unwrap_or_else(|p| p.into_inner()) = Some(offers);
+        let previous = self
+            .built_from
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(offers.clone());
+        let per_server = self.emit_offer_changes(previous.as_deref().unwrap_or_default(), &offers);
         let tools_changed = old.allowed != new.allowed
             || old.filtering_active != new.filtering_active
             || old.filter != new.filter
@@ -468,21 +481,68 @@ impl Hub {
         let prompts_changed = old.catalog.prompts != new.catalog.prompts;
         let resources_changed = old.catalog.resources != new.catalog.resources
             || old.catalog.templates != new.catalog.templates;
+        // A change no server's event told (a filter change, a server coming or going)
+        // is told once, without a server.
         if tools_changed {
             self.sessions.broadcast_tools_changed();
-            self.emit("subscription_event", json!({"type": "tool_list_changed"}));
+            if !per_server.tools {
+                self.emit("subscription_event", json!({"type": "tool_list_changed"}));
+            }
         }
         if prompts_changed {
             self.sessions.broadcast_prompts_changed();
-            self.emit("subscription_event", json!({"type": "prompt_list_changed"}));
+            if !per_server.prompts {
+                self.emit("subscription_event", json!({"type": "prompt_list_changed"}));
+            }
         }
         if resources_changed {
             self.sessions.broadcast_resources_changed();
-            self.emit(
-                "subscription_event",
-                json!({"type": "resource_list_changed"}),
-            );
+            if !per_server.resources {
+                self.emit(
+                    "subscription_event",
+                    json!({"type": "resource_list_changed"}),
+                );
+            }
         }
+    }
+
+    /// mcp-hub's capability events: for each server that was connected before and
+    /// whose offer changed, the list that changed, with the server's name and its own
+    /// names for what it lists (what mcphub.nvim reads; it drops events without a
+    /// server). Returns which kinds were told.
+    fn emit_offer_changes(&self, before: &[CatalogInput], now: &[CatalogInput]) -> Told {
+        let mut told = Told::default();
+        for (server, _, offer) in now {
+            let Some((_, _, old)) = before.iter().find(|(s, _, _)| s == server) else {
+                continue;
+            };
+            if Arc::ptr_eq(old, offer) {
+                continue;
+            }
+            if old.tools != offer.tools {
+                told.tools = true;
+                self.emit(
+                    "subscription_event",
+                    json!({"type": "tool_list_changed", "server": server, "tools": offer.tools}),
+                );
+            }
+            if old.prompts != offer.prompts {
+                told.prompts = true;
+                self.emit(
+                    "subscription_event",
+                    json!({"type": "prompt_list_changed", "server": server, "prompts": offer.prompts}),
+                );
+            }
+            if old.resources != offer.resources || old.templates != offer.templates {
+                told.resources = true;
+                self.emit(
+                    "subscription_event",
+                    json!({"type": "resource_list_changed", "server": server,
+                        "resources": offer.resources, "resourceTemplates": offer.templates}),
+                );
+            }
+        }
+        told
     }
 
     /// Changes the running hub's filter settings (not the file) and applies them.

@@ -42,6 +42,9 @@ async fn mcp_hub_flags_run_the_hub_and_auto_shutdown_follows_the_last_events_cli
     assert_eq!(h["server_id"], "mcp-hub", "{h}");
     assert_eq!(h["version"], "4.2.1", "{h}");
     assert_eq!(h["implementation"]["name"], "mcphub", "{h}");
+    // mcphub.nvim finds the hub on its port in workspaces.allActive, an object.
+    let mine = &h["workspaces"]["allActive"][hub.port.to_string()];
+    assert_eq!(mine["pid"], hub.child.id().unwrap(), "{h}");
     // An editor attaches to the events, then goes.
     let mut events = hub.http.get(hub.url("/api/events")).send().await.unwrap();
     let first = tokio::time::timeout(DEADLINE, events.chunk())
@@ -76,4 +79,47 @@ async fn a_link_named_mcp_hub_runs_the_hub() {
     hub.wait_connected(&a).await;
     let names = hub.mcp().await.tool_names().await;
     assert!(names.contains(&format!("{a}__echo")), "{names:?}");
+}
+
+/// mcp-hub tells its events' clients which server's list changed and what it lists
+/// now; mcphub.nvim drops a capability event that names no server.
+#[tokio::test]
+async fn a_servers_list_change_is_told_with_the_server_and_its_list() {
+    let a = random_name("g");
+    let hub = HubBuilder::new()
+        .server(&a, fixture(&a, &["--grows"]))
+        .start()
+        .await;
+    hub.wait_connected(&a).await;
+    let mut events = hub.http.get(hub.url("/api/events")).send().await.unwrap();
+    let (status, body) = hub.call_rest(&a, "grow", serde_json::json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let mut seen = String::new();
+    let event = loop {
+        let chunk = tokio::time::timeout(DEADLINE, events.chunk())
+            .await
+            .expect("an event within the deadline")
+            .unwrap()
+            .expect("the stream goes on");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        let found = seen.split("\n\n").find_map(|e| {
+            let data = e.lines().find_map(|l| l.strip_prefix("data: "))?;
+            let v: serde_json::Value = serde_json::from_str(data).ok()?;
+            (v["type"] == "tool_list_changed").then_some(v)
+        });
+        if let Some(v) = found {
+            break v;
+        }
+    };
+    assert_eq!(event["server"], a.as_str(), "{event}");
+    let names: Vec<&str> = event["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"grown_0") && names.contains(&"echo"),
+        "{names:?}"
+    );
 }
