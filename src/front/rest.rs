@@ -31,6 +31,7 @@ pub fn routes(hub: Arc<Hub>) -> Router {
         .route("/api/servers/start", post(server_start))
         .route("/api/servers/stop", post(server_stop))
         .route("/api/servers/refresh", post(server_refresh))
+        .route("/api/refresh", get(refresh_all))
         .route("/api/servers/tools", post(server_tool))
         .route("/api/servers/resources", post(server_resource))
         .route("/api/servers/prompts", post(server_prompt))
@@ -424,6 +425,21 @@ async fn server_refresh(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) ->
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "REFRESH_FAILED", e))?;
     hub.rebuild_catalog();
     Ok(server_ok(&b))
+}
+
+/// mcp-hub's `GET /api/refresh`: every server's offer asked for again; a server that
+/// cannot answer is listed with its error, as mcp-hub lists it.
+async fn refresh_all(State(hub): State<Arc<Hub>>) -> Json<Value> {
+    let backends = hub.backends();
+    let refreshed = futures::future::join_all(backends.iter().map(|b| async move {
+        match b.refresh_offer().await {
+            Ok(()) => server_json(b),
+            Err(e) => json!({"name": b.name, "status": "error", "error": e}),
+        }
+    }))
+    .await;
+    hub.rebuild_catalog();
+    Json(json!({"status": "ok", "servers": refreshed, "timestamp": Utc::now().to_rfc3339()}))
 }
 
 /// A backend's result as mcp-hub's REST clients know it: the 2026-07-28 `resultType`

@@ -123,3 +123,34 @@ async fn a_servers_list_change_is_told_with_the_server_and_its_list() {
         "{names:?}"
     );
 }
+
+/// mcp-hub's `GET /api/refresh` (mcphub.nvim calls it): every server's offer again,
+/// one entry per server, a server that cannot answer listed with its error.
+#[tokio::test]
+async fn refresh_of_all_servers_answers_as_mcp_hub_does() {
+    let a = random_name("a");
+    let down = random_name("down");
+    let hub = HubBuilder::new()
+        .fixture(&a)
+        .server(&down, fixture(&down, &["--exit-at-start"]))
+        .start()
+        .await;
+    hub.wait_connected(&a).await;
+    let (status, body) = hub.get("/api/refresh").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ok", "{body}");
+    let servers = body["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 2, "{body}");
+    let ours = servers.iter().find(|s| s["name"] == a.as_str()).unwrap();
+    assert_eq!(ours["status"], "connected", "{body}");
+    assert!(
+        ours["capabilities"]["tools"].as_array().unwrap().len() >= 8,
+        "{body}"
+    );
+    let theirs = servers.iter().find(|s| s["name"] == down.as_str()).unwrap();
+    assert_eq!(theirs["status"], "error", "{body}");
+    assert!(
+        theirs["error"].as_str().is_some_and(|e| e.contains(&down)),
+        "{body}"
+    );
+}
