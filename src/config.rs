@@ -389,6 +389,42 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Map<String, Value>, ConfigE
     }
 }
 
+/// Writes `"disabled": <disabled>` into `server`'s entry of `file`, as mcp-hub does when
+/// its API disables or enables a server. The file is rewritten as plain JSON, so one
+/// with JSON5's comments or trailing commas is refused rather than stripped of them.
+pub fn set_disabled(file: &Path, server: &str, disabled: bool) -> Result<(), ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        file: file.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| ConfigError::Read {
+        file: file.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let mut top: Map<String, Value> = serde_json::from_str(&text).map_err(|_| {
+        invalid(format!(
+            "cannot record `disabled` for `{server}`: the file is JSON5 (comments or trailing commas) \
+             and rewriting it would lose them; set \"disabled\": {disabled} there by hand"
+        ))
+    })?;
+    let key = ["mcpServers", "servers"]
+        .into_iter()
+        .find(|key| top.get(*key).and_then(|m| m.get(server)).is_some())
+        .ok_or_else(|| invalid(format!("no server `{server}` in it")))?;
+    let entry = top
+        .get_mut(key)
+        .and_then(|m| m.get_mut(server))
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| invalid(format!("server `{server}` is not an object")))?;
+    entry.insert("disabled".into(), Value::Bool(disabled));
+    let mut out = serde_json::to_string_pretty(&top).unwrap_or_default();
+    out.push('\n');
+    crate::state::write_atomic(file, out.as_bytes()).map_err(|e| ConfigError::Read {
+        file: file.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
 fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",

@@ -383,29 +383,48 @@ fn server_ok(b: &Backend) -> Json<Value> {
     Json(json!({"status": "ok", "server": server_json(b), "timestamp": Utc::now().to_rfc3339()}))
 }
 
+/// mcp-hub's start: a disabled server is enabled in its config file, as mcp-hub does.
 async fn server_start(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
     let req = parse_body(&body)?;
     let b = find_server(&hub, &req)?;
     if b.entry.disabled() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "SERVER_DISABLED",
-            format!(
-                "server `{}` is disabled in {}: set \"disabled\": false and POST /api/restart",
-                b.name,
-                b.entry.source.display()
-            ),
-        ));
+        hub.set_disabled(&b.name, false)
+            .map_err(|e| config_error(&b.name, e))?;
+        let b = find_server(&hub, &req)?;
+        return Ok(server_ok(&b));
     }
     b.resume();
     Ok(server_ok(&b))
 }
 
-async fn server_stop(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
+#[derive(Deserialize, Default)]
+struct StopQuery {
+    #[serde(default)]
+    disable: Option<String>,
+}
+
+/// mcp-hub's stop; `?disable=true` also records `"disabled": true` in its config file.
+async fn server_stop(
+    State(hub): State<Arc<Hub>>,
+    axum::extract::Query(q): axum::extract::Query<StopQuery>,
+    body: axum::body::Bytes,
+) -> ApiResult {
     let req = parse_body(&body)?;
     let b = find_server(&hub, &req)?;
+    if q.disable.as_deref() == Some("true") {
+        hub.set_disabled(&b.name, true)
+            .map_err(|e| config_error(&b.name, e))?;
+        let b = find_server(&hub, &req)?;
+        return Ok(server_ok(&b));
+    }
     b.pause();
     Ok(server_ok(&b))
+}
+
+/// A config file that could not be written or read again.
+fn config_error(server: &str, e: crate::config::ConfigError) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "CONFIG_ERROR", e.to_string())
+        .with_data(json!({"server": server}))
 }
 
 async fn server_refresh(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {

@@ -602,6 +602,20 @@ impl Hub {
         self.reload_with(false)
     }
 
+    /// Disables or enables `server` as mcp-hub's API does: recorded in its config file,
+    /// then the files are read again (so the server stops, or starts, and a file
+    /// another program changed meanwhile is taken in too).
+    pub fn set_disabled(
+        self: &Arc<Self>,
+        server: &str,
+        disabled: bool,
+    ) -> Result<ReloadSummary, crate::config::ConfigError> {
+        if let Some(b) = self.backend(server) {
+            crate::config::set_disabled(&b.entry.source, server, disabled)?;
+        }
+        self.reload()
+    }
+
     /// `POST /api/restart`: a reload, passing through mcp-hub's `restarting` and
     /// `restarted` states; a refused config leaves the hub `ready` and unchanged.
     pub fn restart(self: &Arc<Self>) -> Result<ReloadSummary, crate::config::ConfigError> {

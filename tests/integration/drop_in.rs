@@ -154,3 +154,58 @@ async fn refresh_of_all_servers_answers_as_mcp_hub_does() {
         "{body}"
     );
 }
+
+/// mcp-hub's stop with `?disable=true` records the server as disabled in its config
+/// file, and start enables it again there: the state survives a restart, and a start
+/// right after the file was edited never meets a stale "disabled".
+#[tokio::test]
+async fn stop_with_disable_and_start_are_recorded_in_the_config_file() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let (status, body) = hub
+        .post(
+            "/api/servers/stop?disable=true",
+            serde_json::json!({"server_name": a}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let file: serde_json::Value = serde_json::from_str(&read(&hub.config_path)).unwrap();
+    assert_eq!(file["mcpServers"][&a]["disabled"], true, "{file}");
+    hub.wait_health("disabled", |h| {
+        RunningHub::server(h, &a)["status"] == "disabled"
+    })
+    .await;
+
+    let (status, body) = hub
+        .post("/api/servers/start", serde_json::json!({"server_name": a}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let file: serde_json::Value = serde_json::from_str(&read(&hub.config_path)).unwrap();
+    assert_eq!(file["mcpServers"][&a]["disabled"], false, "{file}");
+    hub.wait_connected(&a).await;
+}
+
+/// A JSON5 servers file keeps its comments: disabling through the API is refused with
+/// what to do instead, and the file is left as it was.
+#[tokio::test]
+async fn a_json5_file_is_not_rewritten_to_record_disabled() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let text = format!("// mine\n{}", read(&hub.config_path));
+    std::fs::write(&hub.config_path, &text).unwrap();
+    let (status, body) = hub
+        .post(
+            "/api/servers/stop?disable=true",
+            serde_json::json!({"server_name": a}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "CONFIG_ERROR", "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("by hand"),
+        "{body}"
+    );
+    assert_eq!(read(&hub.config_path), text);
+}
