@@ -183,29 +183,7 @@ async fn remote_streamable_http_backends_work_like_stdio_ones() {
 async fn stdio_front_serves_one_session_over_stdin_and_stdout() {
     let a = random_name("a");
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("s.json");
-    std::fs::write(
-        &cfg,
-        json!({"mcpServers": {a.clone(): fixture(&a, &[])}}).to_string(),
-    )
-    .unwrap();
-    let mut child = tokio::process::Command::new(HUB)
-        .arg("serve")
-        .arg("--stdio")
-        .arg("-c")
-        .arg(&cfg)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let stdin = child.stdin.take().unwrap();
-    use rmcp::ServiceExt;
-    let client = ().serve((stdout, stdin)).await.unwrap();
+    let (mut child, client) = stdio_session(dir.path(), json!({a.clone(): fixture(&a, &[])})).await;
     // The backend connects in the background; its tools appear once it has.
     let mut names = vec![];
     let start = std::time::Instant::now();
@@ -339,23 +317,8 @@ async fn a_keep_alive_client_gets_each_mcp_answer_in_one_segment() {
 async fn a_request_made_while_servers_start_waits_for_them_over_stdio() {
     let a = random_name("sluggish");
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("s.json");
     let entry = fixture(&a, &["--slow-start", "1500"]);
-    std::fs::write(&cfg, json!({"mcpServers": {a.clone(): entry}}).to_string()).unwrap();
-    let mut child = tokio::process::Command::new(HUB)
-        .args(["serve", "--stdio", "-c"])
-        .arg(&cfg)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let (stdout, stdin) = (child.stdout.take().unwrap(), child.stdin.take().unwrap());
-    use rmcp::ServiceExt;
-    let client = ().serve((stdout, stdin)).await.unwrap();
+    let (_child, client) = stdio_session(dir.path(), json!({a.clone(): entry})).await;
     let tools = client.peer().list_all_tools().await.unwrap();
     assert!(
         tools.iter().any(|t| t.name == format!("{a}__echo")),
@@ -386,4 +349,32 @@ async fn over_http_the_wait_for_starting_servers_is_bounded_by_the_startup_timeo
         "starting",
         "answered before the hub was ready"
     );
+}
+
+/// `mcphub serve --stdio` with `servers` (state in `dir`), and a client session of the
+/// SDK on its stdin and stdout.
+async fn stdio_session(
+    dir: &std::path::Path,
+    servers: serde_json::Value,
+) -> (
+    tokio::process::Child,
+    rmcp::service::RunningService<rmcp::RoleClient, ()>,
+) {
+    let cfg = dir.join("s.json");
+    std::fs::write(&cfg, json!({"mcpServers": servers}).to_string()).unwrap();
+    let mut child = tokio::process::Command::new(HUB)
+        .args(["serve", "--stdio", "-c"])
+        .arg(&cfg)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (stdout, stdin) = (child.stdout.take().unwrap(), child.stdin.take().unwrap());
+    use rmcp::ServiceExt;
+    let client = ().serve((stdout, stdin)).await.unwrap();
+    (child, client)
 }

@@ -187,30 +187,29 @@ async fn python_sdk_client_in_legacy_and_modern_modes() {
     }
 }
 
+/// The MCP Inspector CLI with `args`; its answer's JSON.
+async fn inspector(args: &[&str]) -> serde_json::Value {
+    let out = tokio::process::Command::new(deps().npm_bin("mcp-inspector"))
+        .arg("--cli")
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[tokio::test]
 async fn mcp_inspector_cli_lists_and_calls_tools() {
     let a = random_name("a");
     let hub = HubBuilder::new().fixture(&a).start().await;
     hub.wait_connected(&a).await;
-    let inspector = deps().npm_bin("mcp-inspector");
-    let list = tokio::process::Command::new(&inspector)
-        .args([
-            "--cli",
-            &hub.url("/mcp"),
-            "--transport",
-            "http",
-            "--method",
-            "tools/list",
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        list.status.success(),
-        "{}",
-        String::from_utf8_lossy(&list.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let url = hub.url("/mcp");
+    let v = inspector(&[&url, "--transport", "http", "--method", "tools/list"]).await;
     let names: Vec<&str> = v["tools"]
         .as_array()
         .unwrap()
@@ -218,28 +217,19 @@ async fn mcp_inspector_cli_lists_and_calls_tools() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert!(names.contains(&format!("{a}__echo").as_str()), "{names:?}");
-    let call = tokio::process::Command::new(&inspector)
-        .args([
-            "--cli",
-            &hub.url("/mcp"),
-            "--transport",
-            "http",
-            "--method",
-            "tools/call",
-            "--tool-name",
-            &format!("{a}__echo"),
-            "--tool-arg",
-            "text=from-inspector",
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        call.status.success(),
-        "{}",
-        String::from_utf8_lossy(&call.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&call.stdout).unwrap();
+    let tool = format!("{a}__echo");
+    let v = inspector(&[
+        &url,
+        "--transport",
+        "http",
+        "--method",
+        "tools/call",
+        "--tool-name",
+        &tool,
+        "--tool-arg",
+        "text=from-inspector",
+    ])
+    .await;
     assert_eq!(v["content"][0]["text"], "from-inspector", "{v}");
 }
 
@@ -502,27 +492,18 @@ async fn mcp_inspector_cli_over_old_sse() {
     let a = random_name("a");
     let hub = HubBuilder::new().fixture(&a).start().await;
     hub.wait_connected(&a).await;
-    let call = tokio::process::Command::new(deps().npm_bin("mcp-inspector"))
-        .args([
-            "--cli",
-            &hub.url("/sse"),
-            "--transport",
-            "sse",
-            "--method",
-            "tools/call",
-            "--tool-name",
-            &format!("{a}__echo"),
-            "--tool-arg",
-            "text=over-sse",
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        call.status.success(),
-        "{}",
-        String::from_utf8_lossy(&call.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&call.stdout).unwrap();
+    let (url, tool) = (hub.url("/sse"), format!("{a}__echo"));
+    let v = inspector(&[
+        &url,
+        "--transport",
+        "sse",
+        "--method",
+        "tools/call",
+        "--tool-name",
+        &tool,
+        "--tool-arg",
+        "text=over-sse",
+    ])
+    .await;
     assert_eq!(v["content"][0]["text"], "over-sse", "{v}");
 }
