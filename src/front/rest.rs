@@ -104,6 +104,22 @@ struct ServerRequest {
     uri: Option<String>,
     prompt: Option<String>,
     arguments: Option<Map<String, Value>>,
+    /// mcp-hub's per-request options; `timeout` (ms) replaces the server's.
+    request_options: Option<RequestOptions>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct RequestOptions {
+    timeout: Option<u64>,
+}
+
+impl ServerRequest {
+    fn timeout(&self) -> Option<std::time::Duration> {
+        self.request_options
+            .as_ref()
+            .and_then(|o| o.timeout)
+            .map(std::time::Duration::from_millis)
+    }
 }
 
 fn parse_body(body: &axum::body::Bytes) -> Result<ServerRequest, ApiError> {
@@ -482,7 +498,7 @@ async fn server_tool(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Ap
         )
     })?;
     let result = hub
-        .call_server_tool(&b.name, &tool, req.arguments)
+        .call_server_tool(&b.name, &tool, req.arguments.clone(), req.timeout())
         .await
         .map_err(|e| match e {
             // A refusal about this tool names it too.
@@ -510,7 +526,8 @@ async fn server_resource(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -
     })?;
     let result = hub
         .request(&b.name, |h, timeout| async move {
-            h.read_resource(rmcp_read(uri), timeout).await
+            h.read_resource(rmcp_read(uri), req.timeout().unwrap_or(timeout))
+                .await
         })
         .await
         .map_err(|e| api_error("resources/read", e))?;
@@ -546,7 +563,7 @@ async fn server_prompt(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> 
     })?;
     let result = hub
         .request(&b.name, |h, timeout| async move {
-            h.get_prompt(params, timeout).await
+            h.get_prompt(params, req.timeout().unwrap_or(timeout)).await
         })
         .await
         .map_err(|e| api_error("prompts/get", e))?;

@@ -86,16 +86,19 @@ impl Hub {
                 })?;
         self.authorize(&listing, exposed, Some(view))?;
         drop(listing);
-        self.call_backend_tool(&route.server, &route.name, arguments, caller)
+        self.call_backend_tool(&route.server, &route.name, arguments, caller, None)
             .await
     }
 
-    /// A tool call by server and the server's own tool name (mcp-hub's REST API).
+    /// A tool call by server and the server's own tool name (mcp-hub's REST API);
+    /// `timeout` replaces the server's `timeoutMs` for this call (mcp-hub's
+    /// `request_options.timeout`).
     pub async fn call_server_tool(
         &self,
         server: &str,
         tool: &str,
         arguments: Arguments,
+        timeout: Option<Duration>,
     ) -> Result<CallToolResult, HubError> {
         let backend = self
             .backend(server)
@@ -123,7 +126,7 @@ impl Hub {
                 tool: tool.to_owned(),
             });
         }
-        self.call_backend_tool(server, tool, arguments, Caller::default())
+        self.call_backend_tool(server, tool, arguments, Caller::default(), timeout)
             .await
     }
 
@@ -161,13 +164,15 @@ impl Hub {
         tool: &str,
         arguments: Arguments,
         caller: Caller,
+        timeout: Option<Duration>,
     ) -> Result<CallToolResult, HubError> {
         let started = Instant::now();
         let _inflight = self.begin_call()?;
-        let (handle, timeout) = self.handle(server).inspect_err(|_| {
+        let (handle, configured) = self.handle(server).inspect_err(|_| {
             self.metrics
                 .record_call(server, Outcome::Unavailable, started.elapsed());
         })?;
+        let timeout = timeout.unwrap_or(configured);
         let mut routes = self.sessions.begin_call(server, caller);
         let mut params = CallToolRequestParams::new(tool.to_owned());
         params.arguments = arguments;

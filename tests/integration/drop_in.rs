@@ -209,3 +209,33 @@ async fn a_json5_file_is_not_rewritten_to_record_disabled() {
     );
     assert_eq!(read(&hub.config_path), text);
 }
+
+/// mcp-hub's `request_options.timeout` (ms) bounds one REST call, whatever the server's
+/// `timeoutMs`.
+#[tokio::test]
+async fn a_rest_calls_request_options_timeout_is_honoured() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let (status, body) = hub
+        .post(
+            "/api/servers/tools",
+            serde_json::json!({"server_name": a, "tool": "slow",
+                "arguments": {"ms": 5000, "steps": 1}, "request_options": {"timeout": 300}}),
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("within 300 ms"),
+        "{body}"
+    );
+    // Without it, the same server answers a quick call as usual.
+    let (status, body) = hub
+        .post(
+            "/api/servers/tools",
+            serde_json::json!({"server_name": a, "tool": "echo", "arguments": {"text": "hi"},
+                "request_options": {"timeout": 5000}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
