@@ -297,10 +297,11 @@ impl ServerEntry {
                     Value::Bool(b) => b.to_string(),
                     _ => return Err(format!("args[{i}] must be a string")),
                 };
-                args.push(
-                    ph.resolve(&a, &env)
-                        .map_err(|e| format!("args[{i}]: {e}"))?,
-                );
+                let resolved = match a.strip_prefix('$').filter(|v| !v.starts_with('{')) {
+                    Some(var) => ph.legacy(var, &env),
+                    None => ph.resolve(&a, &env),
+                };
+                args.push(resolved.map_err(|e| format!("args[{i}]: {e}"))?);
             }
         }
         let cwd = match self.raw.get("cwd").and_then(Value::as_str) {
@@ -541,6 +542,20 @@ mod tests {
         let mut cfg = HubConfig::default();
         cfg.merge(Path::new("s.json"), parse_file(Path::new("s.json"), text)?)?;
         Ok(cfg)
+    }
+
+    #[test]
+    fn a_whole_argument_dollar_var_is_mcp_hubs_legacy_placeholder() {
+        let cfg = parse(
+            r#"{"mcpServers": {"a": {"command": "x", "env": {"TOKEN": "t"},
+                "args": ["$TOKEN", "${TOKEN}", "a$TOKEN", "${TOKEN}$"]}}}"#,
+        )
+        .unwrap();
+        let ph = Placeholders::from_process().unwrap();
+        match cfg.servers["a"].resolve(&ph).unwrap() {
+            Transport::Stdio { args, .. } => assert_eq!(args, ["t", "t", "a$TOKEN", "t$"]),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! mcp-hub's placeholders: `${VAR}`, `${env:VAR}`, `${cmd: …}`, `${workspaceFolder}`,
-//! `${userHome}`. Written by hand: the syntax is mcp-hub's own, small, and no crate
-//! implements it (shell-expansion crates would also expand `$VAR` and `~`, which
-//! mcp-hub leaves alone).
+//! `${workspaceFolderBasename}`, `${userHome}`, `${cwd}`, `${pathSeparator}` (or `${/}`),
+//! and its legacy whole-argument `$VAR`. Written by hand: the syntax is mcp-hub's own,
+//! small, and no crate implements it (shell-expansion crates would also expand `$VAR`
+//! inside strings and `~`, which mcp-hub leaves alone).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -65,13 +66,36 @@ impl Placeholders {
         Ok(out)
     }
 
+    /// mcp-hub's legacy argument `$VAR` (the whole argument): the variable's value, as
+    /// `${VAR}` would give it. mcp-hub calls it deprecated, and so does the log.
+    pub fn legacy(&self, var: &str, local: &BTreeMap<String, String>) -> Result<String, String> {
+        tracing::warn!(
+            "legacy argument `${var}`: write `${{{var}}}` instead (mcp-hub deprecated `$VAR`)"
+        );
+        local
+            .get(var)
+            .cloned()
+            .or_else(|| self.lookup_env(var))
+            .ok_or_else(|| {
+                format!("${var}: {var} is not set (export it, or add it to MCP_HUB_ENV)")
+            })
+    }
+
     fn expand(&self, inner: &str, local: &BTreeMap<String, String>) -> Result<String, String> {
         let inner_trim = inner.trim();
         if let Some(cmd) = inner_trim.strip_prefix("cmd:") {
             return run_command(cmd.trim());
         }
         match inner_trim {
-            "workspaceFolder" => return Ok(self.workspace_folder.display().to_string()),
+            "workspaceFolder" | "cwd" => return Ok(self.workspace_folder.display().to_string()),
+            "workspaceFolderBasename" => {
+                return Ok(self
+                    .workspace_folder
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default());
+            }
+            "pathSeparator" | "/" => return Ok(std::path::MAIN_SEPARATOR_STR.to_owned()),
             "userHome" => {
                 return self
                     .user_home
@@ -193,6 +217,28 @@ mod tests {
         assert_eq!(p.resolve("${userHome}", &local).unwrap(), "/home/u");
         assert_eq!(p.resolve("${cmd: echo hi}", &local).unwrap(), "hi");
         assert_eq!(p.resolve("$HOME ~ plain", &local).unwrap(), "$HOME ~ plain");
+    }
+
+    #[test]
+    fn mcp_hubs_predefined_names_and_legacy_arguments() {
+        let (p, local) = (ph(), BTreeMap::from([("TOKEN".into(), "t0k".into())]));
+        let sep = std::path::MAIN_SEPARATOR_STR;
+        assert_eq!(
+            p.resolve("${workspaceFolderBasename}", &local).unwrap(),
+            "ws"
+        );
+        assert_eq!(p.resolve("${cwd}", &local).unwrap(), "/ws");
+        assert_eq!(
+            p.resolve("a${pathSeparator}b${/}c", &local).unwrap(),
+            format!("a{sep}b{sep}c")
+        );
+        assert_eq!(p.legacy("TOKEN", &local).unwrap(), "t0k");
+        assert_eq!(p.legacy("HUBVAR", &local).unwrap(), "fromhub");
+        assert!(
+            p.legacy("NOPE_NOT_SET_ANYWHERE", &local)
+                .unwrap_err()
+                .contains("not set")
+        );
     }
 
     #[test]
