@@ -403,6 +403,8 @@ fn server_ok(b: &Backend) -> Json<Value> {
 async fn server_start(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
     let req = parse_body(&body)?;
     let b = find_server(&hub, &req)?;
+    // As mcp-hub does, whether the start worked or not.
+    let _told = Told(&hub, &b.name);
     if b.entry.disabled() {
         hub.set_disabled(&b.name, false)
             .map_err(|e| config_error(&b.name, e))?;
@@ -427,6 +429,7 @@ async fn server_stop(
 ) -> ApiResult {
     let req = parse_body(&body)?;
     let b = find_server(&hub, &req)?;
+    let _told = Told(&hub, &b.name);
     if q.disable.as_deref() == Some("true") {
         hub.set_disabled(&b.name, true)
             .map_err(|e| config_error(&b.name, e))?;
@@ -435,6 +438,15 @@ async fn server_stop(
     }
     b.pause();
     Ok(server_ok(&b))
+}
+
+/// Tells the events' clients that `server` changed, when the action on it ends.
+struct Told<'a>(&'a Hub, &'a str);
+
+impl Drop for Told<'_> {
+    fn drop(&mut self) {
+        self.0.server_modified(self.1);
+    }
 }
 
 /// A config file that could not be written or read again.

@@ -388,9 +388,12 @@ impl Hub {
                     let snap = b.snapshot();
                     self.metrics.set_status(&server, snap.status.as_str());
                     self.metrics.sync_reconnects(&server, snap.reconnects);
+                    // mcphub's own event type: mcp-hub's clients show every
+                    // `servers_updated` as a notice, and mcp-hub sends that only for
+                    // API actions and config changes.
                     self.emit(
                         "subscription_event",
-                        json!({"type": "servers_updated", "server": server, "status": snap.status.as_str(), "error": snap.error}),
+                        json!({"type": "server_status", "server": server, "status": snap.status.as_str(), "error": snap.error}),
                     );
                 }
                 true
@@ -638,6 +641,14 @@ impl Hub {
         r
     }
 
+    /// mcp-hub's event after an API action on one server.
+    pub fn server_modified(&self, server: &str) {
+        self.emit(
+            "subscription_event",
+            json!({"type": "servers_updated", "changes": {"modified": [server]}}),
+        );
+    }
+
     /// Refuses new calls from now on; the ones in flight go on (`calls_drained`).
     pub fn begin_stopping(&self) {
         self.set_state(HubState::Stopping);
@@ -656,34 +667,45 @@ impl Hub {
         restart_all: bool,
     ) -> Result<ReloadSummary, crate::config::ConfigError> {
         let new = self.options.config_files.load()?;
+        // What changes, worked out before anything is touched, so that clients hear
+        // mcp-hub's `servers_updating` first and `servers_updated` when it is done.
         let mut summary = ReloadSummary::default();
+        let current = self.backends();
+        for b in &current {
+            match new.servers.get(&b.name) {
+                Some(e) if *e == b.entry && !restart_all => summary.unchanged.push(b.name.clone()),
+                Some(_) => summary.restarted.push(b.name.clone()),
+                None => summary.removed.push(b.name.clone()),
+            }
+        }
+        summary.added = new
+            .servers
+            .keys()
+            .filter(|name| !current.iter().any(|b| &b.name == *name))
+            .cloned()
+            .collect();
+        let significant = !(summary.added.is_empty()
+            && summary.removed.is_empty()
+            && summary.restarted.is_empty());
+        if significant {
+            self.emit(
+                "subscription_event",
+                json!({"type": "servers_updating", "changes": summary.changes()}),
+            );
+        }
         {
-            let current = self.backends();
             let mut map = self.backends.write().unwrap_or_else(|p| p.into_inner());
-            for b in current {
-                match new.servers.get(&b.name) {
-                    Some(e) if *e == b.entry && !restart_all => {
-                        summary.unchanged.push(b.name.clone())
-                    }
-                    Some(_) => {
-                        b.stop();
-                        map.remove(&b.name);
-                        summary.restarted.push(b.name.clone());
-                    }
-                    None => {
-                        b.stop();
-                        map.remove(&b.name);
-                        self.metrics.forget_server(&b.name);
-                        summary.removed.push(b.name.clone());
-                    }
+            for name in summary.restarted.iter().chain(&summary.removed) {
+                if let Some(b) = map.remove(name) {
+                    b.stop();
                 }
             }
         }
-        for (name, entry) in &new.servers {
-            if self.backend(name).is_none() {
-                if !summary.restarted.contains(name) {
-                    summary.added.push(name.clone());
-                }
+        for name in &summary.removed {
+            self.metrics.forget_server(name);
+        }
+        for name in summary.restarted.iter().chain(&summary.added) {
+            if let Some(entry) = new.servers.get(name) {
                 self.add_backend(Backend::new(entry.clone()));
             }
         }
@@ -692,6 +714,12 @@ impl Hub {
         self.filtering.replace_settings(filter_settings);
         tracing::info!(event = events::CONFIG_RELOADED, added = ?summary.added, removed = ?summary.removed, restarted = ?summary.restarted, "config reloaded");
         self.rebuild_catalog();
+        if significant {
+            self.emit(
+                "subscription_event",
+                json!({"type": "servers_updated", "changes": summary.changes()}),
+            );
+        }
         Ok(summary)
     }
 
@@ -803,4 +831,12 @@ pub struct ReloadSummary {
     pub removed: Vec<String>,
     pub restarted: Vec<String>,
     pub unchanged: Vec<String>,
+}
+
+impl ReloadSummary {
+    /// mcp-hub's `changes` of its config events (a restarted server is `modified`).
+    fn changes(&self) -> Value {
+        json!({"added": self.added, "removed": self.removed, "modified": self.restarted,
+            "unchanged": self.unchanged})
+    }
 }

@@ -239,3 +239,38 @@ async fn a_rest_calls_request_options_timeout_is_honoured() {
         .await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// A config change is told as mcp-hub tells it: `servers_updating`, then
+/// `servers_updated`, both with the changes; a backend's own status changes are
+/// mcphub's `server_status`, not mcp-hub's notices.
+#[tokio::test]
+async fn a_config_change_is_told_as_servers_updating_then_servers_updated() {
+    let a = random_name("a");
+    let b = random_name("b");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let mut events = hub.http.get(hub.url("/api/events")).send().await.unwrap();
+    let servers = serde_json::json!({"mcpServers": {a.clone(): fixture(&a, &[]), b.clone(): fixture(&b, &[])}});
+    std::fs::write(&hub.config_path, servers.to_string()).unwrap();
+    let (status, body) = hub.post("/api/restart", serde_json::json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let mut seen = String::new();
+    let mut kinds = Vec::new();
+    while !kinds.contains(&"servers_updated".to_owned()) {
+        let chunk = tokio::time::timeout(DEADLINE, events.chunk())
+            .await
+            .expect("events within the deadline")
+            .unwrap()
+            .expect("the stream goes on");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        kinds = seen
+            .split("\n\n")
+            .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+            .filter(|v| v["type"] == "servers_updating" || v["type"] == "servers_updated")
+            .inspect(|v| assert_eq!(v["changes"]["added"], serde_json::json!([b]), "{v}"))
+            .map(|v| v["type"].as_str().unwrap().to_owned())
+            .collect();
+    }
+    assert_eq!(kinds, ["servers_updating", "servers_updated"], "{seen}");
+}

@@ -279,8 +279,11 @@ async fn events_stream_hub_state_and_server_changes_as_sse() {
                     .await;
                 assert_eq!(st, 200);
             }
-            // The stop is also logged, and log lines are `log` events.
-            if seen.contains("\"type\":\"servers_updated\"")
+            // mcp-hub's notice of the action, mcphub's status change, and the log line
+            // of the stop as a `log` event.
+            if seen.contains(&format!(
+                "{{\"type\":\"servers_updated\",\"changes\":{{\"modified\":[\"{a}\"]}}}}"
+            )) && seen.contains("\"type\":\"server_status\"")
                 && seen.contains("\"status\":\"disconnected\"")
                 && seen.contains("event: log")
             {
