@@ -17,7 +17,14 @@ mod validate;
 
 /// One MCP endpoint for all your MCP servers, and the toolkit that watches it.
 #[derive(Parser, Debug)]
-#[command(name = "mcphub", version = mcphub::api::VERSION_LINE, about, propagate_version = true)]
+#[command(
+    name = "mcphub",
+    version = mcphub::api::VERSION_LINE,
+    about,
+    propagate_version = true,
+    after_help = "In place of mcp-hub: `mcphub --port P --config F [--watch] [--auto-shutdown --shutdown-delay MS]` \
+                  (mcp-hub's flags, no subcommand), or the binary under the name mcp-hub, runs the hub as `serve` does."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
