@@ -73,17 +73,19 @@ struct McpHubCli {
 const CHECK_COMMANDS: &[&str] = &["check-alerts", "detect-anomalies", "validate"];
 
 fn main() -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().collect();
+    // As OS strings: a path that is not UTF-8 is clap's to report, not a panic here.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.iter().skip(1).any(|a| a == "--version" || a == "-V") {
         println!("{}", mcphub::api::VERSION_LINE);
         return std::process::ExitCode::SUCCESS;
     }
-    let as_mcp_hub = std::path::Path::new(args.first().map_or("", String::as_str))
-        .file_name()
+    let as_mcp_hub = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
         .is_some_and(|n| n == "mcp-hub");
     let hub_flags = args
         .get(1)
-        .is_some_and(|a| a.starts_with('-') && a != "-h" && a != "--help");
+        .is_some_and(|a| a.to_string_lossy().starts_with('-') && a != "-h" && a != "--help");
     if as_mcp_hub || hub_flags {
         return match McpHubCli::try_parse() {
             Ok(cli) => serve::run(cli.serve),
@@ -102,9 +104,10 @@ fn main() -> std::process::ExitCode {
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
                 return std::process::ExitCode::SUCCESS;
             }
-            let check = std::env::args()
+            let check = args
+                .iter()
                 .skip(1)
-                .any(|a| CHECK_COMMANDS.contains(&a.as_str()));
+                .any(|a| CHECK_COMMANDS.iter().any(|c| a == c));
             return std::process::ExitCode::from(if check { 3 } else { 2 });
         }
     };

@@ -32,20 +32,28 @@ pub enum ConfigError {
 }
 
 /// The files the hub reads its servers from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum ConfigFiles {
     /// Named with `-c`, in merge order: each must exist.
     Given(Vec<PathBuf>),
     /// None named: the default file, read when it exists, so that a hub started before
     /// it was written takes it in on `POST /api/restart` or, with `--watch`, when it
     /// appears. `None` where there is no home directory to put it in.
-    Default(Option<PathBuf>),
+    Default {
+        file: Option<PathBuf>,
+        /// Once read, the file missing is an error (an editor saving by rename, a
+        /// mistake), not "no servers": the running ones are kept.
+        read: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    },
 }
 
 impl ConfigFiles {
     pub fn from_args(given: Vec<PathBuf>) -> ConfigFiles {
         if given.is_empty() {
-            ConfigFiles::Default(default_config_path())
+            ConfigFiles::Default {
+                file: default_config_path(),
+                read: Default::default(),
+            }
         } else {
             ConfigFiles::Given(given)
         }
@@ -55,7 +63,7 @@ impl ConfigFiles {
     pub fn watched(&self) -> Vec<PathBuf> {
         match self {
             ConfigFiles::Given(files) => files.clone(),
-            ConfigFiles::Default(file) => file.iter().cloned().collect(),
+            ConfigFiles::Default { file, .. } => file.iter().cloned().collect(),
         }
     }
 
@@ -63,12 +71,33 @@ impl ConfigFiles {
     pub fn present(&self) -> Vec<PathBuf> {
         match self {
             ConfigFiles::Given(files) => files.clone(),
-            ConfigFiles::Default(file) => file.iter().filter(|p| p.exists()).cloned().collect(),
+            ConfigFiles::Default { file, .. } => {
+                file.iter().filter(|p| p.exists()).cloned().collect()
+            }
         }
     }
 
     pub fn load(&self) -> Result<HubConfig, ConfigError> {
-        HubConfig::load(&self.present())
+        use std::sync::atomic::Ordering;
+        let ConfigFiles::Default {
+            file: Some(file),
+            read,
+        } = self
+        else {
+            return HubConfig::load(&self.present());
+        };
+        if file.exists() {
+            let config = HubConfig::load(std::slice::from_ref(file))?;
+            read.store(true, Ordering::Relaxed);
+            Ok(config)
+        } else if read.load(Ordering::Relaxed) {
+            Err(ConfigError::Read {
+                file: file.clone(),
+                reason: "it is gone since it was read; the running servers are kept".into(),
+            })
+        } else {
+            Ok(HubConfig::default())
+        }
     }
 }
 
@@ -398,10 +427,14 @@ pub fn set_disabled(file: &Path, server: &str, disabled: bool) -> Result<(), Con
         file: file.to_owned(),
         reason,
     };
-    let text = std::fs::read_to_string(file).map_err(|e| ConfigError::Read {
+    let read_error = |e: std::io::Error| ConfigError::Read {
         file: file.to_owned(),
         reason: e.to_string(),
-    })?;
+    };
+    // The file itself, where a link points (a dotfiles checkout, say), keeping its mode.
+    let real = std::fs::canonicalize(file).map_err(read_error)?;
+    let mode = std::fs::metadata(&real).map_err(read_error)?.permissions();
+    let text = std::fs::read_to_string(&real).map_err(read_error)?;
     let mut top: Map<String, Value> = serde_json::from_str(&text).map_err(|_| {
         invalid(format!(
             "cannot record `disabled` for `{server}`: the file is JSON5 (comments or trailing commas) \
@@ -420,10 +453,8 @@ pub fn set_disabled(file: &Path, server: &str, disabled: bool) -> Result<(), Con
     entry.insert("disabled".into(), Value::Bool(disabled));
     let mut out = serde_json::to_string_pretty(&top).unwrap_or_default();
     out.push('\n');
-    crate::state::write_atomic(file, out.as_bytes()).map_err(|e| ConfigError::Read {
-        file: file.to_owned(),
-        reason: e.to_string(),
-    })
+    crate::state::write_atomic(&real, out.as_bytes()).map_err(read_error)?;
+    std::fs::set_permissions(&real, mode).map_err(read_error)
 }
 
 fn json_kind(v: &Value) -> &'static str {

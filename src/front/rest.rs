@@ -155,9 +155,9 @@ fn find_server(hub: &Hub, req: &ServerRequest) -> Result<Arc<Backend>, ApiError>
 
 /// A [`HubError`] as mcp-hub's REST error: `what` (`tools/call`, …) names the request
 /// in the message of errors that come from the server or the call.
-fn api_error(what: &str, e: HubError) -> ApiError {
+fn api_error(what: &str, server: &str, e: HubError) -> ApiError {
     use HubError::*;
-    let server = e.server().unwrap_or_default().to_owned();
+    let server = e.server().unwrap_or(server).to_owned();
     let (status, code) = match &e {
         Filtered { tool, .. } => {
             return ApiError::new(StatusCode::FORBIDDEN, "TOOL_FILTERED", e.to_string())
@@ -461,6 +461,7 @@ async fn server_refresh(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) ->
     b.handle().map_err(|reason| {
         api_error(
             "refresh",
+            &b.name,
             HubError::NotConnected {
                 server: b.name.clone(),
                 reason,
@@ -476,7 +477,8 @@ async fn server_refresh(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) ->
 
 /// mcp-hub's `GET /api/refresh`: every server's offer asked for again; a server that
 /// cannot answer is listed with its error, as mcp-hub lists it.
-async fn refresh_all(State(hub): State<Arc<Hub>>) -> Json<Value> {
+async fn refresh_all(State(hub): State<Arc<Hub>>) -> ApiResult {
+    let _inflight = hub.begin_call().map_err(|e| api_error("refresh", "", e))?;
     let backends = hub.backends();
     let refreshed = futures::future::join_all(backends.iter().map(|b| async move {
         match b.refresh_offer().await {
@@ -486,7 +488,9 @@ async fn refresh_all(State(hub): State<Arc<Hub>>) -> Json<Value> {
     }))
     .await;
     hub.rebuild_catalog();
-    Json(json!({"status": "ok", "servers": refreshed, "timestamp": Utc::now().to_rfc3339()}))
+    Ok(Json(
+        json!({"status": "ok", "servers": refreshed, "timestamp": Utc::now().to_rfc3339()}),
+    ))
 }
 
 /// A backend's result as mcp-hub's REST clients know it: the 2026-07-28 `resultType`
@@ -513,13 +517,15 @@ async fn server_tool(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Ap
         .call_server_tool(&b.name, &tool, req.arguments.clone(), req.timeout())
         .await
         .map_err(|e| match e {
-            // A refusal about this tool names it too.
-            HubError::CatalogUpdating { .. } => {
-                let mut api = api_error("tools/call", e);
+            // A refusal about this tool names it as the request did.
+            HubError::CatalogUpdating { .. }
+            | HubError::Filtered { .. }
+            | HubError::NoSuchTool { .. } => {
+                let mut api = api_error("tools/call", &b.name, e);
                 api.data = json!({"server": b.name, "tool": tool});
                 api
             }
-            e => api_error("tools/call", e),
+            e => api_error("tools/call", &b.name, e),
         })?;
     Ok(Json(
         json!({"result": rest_result(&result), "timestamp": Utc::now().to_rfc3339()}),
@@ -542,7 +548,7 @@ async fn server_resource(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -
                 .await
         })
         .await
-        .map_err(|e| api_error("resources/read", e))?;
+        .map_err(|e| api_error("resources/read", &b.name, e))?;
     Ok(Json(
         json!({"result": rest_result(&result), "timestamp": Utc::now().to_rfc3339()}),
     ))
@@ -578,7 +584,7 @@ async fn server_prompt(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> 
             h.get_prompt(params, req.timeout().unwrap_or(timeout)).await
         })
         .await
-        .map_err(|e| api_error("prompts/get", e))?;
+        .map_err(|e| api_error("prompts/get", &b.name, e))?;
     Ok(Json(
         json!({"result": rest_result(&result), "timestamp": Utc::now().to_rfc3339()}),
     ))

@@ -34,7 +34,7 @@ pub struct Snapshot {
 /// What a backend reports to the hub.
 #[derive(Debug)]
 pub enum BackendEvent {
-    /// ServerStatus or offer changed: the hub rebuilds its catalog and tells clients.
+    /// Status or offer changed: the hub rebuilds its catalog and tells clients.
     Changed { server: String },
     /// A notification to route to the client that caused it.
     Notice { server: String, notice: Notice },
@@ -142,7 +142,6 @@ impl Backend {
         *self.paused.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Re-reads the offer (after `list_changed` or `/api/servers/refresh`).
     /// The server said a list changed: true when its offer is to be fetched again now.
     /// While it is still connecting that is remembered instead, and the supervisor
     /// fetches it once connected (servers announce list changes as they start, before
@@ -153,11 +152,17 @@ impl Backend {
         self.status() == ServerStatus::Connected && self.offer_stale.swap(false, Ordering::SeqCst)
     }
 
+    /// Re-reads the offer (after `list_changed` or a refresh through the API), bounded
+    /// by the server's `timeoutMs`: one that stops answering must not hold its
+    /// supervisor or a client.
     pub async fn refresh_offer(&self) -> Result<(), String> {
         let handle = self.handle()?;
         let identity = self.snapshot().identity.unwrap_or_default();
         let identity = identity.as_ref();
-        let offer = handle.offer(identity).await?;
+        let timeout = self.entry.timeout();
+        let offer = tokio::time::timeout(timeout, handle.offer(identity))
+            .await
+            .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))??;
         self.update(|s| s.offer = Arc::new(offer));
         Ok(())
     }

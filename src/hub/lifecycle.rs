@@ -292,7 +292,7 @@ impl Hub {
     }
 
     /// Starts every configured server (in parallel: each has its own task) and the
-    /// event loop. Returns at once; `wait_ready` tells when the first round is done.
+    /// event loop. Returns at once; `until_started` tells when the first round is done.
     pub fn start(self: &Arc<Self>) {
         let rx = self
             .backend_rx

@@ -70,12 +70,18 @@ impl<S: rmcp::ServerHandler> LegacySse<S> {
                 tokio_util::sync::PollSender::new(outbound),
                 tokio_stream::wrappers::ReceiverStream::new(inbound),
             );
-            if let Ok(running) = handler.serve(transport).await {
-                tokio::select! {
-                    _ = running.waiting() => {}
-                    _ = cancel.cancelled() => {}
-                    _ = session_ended.cancelled() => {}
+            // The handshake too ends with the client or the hub: a client that goes
+            // before `initialize` would otherwise leave the session waiting on an
+            // inbox that this registry keeps open.
+            let session = async {
+                if let Ok(running) = handler.serve(transport).await {
+                    let _ = running.waiting().await;
                 }
+            };
+            tokio::select! {
+                _ = session => {}
+                _ = cancel.cancelled() => {}
+                _ = session_ended.cancelled() => {}
             }
             registry.forget(&session_id);
             session_ended.cancel();
@@ -98,18 +104,9 @@ impl<S: rmcp::ServerHandler> LegacySse<S> {
         .into_response()
     }
 
-    /// One message posted to session `id`.
+    /// One message posted to session `id`: an unknown session is told before a bad
+    /// body, so that a client learns first that it has to open a new one.
     pub async fn post(&self, id: &str, body: &[u8]) -> Response {
-        let message: ClientJsonRpcMessage = match serde_json::from_slice(body) {
-            Ok(m) => m,
-            Err(e) => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    format!("the body is not a JSON-RPC message: {e}"),
-                )
-                    .into_response();
-            }
-        };
         let inbox = self
             .sessions
             .lock()
@@ -123,18 +120,20 @@ impl<S: rmcp::ServerHandler> LegacySse<S> {
             )
                 .into_response();
         };
+        let message: ClientJsonRpcMessage = match serde_json::from_slice(body) {
+            Ok(m) => m,
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not a JSON-RPC message: {e}"),
+                )
+                    .into_response();
+            }
+        };
         match inbox.send(message).await {
             Ok(()) => (StatusCode::ACCEPTED, "Accepted").into_response(),
             Err(_) => (StatusCode::NOT_FOUND, format!("session `{id}` has ended")).into_response(),
         }
-    }
-
-    /// Open sessions.
-    pub fn count(&self) -> usize {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
     }
 
     fn forget(&self, id: &str) {

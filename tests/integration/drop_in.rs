@@ -274,3 +274,63 @@ async fn a_config_change_is_told_as_servers_updating_then_servers_updated() {
     }
     assert_eq!(kinds, ["servers_updating", "servers_updated"], "{seen}");
 }
+
+/// The default file, once read, going missing (an editor saving by rename, a slip) is
+/// an error on reload, not "no servers": the running ones are kept.
+#[tokio::test]
+async fn a_default_file_that_goes_missing_keeps_the_running_servers() {
+    let hub = HubBuilder::new().without_config().start().await;
+    let name = random_name("kept");
+    let file = hub.home.join(".config/mcphub/servers.json");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let servers = serde_json::json!({"mcpServers": {name.clone(): fixture(&name, &[])}});
+    std::fs::write(&file, servers.to_string()).unwrap();
+    let (status, body) = hub.post("/api/restart", serde_json::json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    hub.wait_connected(&name).await;
+    std::fs::remove_file(&file).unwrap();
+    let (status, body) = hub.post("/api/restart", serde_json::json!({})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("CONFIG_ERROR")),
+        "{body}"
+    );
+    assert_eq!(
+        RunningHub::server(&hub.health().await, &name)["status"],
+        "connected"
+    );
+}
+
+/// A servers file that is a link (into a dotfiles checkout, say) stays a link when
+/// the API records `disabled`: the file it points to is the one written, mode kept.
+#[tokio::test]
+async fn disabling_through_a_linked_servers_file_writes_the_file_it_points_to() {
+    use std::os::unix::fs::PermissionsExt;
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("servers.json");
+    std::fs::rename(&hub.config_path, &real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::symlink(&real, &hub.config_path).unwrap();
+    let (status, body) = hub
+        .post(
+            "/api/servers/stop?disable=true",
+            serde_json::json!({"server_name": a}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        std::fs::symlink_metadata(&hub.config_path)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let file: serde_json::Value = serde_json::from_str(&read(&real)).unwrap();
+    assert_eq!(file["mcpServers"][&a]["disabled"], true, "{file}");
+    assert_eq!(
+        std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+}

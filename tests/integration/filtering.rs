@@ -131,6 +131,11 @@ async fn each_mode_exposes_exactly_the_expected_tools_of_real_servers() {
         (403, Some("TOOL_FILTERED")),
         "{body}"
     );
+    assert_eq!(
+        body["data"],
+        json!({"server": "memory", "tool": "read_graph"}),
+        "names the tool as the request did: {body}"
+    );
     // An exposed one works, through the real server.
     let dirs = client
         .call_text("filesystem__list_allowed_directories", json!({}))

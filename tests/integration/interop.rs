@@ -507,3 +507,39 @@ async fn mcp_inspector_cli_over_old_sse() {
     .await;
     assert_eq!(v["content"][0]["text"], "over-sse", "{v}");
 }
+
+/// An old-SSE client that goes before it initializes leaves no session behind: its
+/// endpoint answers 404 once it has gone.
+#[tokio::test]
+async fn an_old_sse_session_left_before_initialize_is_gone() {
+    let hub = HubBuilder::new().start().await;
+    let mut stream = hub
+        .http
+        .get(hub.url("/sse"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let endpoint = loop {
+        let chunk = tokio::time::timeout(DEADLINE, stream.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(path) = seen.lines().find_map(|l| l.strip_prefix("data: ")) {
+            break path.to_owned();
+        }
+    };
+    // Not a JSON-RPC message: refused (400) while the session lives, without reaching
+    // it; 404 once it is gone.
+    let (status, body) = hub.post(&endpoint, json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    drop(stream);
+    eventually("the session to end", async || {
+        let (status, _) = hub.post(&endpoint, json!({})).await;
+        (status == 404).then_some(())
+    })
+    .await;
+}
