@@ -58,6 +58,17 @@ impl HubService {
     ) -> Option<Result<CallToolResult, HubError>> {
         use crate::config::filtering::{Exposure, Mode};
         use crate::hub::filtering::meta;
+        // Every other call is a backend's: it pays for none of what follows.
+        if ![
+            meta::SEARCH_TOOLS,
+            meta::DESCRIBE_TOOL,
+            meta::CALL_TOOL,
+            meta::ANALYZE_PROMPT,
+        ]
+        .contains(&name)
+        {
+            return None;
+        }
         let settings = self.hub.filtering.settings();
         let listing = self.hub.listing();
         let view = self.view();
@@ -319,10 +330,11 @@ impl rmcp::ServerHandler for HubService {
         _: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         self.hub.until_started().await;
-        self.hub.resource_owner(&request.uri)?;
-        // A sessionless client has no channel for updates to come back on.
-        if let Some(session) = self.session() {
-            self.hub.subscribe_resource(session, request).await?;
+        match self.session() {
+            Some(session) => self.hub.subscribe_resource(session, request).await?,
+            // A sessionless client has no channel for updates to come back on: only
+            // whether the resource exists is answered.
+            None => drop(self.hub.resource_owner(&request.uri)?),
         }
         Ok(())
     }

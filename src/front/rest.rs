@@ -202,7 +202,11 @@ fn api_error(what: &str, server: &str, e: HubError) -> ApiError {
     ApiError::new(
         status,
         code,
-        format!("{what} on `{server}` failed: {}", rpc.message),
+        if server.is_empty() {
+            format!("{what} failed: {}", rpc.message)
+        } else {
+            format!("{what} on `{server}` failed: {}", rpc.message)
+        },
     )
     .with_data(json!({"server": server, "mcpCode": rpc.code.0, "mcpData": rpc.data}))
 }

@@ -471,12 +471,15 @@ impl Hub {
         drop(parts);
         // Recorded once the new catalog is in place. Holding the offers, not their
         // addresses, keeps `ptr_eq` meaningful.
+        // Rebuilds are serialized (`rebuilding`), so the record can be out while the
+        // events are worked out from it.
         let previous = self
             .built_from
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .replace(offers.clone());
+            .take();
         let per_server = self.emit_offer_changes(previous.as_deref().unwrap_or_default(), &offers);
+        *self.built_from.lock().unwrap_or_else(|p| p.into_inner()) = Some(offers);
         let tools_changed = old.allowed != new.allowed
             || old.filtering_active != new.filtering_active
             || old.filter != new.filter
