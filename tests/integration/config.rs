@@ -24,10 +24,7 @@ async fn no_config_starts_empty_and_says_how_to_add_a_server() {
 async fn the_default_file_written_after_start_is_read_on_restart() {
     let hub = HubBuilder::new().without_config().start().await;
     let name = random_name("later");
-    let file = hub.home.join(".config/mcphub/servers.json");
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    let servers = json!({"mcpServers": {name.clone(): fixture(&name, &[])}});
-    std::fs::write(&file, servers.to_string()).unwrap();
+    let file = hub.write_default_config(json!({name.clone(): fixture(&name, &[])}));
     let (status, body) = hub.post("/api/restart", json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["changes"]["added"], json!([name]), "{body}");
@@ -45,10 +42,7 @@ async fn with_watch_the_default_file_is_read_when_it_appears() {
         .start()
         .await;
     let name = random_name("appears");
-    let file = hub.home.join(".config/mcphub/servers.json");
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    let servers = json!({"mcpServers": {name.clone(): fixture(&name, &[])}});
-    std::fs::write(&file, servers.to_string()).unwrap();
+    hub.write_default_config(json!({name.clone(): fixture(&name, &[])}));
     hub.wait_connected(&name).await;
 }
 

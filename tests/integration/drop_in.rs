@@ -46,15 +46,8 @@ async fn mcp_hub_flags_run_the_hub_and_auto_shutdown_follows_the_last_events_cli
     let mine = &h["workspaces"]["allActive"][hub.port.to_string()];
     assert_eq!(mine["pid"], hub.child.id().unwrap(), "{h}");
     // An editor attaches to the events, then goes.
-    let mut events = hub.http.get(hub.url("/api/events")).send().await.unwrap();
-    let first = tokio::time::timeout(DEADLINE, events.chunk())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&first.unwrap()).contains("hub_state"),
-        "the events stream starts with the hub's state"
-    );
+    let mut events = hub.events().await;
+    events.until(|v| v.get("state").is_some()).await;
     assert!(
         hub.child.try_wait().unwrap().is_none(),
         "stopped while a client listened"
@@ -91,26 +84,12 @@ async fn a_servers_list_change_is_told_with_the_server_and_its_list() {
         .start()
         .await;
     hub.wait_connected(&a).await;
-    let mut events = hub.http.get(hub.url("/api/events")).send().await.unwrap();
+    let mut events = hub.events().await;
     let (status, body) = hub.call_rest(&a, "grow", serde_json::json!({})).await;
     assert_eq!(status, 200, "{body}");
-    let mut seen = String::new();
-    let event = loop {
-        let chunk = tokio::time::timeout(DEADLINE, events.chunk())
-            .await
-            .expect("an event within the deadline")
-            .unwrap()
-            .expect("the stream goes on");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-        let found = seen.split("\n\n").find_map(|e| {
-            let data = e.lines().find_map(|l| l.strip_prefix("data: "))?;
-            let v: serde_json::Value = serde_json::from_str(data).ok()?;
-            (v["type"] == "tool_list_changed").then_some(v)
-        });
-        if let Some(v) = found {
-            break v;
-        }
-    };
+    let changed = |v: &serde_json::Value| v["type"] == "tool_list_changed";
+    let seen = events.until(changed).await;
+    let event = seen.into_iter().find(changed).unwrap();
     assert_eq!(event["server"], a.as_str(), "{event}");
     let names: Vec<&str> = event["tools"]
         .as_array()
@@ -163,12 +142,7 @@ async fn stop_with_disable_and_start_are_recorded_in_the_config_file() {
     let a = random_name("a");
     let hub = HubBuilder::new().fixture(&a).start().await;
     hub.wait_connected(&a).await;
-    let (status, body) = hub
-        .post(
-            "/api/servers/stop?disable=true",
-            serde_json::json!({"server_name": a}),
-        )
-        .await;
+    let (status, body) = hub.stop_disabling(&a).await;
     assert_eq!(status, 200, "{body}");
     let file: serde_json::Value = serde_json::from_str(&read(&hub.config_path)).unwrap();
     assert_eq!(file["mcpServers"][&a]["disabled"], true, "{file}");
@@ -195,12 +169,7 @@ async fn a_json5_file_is_not_rewritten_to_record_disabled() {
     hub.wait_connected(&a).await;
     let text = format!("// mine\n{}", read(&hub.config_path));
     std::fs::write(&hub.config_path, &text).unwrap();
-    let (status, body) = hub
-        .post(
-            "/api/servers/stop?disable=true",
-            serde_json::json!({"server_name": a}),
-        )
-        .await;
+    let (status, body) = hub.stop_disabling(&a).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["code"], "CONFIG_ERROR", "{body}");
     assert!(
@@ -249,30 +218,21 @@ async fn a_config_change_is_told_as_servers_updating_then_servers_updated() {
     let b = random_name("b");
     let hub = HubBuilder::new().fixture(&a).start().await;
     hub.wait_connected(&a).await;
-    let mut events = hub.http.get(hub.url("/api/events")).send().await.unwrap();
+    let mut events = hub.events().await;
     let servers = serde_json::json!({"mcpServers": {a.clone(): fixture(&a, &[]), b.clone(): fixture(&b, &[])}});
     std::fs::write(&hub.config_path, servers.to_string()).unwrap();
     let (status, body) = hub.post("/api/restart", serde_json::json!({})).await;
     assert_eq!(status, 200, "{body}");
-    let mut seen = String::new();
-    let mut kinds = Vec::new();
-    while !kinds.contains(&"servers_updated".to_owned()) {
-        let chunk = tokio::time::timeout(DEADLINE, events.chunk())
-            .await
-            .expect("events within the deadline")
-            .unwrap()
-            .expect("the stream goes on");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-        kinds = seen
-            .split("\n\n")
-            .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
-            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-            .filter(|v| v["type"] == "servers_updating" || v["type"] == "servers_updated")
-            .inspect(|v| assert_eq!(v["changes"]["added"], serde_json::json!([b]), "{v}"))
-            .map(|v| v["type"].as_str().unwrap().to_owned())
-            .collect();
+    let seen = events.until(|v| v["type"] == "servers_updated").await;
+    let told: Vec<&serde_json::Value> = seen
+        .iter()
+        .filter(|v| v["type"] == "servers_updating" || v["type"] == "servers_updated")
+        .collect();
+    for v in &told {
+        assert_eq!(v["changes"]["added"], serde_json::json!([b]), "{v}");
     }
-    assert_eq!(kinds, ["servers_updating", "servers_updated"], "{seen}");
+    let kinds: Vec<&str> = told.iter().map(|v| v["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["servers_updating", "servers_updated"], "{seen:?}");
 }
 
 /// The default file, once read, going missing (an editor saving by rename, a slip) is
@@ -281,10 +241,7 @@ async fn a_config_change_is_told_as_servers_updating_then_servers_updated() {
 async fn a_default_file_that_goes_missing_keeps_the_running_servers() {
     let hub = HubBuilder::new().without_config().start().await;
     let name = random_name("kept");
-    let file = hub.home.join(".config/mcphub/servers.json");
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    let servers = serde_json::json!({"mcpServers": {name.clone(): fixture(&name, &[])}});
-    std::fs::write(&file, servers.to_string()).unwrap();
+    let file = hub.write_default_config(serde_json::json!({name.clone(): fixture(&name, &[])}));
     let (status, body) = hub.post("/api/restart", serde_json::json!({})).await;
     assert_eq!(status, 200, "{body}");
     hub.wait_connected(&name).await;
@@ -314,12 +271,7 @@ async fn disabling_through_a_linked_servers_file_writes_the_file_it_points_to() 
     std::fs::rename(&hub.config_path, &real).unwrap();
     std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
     std::os::unix::fs::symlink(&real, &hub.config_path).unwrap();
-    let (status, body) = hub
-        .post(
-            "/api/servers/stop?disable=true",
-            serde_json::json!({"server_name": a}),
-        )
-        .await;
+    let (status, body) = hub.stop_disabling(&a).await;
     assert_eq!(status, 200, "{body}");
     assert!(
         std::fs::symlink_metadata(&hub.config_path)

@@ -376,6 +376,32 @@ impl RunningHub {
         cmd
     }
 
+    /// Writes the default servers file with `servers`, as a user following the README
+    /// would (the hub was started without `-c`); returns its path.
+    pub fn write_default_config(&self, servers: Value) -> PathBuf {
+        let file = self.home.join(".config/mcphub/servers.json");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, json!({"mcpServers": servers}).to_string()).unwrap();
+        file
+    }
+
+    /// mcp-hub's `POST /api/servers/stop?disable=true` for `server`.
+    pub async fn stop_disabling(&self, server: &str) -> (u16, Value) {
+        self.post(
+            "/api/servers/stop?disable=true",
+            json!({"server_name": server}),
+        )
+        .await
+    }
+
+    /// A client of `/api/events`, from now on.
+    pub async fn events(&self) -> Events {
+        Events {
+            response: self.http.get(self.url("/api/events")).send().await.unwrap(),
+            text: String::new(),
+        }
+    }
+
     pub async fn mcp(&self) -> McpClient {
         McpClient::connect(&self.url("/mcp")).await
     }
@@ -620,5 +646,37 @@ impl FakeLlm {
 impl Drop for FakeLlm {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
+    }
+}
+
+/// A client of the hub's `/api/events` stream.
+pub struct Events {
+    response: reqwest::Response,
+    text: String,
+}
+
+impl Events {
+    /// The data of every event so far, reading on until one of them satisfies `done`.
+    pub async fn until(&mut self, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+        loop {
+            let data = self.data();
+            if data.iter().any(&done) {
+                return data;
+            }
+            let chunk = tokio::time::timeout(DEADLINE, self.response.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no such event within the deadline:\n{}", self.text))
+                .unwrap()
+                .expect("the events stream goes on");
+            self.text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    fn data(&self) -> Vec<Value> {
+        self.text
+            .split("\n\n")
+            .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .collect()
     }
 }
