@@ -42,12 +42,16 @@ async fn a_server_that_exits_at_start_is_reported_and_does_not_hold_the_others_b
     let hang = random_name("hang");
     let mut hanging = fixture(&hang, &["--hang-init"]);
     hanging["timeoutMs"] = json!(1);
-    let hub = HubBuilder::new()
+    // Not `start()`: the hub is `ready` only once the hanging server's initialize
+    // has timed out (30 s at least), which is the very wait this test must not need.
+    let mut hub = HubBuilder::new()
         .fixture(&good)
         .server(&bad, fixture(&bad, &["--exit-at-start"]))
         .server(&hang, hanging)
-        .start()
+        .spawn()
         .await;
+    hub.wait_listening().await;
+    hub.wait_connected(&good).await;
     let h = hub
         .wait_health("bad reported", |h| {
             RunningHub::server(h, &bad)["error"].is_string()
