@@ -56,6 +56,10 @@ pub struct Args {
     /// them before it is answered with those that connected, e.g. 15s, 1m.
     #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = mcphub::toolkit::anomalies::parse_duration)]
     startup_timeout: std::time::Duration,
+    /// The marketplace registry editors browse (GET /api/marketplace): mcp-hub's, or a
+    /// mirror of it.
+    #[arg(long, value_name = "URL", env = "MCPHUB_MARKETPLACE_URL", default_value = mcphub::hub::marketplace::DEFAULT_REGISTRY_URL)]
+    marketplace_url: String,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -84,6 +88,7 @@ pub fn run(args: Args) -> ExitCode {
         auto_shutdown: args
             .auto_shutdown
             .then(|| std::time::Duration::from_millis(args.shutdown_delay)),
+        marketplace_url: args.marketplace_url,
     };
     // One thread: the hub relays between sockets and child pipes, and every hop
     // between worker threads cost more CPU (futex wake-ups, context switches) than

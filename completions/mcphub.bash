@@ -543,7 +543,7 @@ _mcphub() {
             return 0
             ;;
         mcphub__subcmd__serve)
-            opts="-c -p -w -h -V --config --port --host --token --allow-insecure-bind --allow-host --allow-origin --max-body --state-dir --watch --auto-shutdown --shutdown-delay --stdio --startup-timeout --help --version"
+            opts="-c -p -w -h -V --config --port --host --token --allow-insecure-bind --allow-host --allow-origin --max-body --state-dir --watch --auto-shutdown --shutdown-delay --stdio --startup-timeout --marketplace-url --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -594,6 +594,10 @@ _mcphub() {
                     return 0
                     ;;
                 --startup-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --marketplace-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

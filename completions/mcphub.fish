@@ -48,6 +48,7 @@ complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l max-body -d 'Lar
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l state-dir -d 'State directory (workspaces.json, logs/). Default: $XDG_STATE_HOME/mcp-hub' -r -F
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l shutdown-delay -d 'With --auto-shutdown: how long the hub waits for a client to come back, in milliseconds' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l startup-timeout -d 'How long an MCP request made while the servers are still starting waits for them before it is answered with those that connected, e.g. 15s, 1m' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l marketplace-url -d 'The marketplace registry editors browse (GET /api/marketplace): mcp-hub\'s, or a mirror of it' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l allow-insecure-bind -d 'Listen on a non-loopback address without a token (a trusted network only)'
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -s w -l watch -d 'Reload the config files when they change; only changed servers restart'
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l auto-shutdown -d 'Stop once the last client of /api/events has left (mcp-hub\'s, for editors that start the hub and leave it to stop), after --shutdown-delay'

@@ -618,6 +618,7 @@ impl Front {
                     config_files: mcphub::config::ConfigFiles::Given(vec![]),
                     state_dir: mcphub::state::StateDir::new(state),
                     startup_timeout: mcphub::hub::lifecycle::DEFAULT_STARTUP_TIMEOUT,
+                    marketplace_url: mcphub::hub::marketplace::DEFAULT_REGISTRY_URL.into(),
                 },
                 Placeholders::from_process().expect("bad MCP_HUB_ENV"),
             );

@@ -8,3 +8,4 @@ pub mod catalog;
 pub mod error;
 pub mod filtering;
 pub mod lifecycle;
+pub mod marketplace;

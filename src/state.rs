@@ -57,6 +57,11 @@ impl StateDir {
         self.root.join("tool-categories-llm.json")
     }
 
+    /// The marketplace registry and READMEs, in mcp-hub's cache format.
+    pub fn marketplace_cache_file(&self) -> PathBuf {
+        self.root.join("cache").join("marketplace.json")
+    }
+
     /// The toolkit's JSON-lines history (`<kind>.jsonl`).
     pub fn monitoring_dir(&self) -> PathBuf {
         self.root.join("monitoring")

@@ -39,6 +39,11 @@ pub fn routes(hub: Arc<Hub>) -> Router {
         .route("/api/hard-restart", post(hard_restart))
         .route("/api/events", get(events))
         .route("/api/workspaces", get(workspaces))
+        .route("/api/marketplace", get(marketplace))
+        .route("/api/marketplace/details", post(marketplace_details))
+        .route("/api/servers/authorize", post(authorize))
+        .route("/api/oauth/callback", get(oauth_callback))
+        .route("/api/oauth/manual_callback", post(oauth_manual_callback))
         .route("/api/filtering/stats", get(filtering_stats))
         .route("/api/filtering/status", post(filtering_status))
         .route("/api/filtering/mode", post(filtering_mode))
@@ -123,16 +128,7 @@ impl ServerRequest {
 }
 
 fn parse_body(body: &axum::body::Bytes) -> Result<ServerRequest, ApiError> {
-    if body.is_empty() {
-        return Ok(ServerRequest::default());
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            format!("the request body is not valid JSON of the form {{\"server_name\": …}}: {e}"),
-        )
-    })
+    parse_json(body, "{\"server_name\": …}")
 }
 
 fn find_server(hub: &Hub, req: &ServerRequest) -> Result<Arc<Backend>, ApiError> {
@@ -191,6 +187,23 @@ fn api_error(what: &str, server: &str, e: HubError) -> ApiError {
             (StatusCode::SERVICE_UNAVAILABLE, "SERVER_NOT_CONNECTED")
         }
         Timeout { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "TOOL_EXECUTION_ERROR"),
+        // mcp-hub's: its marketplace and OAuth failures are all 500s with their own code.
+        Marketplace { url, reason } => {
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "MARKETPLACE_ERROR",
+                e.to_string(),
+            )
+            .with_data(json!({"url": url, "error": reason}));
+        }
+        NoAuthorizationPending { .. } => {
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                what_code(what),
+                e.to_string(),
+            )
+            .with_data(json!({"server": server}));
+        }
         // The server's own error: its JSON-RPC code says what kind of failure it is.
         Backend { error, .. } => match error.code.0 {
             -32602 => (StatusCode::NOT_FOUND, "TOOL_NOT_FOUND"),
@@ -650,6 +663,205 @@ async fn events(State(hub): State<Arc<Hub>>) -> Sse<impl Stream<Item = Result<Ev
             .interval(std::time::Duration::from_secs(10))
             .event(Event::default().event("heartbeat").data("{}")),
     )
+}
+
+/// The error code mcp-hub gives a failed OAuth step.
+fn what_code(what: &str) -> &'static str {
+    match what {
+        "authorize" => "OPEN_REQUEST_ERROR",
+        _ => "MANUAL_OAUTH_CALLBACK_ERROR",
+    }
+}
+
+async fn marketplace(
+    State(hub): State<Arc<Hub>>,
+    axum::extract::Query(q): axum::extract::Query<crate::hub::marketplace::Query>,
+) -> ApiResult {
+    let servers = hub
+        .marketplace
+        .catalog(&q)
+        .await
+        .map_err(|e| api_error("marketplace", "", e))?;
+    Ok(Json(
+        json!({"servers": servers, "timestamp": Utc::now().to_rfc3339()}),
+    ))
+}
+
+async fn marketplace_details(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
+    #[derive(Deserialize, Default)]
+    struct Details {
+        #[serde(rename = "mcpId")]
+        mcp_id: Option<String>,
+    }
+    let req: Details = parse_json(&body, "{\"mcpId\": …}")?;
+    let id = req.mcp_id.filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "missing `mcpId` in the request body: GET /api/marketplace lists the ids",
+        )
+    })?;
+    let server = hub
+        .marketplace
+        .details(&id)
+        .await
+        .map_err(|e| api_error("marketplace details", "", e))?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                format!("the marketplace has no server `{id}`: GET /api/marketplace lists the ids"),
+            )
+            .with_data(json!({"mcpId": id}))
+        })?;
+    Ok(Json(
+        json!({"server": server, "timestamp": Utc::now().to_rfc3339()}),
+    ))
+}
+
+/// mcp-hub's authorize: the address to sign the server in at (mcp-hub also opens it
+/// in a browser on the hub's machine; mcphub leaves that to the client, which may
+/// not be on the same machine).
+async fn authorize(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
+    let req = parse_body(&body)?;
+    let name = req.server_name.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "missing `server_name` in the request body",
+        )
+        .with_data(json!({"field": "server_name"}))
+    })?;
+    let url = hub
+        .authorization_url(name)
+        .map_err(|e| api_error("authorize", name, e))?;
+    Ok(Json(json!({"authorizationUrl": url})))
+}
+
+/// The `code` and `server_name` of an authorization server's redirect.
+#[derive(Deserialize, Default)]
+struct Callback {
+    code: Option<String>,
+    server_name: Option<String>,
+}
+
+impl Callback {
+    fn parts(&self) -> Result<(&str, &str), ApiError> {
+        match (self.code.as_deref(), self.server_name.as_deref()) {
+            (Some(code), Some(server)) if !code.is_empty() && !server.is_empty() => {
+                Ok((code, server))
+            }
+            _ => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                "missing `code` or `server_name` parameter: paste the whole address the browser was sent back to",
+            )),
+        }
+    }
+}
+
+/// The browser lands here after signing in: a page that says how it went.
+async fn oauth_callback(
+    State(hub): State<Arc<Hub>>,
+    axum::extract::Query(cb): axum::extract::Query<Callback>,
+) -> Response {
+    let outcome = match cb.parts() {
+        Ok((code, server)) => hub
+            .finish_authorization(server, code)
+            .await
+            .map(|()| server.to_owned())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.message),
+    };
+    let (status, title, text) = match &outcome {
+        Ok(server) => {
+            hub.server_modified(server);
+            (
+                StatusCode::OK,
+                "Authorization successful",
+                format!("mcphub is connecting to `{server}`. You may close this window."),
+            )
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, "Authorization failed", e.clone()),
+    };
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body><h1>{title}</h1><p>{}</p></body></html>",
+        html_escape(&text)
+    );
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response()
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// For a browser on another machine: the user pastes the address it was sent back to.
+async fn oauth_manual_callback(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {
+    #[derive(Deserialize, Default)]
+    struct Manual {
+        url: Option<String>,
+    }
+    let req: Manual = parse_json(&body, "{\"url\": …}")?;
+    let raw = req.url.filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "missing `url` in the request body: the address the browser was sent back to",
+        )
+        .with_data(json!({"field": "url"}))
+    })?;
+    let url = reqwest::Url::parse(&raw).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            format!("`url` is not an address ({e}): paste the whole address the browser was sent back to"),
+        )
+        .with_data(json!({"url": raw}))
+    })?;
+    let mut cb = Callback::default();
+    for (k, v) in url.query_pairs() {
+        match &*k {
+            "code" => cb.code = Some(v.into_owned()),
+            "server_name" => cb.server_name = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let (code, server) = cb.parts()?;
+    hub.finish_authorization(server, code)
+        .await
+        .map_err(|e| api_error("oauth callback", server, e))?;
+    hub.server_modified(server);
+    Ok(Json(json!({
+        "status": "ok",
+        "message": format!("Authorization successful for server '{server}'"),
+        "server_name": server,
+        "timestamp": Utc::now().to_rfc3339(),
+    })))
+}
+
+/// A JSON body of the form `shape`; an empty body reads as all fields absent.
+fn parse_json<T: serde::de::DeserializeOwned + Default>(
+    body: &axum::body::Bytes,
+    shape: &str,
+) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            format!("the request body is not valid JSON of the form {shape}: {e}"),
+        )
+    })
 }
 
 async fn workspaces(State(hub): State<Arc<Hub>>) -> Json<Value> {

@@ -32,6 +32,7 @@ pub struct ServeOptions {
     /// mcp-hub's `--auto-shutdown`: stop once the last `/api/events` client has been
     /// gone this long (its `--shutdown-delay`).
     pub auto_shutdown: Option<Duration>,
+    pub marketplace_url: String,
 }
 
 /// Runs the hub until `shutdown` resolves, then stops clients, children and the
@@ -58,6 +59,7 @@ pub async fn serve(
             config_files: opts.config_files.clone(),
             state_dir: state,
             startup_timeout: opts.startup_timeout,
+            marketplace_url: opts.marketplace_url.clone(),
         },
         placeholders,
     );

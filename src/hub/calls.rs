@@ -408,6 +408,7 @@ mod tests {
                 config_files: crate::config::ConfigFiles::Given(vec![]),
                 state_dir: StateDir::new(state.to_owned()),
                 startup_timeout: crate::hub::lifecycle::DEFAULT_STARTUP_TIMEOUT,
+                marketplace_url: crate::hub::marketplace::DEFAULT_REGISTRY_URL.into(),
             },
             Placeholders::from_process().unwrap(),
         )

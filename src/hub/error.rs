@@ -51,6 +51,16 @@ pub enum HubError {
         server: String,
         error: Box<McpError>,
     },
+    /// An OAuth step for a server that has no sign-in pending.
+    #[error(
+        "server `{server}` has no OAuth sign-in pending: only a remote server that asked for authorization has one (GET /api/servers shows its authorizationUrl)"
+    )]
+    NoAuthorizationPending { server: String },
+    /// The marketplace registry could not be read and no copy of it is cached.
+    #[error(
+        "cannot read the marketplace registry at {url}: {reason}; nothing is cached from before (is this machine offline? --marketplace-url or MCPHUB_MARKETPLACE_URL point at a mirror)"
+    )]
+    Marketplace { url: String, reason: String },
     /// A request the hub itself cannot take (a meta-tool's missing argument, say).
     #[error("{message}")]
     InvalidRequest {
@@ -87,6 +97,7 @@ impl HubError {
             | HubError::CatalogUpdating { server }
             | HubError::UnknownServer { server }
             | HubError::NotConnected { server, .. }
+            | HubError::NoAuthorizationPending { server }
             | HubError::Timeout { server, .. }
             | HubError::Unavailable { server, .. }
             | HubError::Backend { server, .. } => Some(server),
@@ -132,6 +143,12 @@ impl HubError {
             HubError::ShuttingDown => (SERVER_UNAVAILABLE, None),
             HubError::Backend { error, .. } => return (**error).clone(),
             HubError::InvalidRequest { data, .. } => (ErrorCode::INVALID_PARAMS, data.clone()),
+            HubError::NoAuthorizationPending { server } => {
+                (ErrorCode::INVALID_REQUEST, Some(json!({"server": server})))
+            }
+            HubError::Marketplace { url, .. } => {
+                (ErrorCode::INTERNAL_ERROR, Some(json!({"url": url})))
+            }
         };
         McpError::new(code, message, data)
     }

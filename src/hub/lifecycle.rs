@@ -17,6 +17,7 @@ use crate::api::{HubState, ServerStatus};
 use crate::config::{HubConfig, Placeholders};
 use crate::hub::backends::{Backend, BackendEvent};
 use crate::hub::catalog::{Catalog, Part};
+use crate::hub::error::HubError;
 use crate::hub::filtering::listing::Listing;
 use crate::mcp::client::Notice;
 use crate::mcp::sessions::Sessions;
@@ -40,6 +41,8 @@ pub struct HubOptions {
     /// How long a client's request made while the servers are still starting waits
     /// for them (`--startup-timeout`).
     pub startup_timeout: std::time::Duration,
+    /// The marketplace registry's address (`--marketplace-url`).
+    pub marketplace_url: String,
 }
 
 /// `--startup-timeout`'s default: long enough for `npx`/`uvx` servers already in their
@@ -48,6 +51,7 @@ pub const DEFAULT_STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::fr
 
 pub struct Hub {
     pub options: HubOptions,
+    pub marketplace: crate::hub::marketplace::Marketplace,
     pub metrics: Arc<Metrics>,
     pub filtering: crate::hub::filtering::Filtering,
     pub sessions: Arc<Sessions>,
@@ -165,9 +169,14 @@ impl Hub {
             metrics.clone(),
             placeholders.clone(),
         );
+        let marketplace = crate::hub::marketplace::Marketplace::new(
+            options.marketplace_url.clone(),
+            options.state_dir.marketplace_cache_file(),
+        );
         Arc::new(Hub {
             metrics,
             filtering,
+            marketplace,
             options,
             sessions: Arc::new(Sessions::default()),
             server_id: crate::api::SERVER_ID.to_owned(),
@@ -620,6 +629,23 @@ impl Hub {
             crate::config::set_disabled(&b.entry.source, server, disabled)?;
         }
         self.reload()
+    }
+
+    /// The address a user opens to sign `server` in (`POST /api/servers/authorize`).
+    pub fn authorization_url(&self, server: &str) -> Result<String, HubError> {
+        self.backend(server)
+            .ok_or_else(|| HubError::UnknownServer {
+                server: server.into(),
+            })?;
+        Err(HubError::NoAuthorizationPending {
+            server: server.into(),
+        })
+    }
+
+    /// Completes `server`'s sign-in with the code its authorization server sent back
+    /// (`/api/oauth/callback`, `/api/oauth/manual_callback`).
+    pub async fn finish_authorization(&self, server: &str, _code: &str) -> Result<(), HubError> {
+        self.authorization_url(server).map(|_| ())
     }
 
     /// `POST /api/restart`: a reload, passing through mcp-hub's `restarting` and

@@ -1,6 +1,7 @@
 //! mcphub where mcp-hub was: its clients' invocation, version check and identity.
 
 use crate::support::*;
+use serde_json::Value;
 
 #[test]
 fn the_version_clients_check_comes_first_and_names_mcphub_beside_it() {
@@ -284,5 +285,206 @@ async fn disabling_through_a_linked_servers_file_writes_the_file_it_points_to() 
     assert_eq!(
         std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
         0o640
+    );
+}
+
+/// A loopback stand-in for the marketplace registry on GitHub Pages (which this
+/// machine cannot reach): serves `servers` and counts the fetches.
+async fn registry(servers: Value) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let fetches = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = fetches.clone();
+    let body = serde_json::json!({"version": "1.0.0", "generatedAt": 1, "servers": servers});
+    let app = axum::Router::new().route(
+        "/registry.json",
+        axum::routing::get(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let body = body.clone();
+            async move { axum::Json(body) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/registry.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, fetches)
+}
+
+/// mcphub.nvim fills its marketplace view from `GET /api/marketplace` once the hub is
+/// ready: the registry is fetched once and kept (across restarts too), queried as
+/// mcp-hub does, and a registry that cannot be reached with nothing kept is an error
+/// that names it and the way out.
+#[tokio::test]
+async fn the_marketplace_is_fetched_once_kept_and_queried_as_mcp_hub_does() {
+    use std::sync::atomic::Ordering;
+    let (url, fetches) = registry(serde_json::json!([
+        {"id": "notes", "name": "Notes", "description": "Keeps notes", "category": "productivity", "tags": ["notes", "local"], "stars": 3, "lastCommit": 10, "url": "https://example.org/notes"},
+        {"id": "web", "name": "Web Search", "description": "Searches the web", "category": "search", "tags": ["web"], "stars": 90, "lastCommit": 30, "url": "https://example.org/web"},
+    ]))
+    .await;
+    let state = tempfile::tempdir().unwrap();
+    let hub = HubBuilder::new()
+        .state_dir(state.path())
+        .arg("--marketplace-url")
+        .arg(&url)
+        .start()
+        .await;
+    let (status, body) = hub.get("/api/marketplace").await;
+    assert_eq!(status, 200, "{body}");
+    let ids = |b: &Value| -> Vec<String> {
+        b["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&body), ["web", "notes"], "newest first: {body}");
+    assert!(body["timestamp"].is_string(), "{body}");
+    let (_, body) = hub.get("/api/marketplace?search=NOTES&tags=local").await;
+    assert_eq!(ids(&body), ["notes"], "{body}");
+    let (_, body) = hub.get("/api/marketplace?category=search").await;
+    assert_eq!(ids(&body), ["web"], "{body}");
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "the registry is kept");
+
+    let (status, body) = hub
+        .post(
+            "/api/marketplace/details",
+            serde_json::json!({"mcpId": "web"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["server"]["server"]["name"], "Web Search", "{body}");
+    assert_eq!(body["server"]["readmeContent"], Value::Null, "{body}");
+    let (status, body) = hub
+        .post(
+            "/api/marketplace/details",
+            serde_json::json!({"mcpId": "nope"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("VALIDATION_ERROR")),
+        "{body}"
+    );
+    assert!(body["error"].as_str().unwrap().contains("nope"), "{body}");
+    let (status, body) = hub
+        .post("/api/marketplace/details", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("mcpId"), "{body}");
+    drop(hub);
+
+    // The next hub on this state directory answers from what the first one kept.
+    let hub = HubBuilder::new()
+        .state_dir(state.path())
+        .arg("--marketplace-url")
+        .arg(&url)
+        .start()
+        .await;
+    let (_, body) = hub.get("/api/marketplace").await;
+    assert_eq!(ids(&body), ["web", "notes"], "{body}");
+    assert_eq!(fetches.load(Ordering::SeqCst), 1, "kept across restarts");
+
+    // Offline and nothing kept: an error that names the registry and the fix.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/registry.json", l.local_addr().unwrap())
+    };
+    let hub = HubBuilder::new()
+        .arg("--marketplace-url")
+        .arg(&closed)
+        .start()
+        .await;
+    let (status, body) = hub.get("/api/marketplace").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (500, Some("MARKETPLACE_ERROR")),
+        "{body}"
+    );
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains(&closed) && message.contains("offline"),
+        "{body}"
+    );
+    assert_eq!(body["data"]["url"], closed.as_str(), "{body}");
+}
+
+/// The OAuth routes mcp-hub's clients call, in its shapes: a server with no sign-in
+/// pending (a stdio one) is told apart from a request that lacks what it needs.
+#[tokio::test]
+async fn the_oauth_routes_answer_in_mcp_hub_shapes() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    let (status, body) = hub
+        .post("/api/servers/authorize", serde_json::json!({}))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("VALIDATION_ERROR")),
+        "{body}"
+    );
+    assert_eq!(body["data"]["field"], "server_name", "{body}");
+    let (status, body) = hub
+        .post(
+            "/api/servers/authorize",
+            serde_json::json!({"server_name": "nope"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("SERVER_NOT_FOUND")),
+        "{body}"
+    );
+    let (status, body) = hub
+        .post(
+            "/api/servers/authorize",
+            serde_json::json!({"server_name": a}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (500, Some("OPEN_REQUEST_ERROR")),
+        "{body}"
+    );
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no OAuth sign-in pending"),
+        "{body}"
+    );
+
+    let (status, body) = hub
+        .post(
+            "/api/oauth/manual_callback",
+            serde_json::json!({"url": "not a url"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("`url`"), "{body}");
+    let (status, body) = hub
+        .post(
+            "/api/oauth/manual_callback",
+            serde_json::json!({"url": "http://localhost/api/oauth/callback?server_name=x"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("`code`"), "{body}");
+    let cb = format!("http://localhost:1/api/oauth/callback?code=c&server_name={a}");
+    let (status, body) = hub
+        .post("/api/oauth/manual_callback", serde_json::json!({"url": cb}))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (500, Some("MANUAL_OAUTH_CALLBACK_ERROR")),
+        "{body}"
+    );
+
+    let page = hub
+        .get_text(&format!("/api/oauth/callback?code=c&server_name={a}"))
+        .await;
+    assert!(
+        page.contains("Authorization failed") && page.contains("no OAuth sign-in pending"),
+        "{page}"
     );
 }

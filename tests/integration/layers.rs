@@ -35,7 +35,7 @@ const INNER: &[(&str, &[&[&str]])] = &[
         "hub",
         &[
             &["backends", "catalog", "error"],
-            &["filtering"],
+            &["filtering", "marketplace"],
             &["lifecycle"],
             &["calls"],
         ],
