@@ -9,3 +9,4 @@ pub mod error;
 pub mod filtering;
 pub mod lifecycle;
 pub mod marketplace;
+pub mod watch;

@@ -4,12 +4,10 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::api::HubState;
 use crate::api::events;
 use crate::config::{ConfigFiles, Placeholders};
 use crate::front::http::Security;
@@ -113,7 +111,7 @@ pub async fn serve(
         "listening on http://{local}/mcp"
     );
     if opts.watch {
-        tokio::spawn(watch_config(hub.clone()));
+        tokio::spawn(crate::hub::watch::config_files(hub.clone()));
     }
 
     // `sessions` closes every MCP session; `drained` says in-flight calls are done.
@@ -156,41 +154,4 @@ pub async fn serve(
     hub.stop().await;
     tracing::info!(event = events::HUB_STOPPED, "mcphub stopped");
     Ok(())
-}
-
-/// `--watch`: reloads when a config file's contents change. Polls the files' metadata
-/// because editors save by renaming a new file over the old one, which an inotify
-/// watch on the old inode never reports.
-async fn watch_config(hub: Arc<Hub>) {
-    let files = hub.config_files();
-    let stamp = |files: &[PathBuf]| -> Vec<Option<(std::time::SystemTime, u64)>> {
-        files
-            .iter()
-            .map(|f| {
-                std::fs::metadata(f)
-                    .ok()
-                    .and_then(|m| Some((m.modified().ok()?, m.len())))
-            })
-            .collect()
-    };
-    let mut last = stamp(&files);
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        tick.tick().await;
-        if matches!(hub.state(), HubState::Stopping | HubState::Stopped) {
-            return;
-        }
-        let now = stamp(&files);
-        if now != last {
-            last = now;
-            match hub.reload() {
-                Ok(s) => {
-                    tracing::info!(event = events::CONFIG_RELOADED, added = ?s.added, removed = ?s.removed, restarted = ?s.restarted, "config changed on disk, reloaded")
-                }
-                Err(e) => {
-                    tracing::error!(event = events::CONFIG_ERROR, error = %e, "config changed on disk but was refused, servers unchanged: {e}")
-                }
-            }
-        }
-    }
 }

@@ -37,7 +37,7 @@ const INNER: &[(&str, &[&[&str]])] = &[
             &["backends", "catalog", "error"],
             &["filtering", "marketplace"],
             &["lifecycle"],
-            &["calls"],
+            &["calls", "watch"],
         ],
     ),
     (
