@@ -185,7 +185,67 @@ impl Default for RestartPolicy {
     }
 }
 
+/// mcp-hub's `dev` block of a stdio server: restart it when one of its source files
+/// changes, for its author's edit-and-try loop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DevSettings {
+    /// Globs, relative to `cwd`.
+    pub watch: Vec<String>,
+    pub cwd: PathBuf,
+}
+
+/// mcp-hub's default globs: a server's sources in the languages servers are written in.
+const DEV_WATCH_DEFAULT: [&str; 4] = ["**/*.js", "**/*.ts", "**/*.py", "**/*.json"];
+
+/// A server's `dev` block checked as mcp-hub checks it: `None` when it is off.
+fn parse_dev(name: &str, dev: &Value) -> Result<Option<DevSettings>, String> {
+    let Value::Object(dev) = dev else {
+        return Err(format!(
+            "server `{name}`: `dev` must be an object like {{\"cwd\": \"/abs/path\", \"watch\": [\"src/**/*.js\"]}}"
+        ));
+    };
+    let enabled = match dev.get("enabled") {
+        None => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(format!(
+                "server `{name}`: `dev.enabled` must be true or false"
+            ));
+        }
+    };
+    let watch = match dev.get("watch") {
+        None => DEV_WATCH_DEFAULT.iter().map(|s| s.to_string()).collect(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect(),
+        Some(_) => {
+            return Err(format!(
+                "server `{name}`: `dev.watch` must be an array of globs, e.g. [\"src/**/*.ts\"]"
+            ));
+        }
+    };
+    let cwd = match dev.get("cwd").and_then(Value::as_str) {
+        Some(c) if Path::new(c).is_absolute() => PathBuf::from(c),
+        _ => {
+            return Err(format!(
+                "server `{name}`: `dev.cwd` must be an absolute path: the directory `dev.watch` is relative to"
+            ));
+        }
+    };
+    Ok(enabled.then_some(DevSettings { watch, cwd }))
+}
+
 impl ServerEntry {
+    /// The `dev` block of a stdio server, when it is on (checked when the file was read).
+    pub fn dev(&self) -> Option<DevSettings> {
+        if !self.raw.contains_key("command") {
+            return None;
+        }
+        parse_dev(&self.name, self.raw.get("dev")?).ok().flatten()
+    }
+
     pub fn disabled(&self) -> bool {
         self.raw
             .get("disabled")
@@ -469,6 +529,32 @@ fn json_kind(v: &Value) -> &'static str {
 }
 
 impl HubConfig {
+    /// The servers as mcp-hub's `config_changed` event shows them (`{mcpServers: {name:
+    /// entry}}`, each with its `config_source`), env and header values masked: the
+    /// event goes to every client of `/api/events`, and secrets never leave the hub.
+    pub fn public_view(&self) -> Value {
+        let servers: Map<String, Value> = self
+            .servers
+            .iter()
+            .map(|(name, e)| {
+                let mut raw = e.raw.clone();
+                for key in ["env", "headers"] {
+                    if let Some(Value::Object(m)) = raw.get_mut(key) {
+                        for v in m.values_mut() {
+                            *v = Value::String("<hidden>".into());
+                        }
+                    }
+                }
+                raw.insert(
+                    "config_source".into(),
+                    Value::String(e.source.display().to_string()),
+                );
+                (name.clone(), Value::Object(raw))
+            })
+            .collect();
+        serde_json::json!({ "mcpServers": servers })
+    }
+
     /// Reads and merges `files` in order: per server name, a later file wins.
     pub fn load(files: &[PathBuf]) -> Result<HubConfig, ConfigError> {
         let mut cfg = HubConfig {
@@ -543,6 +629,9 @@ impl HubConfig {
                     return Err(invalid(format!(
                         "server `{name}`: `prefix` must be a string"
                     )));
+                }
+                if let Some(dev) = raw.get("dev") {
+                    parse_dev(&name, dev).map_err(invalid)?;
                 }
                 if let Some(t) = raw.get("timeoutMs")
                     && !t.is_u64()

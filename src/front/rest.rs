@@ -865,17 +865,7 @@ fn parse_json<T: serde::de::DeserializeOwned + Default>(
 }
 
 async fn workspaces(State(hub): State<Arc<Hub>>) -> Json<Value> {
-    let entries = hub.live_workspaces();
-    let map: Map<String, Value> = entries
-        .iter()
-        .map(|e| {
-            (
-                e.port.to_string(),
-                serde_json::to_value(e).unwrap_or_default(),
-            )
-        })
-        .collect();
-    Json(json!({"workspaces": map, "timestamp": Utc::now().to_rfc3339()}))
+    Json(json!({"workspaces": hub.workspaces_by_port(), "timestamp": Utc::now().to_rfc3339()}))
 }
 
 async fn metrics_json(State(hub): State<Arc<Hub>>) -> Json<MetricsReport> {

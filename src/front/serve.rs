@@ -80,6 +80,7 @@ pub async fn serve(
 
     if opts.stdio {
         hub.start();
+        tokio::spawn(crate::hub::watch::dev_servers(hub.clone()));
         let r = tokio::select! {
             r = crate::front::mcp::serve_stdio(hub.clone()) => r,
             _ = shutdown => Ok(()),
@@ -113,6 +114,8 @@ pub async fn serve(
     if opts.watch {
         tokio::spawn(crate::hub::watch::config_files(hub.clone()));
     }
+    tokio::spawn(crate::hub::watch::workspaces(hub.clone()));
+    tokio::spawn(crate::hub::watch::dev_servers(hub.clone()));
 
     // `sessions` closes every MCP session; `drained` says in-flight calls are done.
     let sessions = tokio_util::sync::CancellationToken::new();

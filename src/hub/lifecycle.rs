@@ -614,7 +614,13 @@ impl Hub {
     /// Re-reads the config files and restarts only the servers whose entry changed;
     /// servers that are gone are stopped, new ones started. A bad file changes nothing.
     pub fn reload(self: &Arc<Self>) -> Result<ReloadSummary, crate::config::ConfigError> {
-        self.reload_with(false)
+        self.reload_with(Reload::Changed)
+    }
+
+    /// A reload because a config file changed on disk (`--watch`): clients hear
+    /// mcp-hub's `config_changed` (the new servers, and whether any changed) first.
+    pub fn reload_watched(self: &Arc<Self>) -> Result<ReloadSummary, crate::config::ConfigError> {
+        self.reload_with(Reload::Watched)
     }
 
     /// Disables or enables `server` as mcp-hub's API does: recorded in its config file,
@@ -664,10 +670,48 @@ impl Hub {
     /// changed or not.
     pub fn hard_restart(self: &Arc<Self>) -> Result<ReloadSummary, crate::config::ConfigError> {
         self.set_state(HubState::Restarting);
-        let r = self.reload_with(true);
+        let r = self.reload_with(Reload::All);
         self.set_state(HubState::Restarted);
         self.set_state(HubState::Ready);
         r
+    }
+
+    /// mcp-hub's dev restart: `server` starts again because files its `dev` block
+    /// watches changed (`files`, relative to its `dev.cwd`). Clients hear
+    /// `servers_updating`, then, once the new process has connected or failed,
+    /// `servers_updated`, both with the reason and the files.
+    pub async fn restart_for_dev(self: &Arc<Self>, server: &str, files: &[String]) {
+        let Some(old) = self.backend(server) else {
+            return;
+        };
+        tracing::info!(
+            server,
+            ?files,
+            "files of `{server}` changed: restarting it (its dev block)"
+        );
+        let tell = |kind: &str| {
+            self.emit(
+                "subscription_event",
+                json!({"type": kind, "changes": {"modified": [server]}, "reason": "dev_file_change",
+                    "files": files, "timestamp": Utc::now().to_rfc3339()}),
+            );
+        };
+        tell("servers_updating");
+        let mut rx = self.subscribe();
+        let new = Backend::new(old.entry.clone());
+        {
+            let mut map = self.backends.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(b) = map.remove(server) {
+                b.stop();
+            }
+        }
+        self.add_backend(new.clone());
+        self.rebuild_catalog();
+        let deadline = Instant::now() + old.entry.timeout();
+        while new.status() == ServerStatus::Connecting && Instant::now() < deadline {
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv()).await;
+        }
+        tell("servers_updated");
     }
 
     /// mcp-hub's event after an API action on one server.
@@ -693,8 +737,9 @@ impl Hub {
 
     fn reload_with(
         self: &Arc<Self>,
-        restart_all: bool,
+        why: Reload,
     ) -> Result<ReloadSummary, crate::config::ConfigError> {
+        let restart_all = why == Reload::All;
         let new = self.options.config_files.load()?;
         // What changes, worked out before anything is touched, so that clients hear
         // mcp-hub's `servers_updating` first and `servers_updated` when it is done.
@@ -716,6 +761,12 @@ impl Hub {
         let significant = !(summary.added.is_empty()
             && summary.removed.is_empty()
             && summary.restarted.is_empty());
+        if why == Reload::Watched {
+            self.emit(
+                "subscription_event",
+                json!({"type": "config_changed", "newConfig": new.public_view(), "isSignificant": significant}),
+            );
+        }
         if significant {
             self.emit(
                 "subscription_event",
@@ -836,6 +887,20 @@ impl Hub {
         entries
     }
 
+    /// The live hubs of `workspaces.json`, keyed by port as mcp-hub keys them (and
+    /// its clients read them).
+    pub fn workspaces_by_port(&self) -> serde_json::Map<String, Value> {
+        self.live_workspaces()
+            .iter()
+            .map(|e| {
+                (
+                    e.port.to_string(),
+                    serde_json::to_value(e).unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
     fn remove_workspace(&self) {
         if self.port() == 0 {
             return;
@@ -852,6 +917,17 @@ struct WorkspacesSeen {
     stamp: Option<(std::time::SystemTime, u64)>,
     at: Instant,
     entries: Arc<Vec<WorkspaceEntry>>,
+}
+
+/// Why the config files are read again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Reload {
+    /// Restart the servers whose entry changed (`POST /api/restart`, start, stop).
+    Changed,
+    /// As `Changed`, for a file that changed on disk.
+    Watched,
+    /// Restart every server (`POST /api/hard-restart`).
+    All,
 }
 
 #[derive(Debug, Default, Serialize)]

@@ -488,3 +488,138 @@ async fn the_oauth_routes_answer_in_mcp_hub_shapes() {
         "{page}"
     );
 }
+
+/// With `--watch`, a file changed on disk is told as mcp-hub tells it: `config_changed`
+/// with the servers as they now are (secrets masked) and whether any changed, before
+/// `servers_updating`; a change that changes no server is `config_changed` alone.
+#[tokio::test]
+async fn a_watched_file_change_is_told_as_config_changed_first() {
+    let a = random_name("a");
+    let b = random_name("b");
+    let hub = HubBuilder::new().fixture(&a).arg("--watch").start().await;
+    hub.wait_connected(&a).await;
+    let mut events = hub.events().await;
+    let mut with_b = fixture(&b, &[]);
+    with_b["env"] = serde_json::json!({"API_KEY": "sk-very-secret"});
+    let servers =
+        serde_json::json!({"mcpServers": {a.clone(): fixture(&a, &[]), b.clone(): with_b}});
+    std::fs::write(&hub.config_path, servers.to_string()).unwrap();
+    let seen = events.until(|v| v["type"] == "servers_updated").await;
+    let kinds: Vec<&str> = seen
+        .iter()
+        .filter_map(|v| v["type"].as_str())
+        .filter(|t| t.starts_with("config") || t.starts_with("servers_"))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["config_changed", "servers_updating", "servers_updated"],
+        "{seen:?}"
+    );
+    let changed = seen.iter().find(|v| v["type"] == "config_changed").unwrap();
+    assert_eq!(changed["isSignificant"], true, "{changed}");
+    let new_b = &changed["newConfig"]["mcpServers"][&b];
+    assert_eq!(
+        new_b["config_source"],
+        hub.config_path.display().to_string(),
+        "{changed}"
+    );
+    assert_eq!(new_b["env"]["API_KEY"], "<hidden>", "{changed}");
+    assert!(!changed.to_string().contains("sk-very-secret"), "{changed}");
+
+    // The same servers written again, pretty-printed: told, not significant.
+    std::fs::write(
+        &hub.config_path,
+        serde_json::to_string_pretty(&servers).unwrap(),
+    )
+    .unwrap();
+    let seen = events
+        .until(|v| v["type"] == "config_changed" && v["isSignificant"] == false)
+        .await;
+    let last = seen
+        .iter()
+        .rposition(|v| v["type"] == "servers_updated")
+        .unwrap();
+    let quiet = seen
+        .iter()
+        .rposition(|v| v["isSignificant"] == false)
+        .unwrap();
+    assert!(
+        last < quiet,
+        "no servers_updating for a change of layout: {seen:?}"
+    );
+}
+
+/// mcphub.nvim refreshes its workspace list on `workspaces_updated`: a second hub
+/// starting on the same state directory is told to the first one's clients.
+#[tokio::test]
+async fn another_hub_starting_is_told_as_workspaces_updated() {
+    let state = tempfile::tempdir().unwrap();
+    let first = HubBuilder::new().state_dir(state.path()).start().await;
+    let mut events = first.events().await;
+    let second = HubBuilder::new().state_dir(state.path()).start().await;
+    let port = second.port.to_string();
+    let seen = events
+        .until(|v| v["type"] == "workspaces_updated" && v["workspaces"].get(&port).is_some())
+        .await;
+    let told = seen
+        .iter()
+        .rfind(|v| v["type"] == "workspaces_updated")
+        .unwrap();
+    assert_eq!(
+        told["workspaces"][&port]["pid"],
+        second.child.id().unwrap(),
+        "{told}"
+    );
+    assert!(
+        told["workspaces"][first.port.to_string()].is_object(),
+        "{told}"
+    );
+}
+
+/// mcp-hub's `dev` block: editing a watched source file restarts that server (a new
+/// process), told as `servers_updating`/`servers_updated` with the reason and the
+/// file; a file the globs do not match changes nothing.
+#[tokio::test]
+async fn a_dev_servers_watched_file_change_restarts_it() {
+    let a = random_name("a");
+    let src = tempfile::tempdir().unwrap();
+    std::fs::create_dir(src.path().join("lib")).unwrap();
+    std::fs::write(src.path().join("lib/tool.py"), "v = 1\n").unwrap();
+    std::fs::write(src.path().join("notes.md"), "x\n").unwrap();
+    let mut entry = fixture(&a, &[]);
+    entry["dev"] = serde_json::json!({"cwd": src.path(), "watch": ["**/*.py"]});
+    let hub = HubBuilder::new().server(&a, entry).start().await;
+    let before = hub.wait_connected(&a).await["pid"].clone();
+    let mut events = hub.events().await;
+    std::fs::write(src.path().join("notes.md"), "y\n").unwrap();
+    std::fs::write(src.path().join("lib/tool.py"), "v = 22\n").unwrap();
+    let seen = events.until(|v| v["type"] == "servers_updated").await;
+    let told: Vec<&Value> = seen
+        .iter()
+        .filter(|v| v["reason"] == "dev_file_change")
+        .collect();
+    assert_eq!(told.len(), 2, "{seen:?}");
+    assert_eq!(told[0]["type"], "servers_updating", "{seen:?}");
+    for v in &told {
+        assert_eq!(v["changes"]["modified"], serde_json::json!([a]), "{v}");
+        assert_eq!(v["files"], serde_json::json!(["lib/tool.py"]), "{v}");
+    }
+    let after = hub.wait_connected(&a).await["pid"].clone();
+    assert_ne!(before, after, "a new process");
+}
+
+/// A `dev` block mcp-hub would refuse is refused with what to write instead.
+#[test]
+fn a_dev_block_without_an_absolute_cwd_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("servers.json");
+    std::fs::write(
+        &file,
+        r#"{"mcpServers": {"s": {"command": "x", "dev": {"cwd": "src"}}}}"#,
+    )
+    .unwrap();
+    let out = serve_to_exit(&file, &dir.path().join("state"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`dev.cwd` must be an absolute path"), "{err}");
+}
