@@ -263,10 +263,17 @@ impl ServerEntry {
         self.str_field("description")
     }
 
-    /// Tool namespace: `prefix` when given (`""` means none), else the server name.
+    /// Tool namespace: `prefix` when given (`""` means none), else the server name as
+    /// mcp-hub writes it in names (every character but ASCII letters and digits an
+    /// `_`), so that a tool keeps the name clients of mcp-hub saved: `my-server`'s
+    /// `fetch` is `my_server__fetch` on both hubs.
     pub fn prefix(&self) -> String {
-        self.str_field("prefix")
-            .unwrap_or_else(|| self.name.clone())
+        self.str_field("prefix").unwrap_or_else(|| {
+            self.name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect()
+        })
     }
 
     pub fn timeout(&self) -> Duration {
@@ -725,7 +732,8 @@ mod tests {
     fn prefix_timeout_and_disabled() {
         let cfg = parse(
             r#"{"mcpServers":{"a":{"command":"x","prefix":"","timeoutMs":1500,"disabled":true},
-                              "b":{"url":"http://h/mcp"}}}"#,
+                              "b":{"url":"http://h/mcp"},
+                              "my-server.v2":{"command":"x"}}}"#,
         )
         .unwrap();
         let a = &cfg.servers["a"];
@@ -734,6 +742,7 @@ mod tests {
         assert!(a.disabled());
         let b = &cfg.servers["b"];
         assert_eq!(b.prefix(), "b");
+        assert_eq!(cfg.servers["my-server.v2"].prefix(), "my_server_v2");
         assert_eq!(b.timeout(), DEFAULT_TIMEOUT);
         assert_eq!(b.transport_kind(), "streamable-http");
     }

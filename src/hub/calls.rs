@@ -255,9 +255,18 @@ impl Hub {
     /// next candidate when one fails).
     pub async fn read_resource(
         &self,
-        request: ReadResourceRequestParams,
+        mut request: ReadResourceRequestParams,
     ) -> Result<ReadResourceResult, HubError> {
-        let servers = self.listing().catalog.resource_servers(&request.uri);
+        let listing = self.listing();
+        let servers = match listing.catalog.resource_alias(&request.uri) {
+            Some((server, uri)) => {
+                let server = server.to_owned();
+                request.uri = uri.to_owned();
+                vec![server]
+            }
+            None => listing.catalog.resource_servers(&request.uri),
+        };
+        drop(listing);
         let mut last = None;
         for server in servers {
             let read = self

@@ -33,6 +33,8 @@ pub struct Catalog {
     template_routes: Vec<(String, String)>,
     /// Servers with resources, for URIs that no list or template names.
     resource_servers: Vec<String>,
+    /// `<prefix>__` → server, for URIs in mcp-hub's form (`<server>__<uri>`).
+    resource_prefixes: HashMap<String, String>,
     pub collisions: Vec<String>,
 }
 
@@ -115,6 +117,12 @@ impl Catalog {
             }
             if !part.offer.resources.is_empty() || !part.offer.templates.is_empty() {
                 c.resource_servers.push(part.server.to_owned());
+                if !part.prefix.is_empty() {
+                    c.resource_prefixes.insert(
+                        format!("{}{SEPARATOR}", part.prefix),
+                        part.server.to_owned(),
+                    );
+                }
             }
         }
         c.template_routes
@@ -136,6 +144,20 @@ impl Catalog {
 
     pub fn prompt(&self, exposed: &str) -> Option<&Route> {
         self.prompt_routes.get(exposed)
+    }
+
+    /// A URI in mcp-hub's form, `<server>__<uri>` (what its `/mcp` lists; a client
+    /// moved from mcp-hub may have kept one): the server and the server's own URI.
+    /// mcphub lists resources by their own URIs, which tools' resource links name.
+    pub fn resource_alias<'u>(&self, uri: &'u str) -> Option<(&str, &'u str)> {
+        if self.resource_routes.contains_key(uri) {
+            return None;
+        }
+        self.resource_prefixes
+            .iter()
+            .filter(|(p, _)| uri.starts_with(p.as_str()))
+            .max_by_key(|(p, _)| p.len())
+            .map(|(p, server)| (server.as_str(), &uri[p.len()..]))
     }
 
     /// The servers to try for `uri`, best guess first.

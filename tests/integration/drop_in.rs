@@ -623,3 +623,51 @@ fn a_dev_block_without_an_absolute_cwd_is_refused_with_the_fix() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("`dev.cwd` must be an absolute path"), "{err}");
 }
+
+/// Names as mcp-hub writes them, so that what a client saved against mcp-hub (an
+/// auto-approve list, a resource name) still works: a server's name enters its tools'
+/// and prompts' names with every character but letters and digits an `_`, and a URI
+/// in mcp-hub's `<server>__<uri>` form reads the server's resource.
+#[tokio::test]
+async fn names_are_written_as_mcp_hub_writes_them() {
+    let name = "my-notes.v2";
+    let hub = HubBuilder::new().fixture(name).start().await;
+    hub.wait_connected(name).await;
+    let client = hub.mcp().await;
+    let tools = client.tool_names().await;
+    assert!(tools.contains(&"my_notes_v2__echo".to_owned()), "{tools:?}");
+    let text = client
+        .call_text("my_notes_v2__echo", serde_json::json!({"text": "hi"}))
+        .await;
+    assert!(text.contains("hi"), "{text}");
+    let peer = client.service.peer();
+    let prompts: Vec<String> = peer
+        .list_all_prompts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name.to_string())
+        .collect();
+    assert_eq!(prompts, ["my_notes_v2__greet"]);
+    // Listed by their own URIs (tools' resource links name those) ...
+    let uris: Vec<String> = peer
+        .list_all_resources()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.uri.clone())
+        .collect();
+    assert_eq!(uris, [format!("fixture://{name}/info")]);
+    // ... and read in mcp-hub's form too.
+    for uri in [
+        format!("fixture://{name}/info"),
+        format!("my_notes_v2__fixture://{name}/info"),
+    ] {
+        let read = peer
+            .read_resource(serde_json::from_value(serde_json::json!({"uri": uri})).unwrap())
+            .await
+            .unwrap();
+        let contents = serde_json::to_value(&read).unwrap()["contents"][0].clone();
+        assert_eq!(contents["uri"], format!("fixture://{name}/info"), "{uri}");
+    }
+}

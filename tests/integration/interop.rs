@@ -79,7 +79,7 @@ async fn four_real_servers_are_aggregated_and_callable_over_mcp_and_rest() {
     let names = client.tool_names().await;
     for want in [
         "everything__echo",
-        "everything-http__echo",
+        "everything_http__echo",
         "memory__read_graph",
         "time__get_current_time",
     ] {
@@ -96,7 +96,7 @@ async fn four_real_servers_are_aggregated_and_callable_over_mcp_and_rest() {
     );
     assert!(
         client
-            .call_text("everything-http__echo", json!({"message": "remote"}))
+            .call_text("everything_http__echo", json!({"message": "remote"}))
             .await
             .contains("remote")
     );

@@ -17,7 +17,7 @@ pub const FIXTURE: &str = env!("CARGO_BIN_EXE_mcphub-fixture-server");
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
 pub fn random_name(stem: &str) -> String {
-    format!("{stem}-{:06x}", rand::random::<u32>() & 0xffffff)
+    format!("{stem}_{:06x}", rand::random::<u32>() & 0xffffff)
 }
 
 /// A fixture server entry.
