@@ -11,6 +11,8 @@ pub const NPM_PACKAGES: &[&str] = &[
     "@modelcontextprotocol/server-memory@2026.8.31",
     "@modelcontextprotocol/server-filesystem@2026.8.31",
     "@modelcontextprotocol/inspector@2.12.0",
+    // An old-SSE client in the wild: its SSE-to-stdio bridge.
+    "supergateway@3.4.3",
     // The hub mcphub replaces: the toolkit must read it too.
     "mcp-hub@4.2.1",
     // The official conformance suite, and the Node 22 it needs (the machine's is 20).

@@ -543,3 +543,63 @@ async fn an_old_sse_session_left_before_initialize_is_gone() {
     })
     .await;
 }
+
+/// supergateway's SSE-to-stdio bridge, the way stdio-only clients reach an mcp-hub:
+/// it connects to the hub's old-SSE endpoint and the client speaks JSON-RPC lines.
+#[tokio::test]
+async fn supergateway_bridges_a_stdio_client_to_the_old_sse_endpoint() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let mut child = tokio::process::Command::new(deps().npm_bin("supergateway"))
+        .args(["--sse", &hub.url("/sse"), "--logLevel", "none"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let requests = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "stdio-client", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": format!("{a}__echo"), "arguments": {"text": "through supergateway"}}}),
+    ];
+    let mut answers = std::collections::BTreeMap::new();
+    for r in requests {
+        stdin.write_all(format!("{r}\n").as_bytes()).await.unwrap();
+        let Some(id) = r["id"].as_u64() else { continue };
+        while !answers.contains_key(&id) {
+            let line = tokio::time::timeout(DEADLINE, lines.next_line())
+                .await
+                .expect("supergateway answers within the deadline")
+                .unwrap()
+                .expect("supergateway stays up");
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(n) = v["id"].as_u64()
+            {
+                answers.insert(n, v);
+            }
+        }
+    }
+    assert_eq!(
+        answers[&1]["result"]["serverInfo"]["name"], "mcphub",
+        "{}",
+        answers[&1]
+    );
+    let tools: Vec<&str> = answers[&2]["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(tools.contains(&format!("{a}__echo").as_str()), "{tools:?}");
+    assert_eq!(
+        answers[&3]["result"]["content"][0]["text"], "through supergateway",
+        "{}",
+        answers[&3]
+    );
+}
