@@ -249,6 +249,9 @@ pub struct ServerView<'a> {
     #[serde(rename = "protocolVersion")]
     protocol_version: Option<&'a str>,
     config_source: String,
+    /// Where to sign the server in, while an OAuth server waits for it (mcp-hub's).
+    #[serde(rename = "authorizationUrl")]
+    authorization_url: Option<String>,
 }
 
 impl<'a> ServerView<'a> {
@@ -273,6 +276,7 @@ impl<'a> ServerView<'a> {
                 .map(|i| i.protocol_version.as_str())
                 .filter(|v| !v.is_empty()),
             config_source: b.entry.source.display().to_string(),
+            authorization_url: None,
         }
     }
 }
@@ -295,7 +299,7 @@ struct HealthView<'a> {
     servers: Vec<ServerView<'a>>,
     connections: ConnectionsView,
     #[serde(rename = "mcpEndpoint")]
-    mcp_endpoint: String,
+    mcp_endpoint: EndpointView,
     workspaces: WorkspacesView<'a>,
     pid: u32,
     port: u16,
@@ -312,12 +316,34 @@ struct Implementation {
     version: &'static str,
 }
 
+/// mcp-hub's `connections`: the clients of `/api/events`; mcphub adds the servers'
+/// counts.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ConnectionsView {
     total_connections: usize,
+    connections: Vec<crate::hub::lifecycle::EventsClient>,
     connected: usize,
     total: usize,
+}
+
+/// mcp-hub's `mcpEndpoint`: what `/mcp` serves; mcphub adds its address.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EndpointView {
+    active_clients: usize,
+    registered_capabilities: CapabilityCounts,
+    total_capabilities: usize,
+    url: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CapabilityCounts {
+    tools: usize,
+    resources: usize,
+    resource_templates: usize,
+    prompts: usize,
 }
 
 #[derive(Serialize)]
@@ -355,12 +381,34 @@ async fn health(State(hub): State<Arc<Hub>>) -> Response {
             .zip(&snapshots)
             .map(|(b, s)| ServerView::new(b, s))
             .collect(),
-        connections: ConnectionsView {
-            total_connections: clients,
-            connected,
-            total: backends.len(),
+        connections: {
+            let events_clients = hub.events_clients();
+            ConnectionsView {
+                total_connections: events_clients.len(),
+                connections: events_clients,
+                connected,
+                total: backends.len(),
+            }
         },
-        mcp_endpoint: format!("http://127.0.0.1:{port}/mcp"),
+        mcp_endpoint: {
+            let listing = hub.listing();
+            let c = &listing.catalog;
+            let counts = CapabilityCounts {
+                tools: c.tools.len(),
+                resources: c.resources.len(),
+                resource_templates: c.templates.len(),
+                prompts: c.prompts.len(),
+            };
+            EndpointView {
+                active_clients: clients,
+                total_capabilities: counts.tools
+                    + counts.resources
+                    + counts.resource_templates
+                    + counts.prompts,
+                registered_capabilities: counts,
+                url: format!("http://127.0.0.1:{port}/mcp"),
+            }
+        },
         workspaces: WorkspacesView {
             current: port.to_string(),
             all_active: live_workspaces
@@ -422,13 +470,16 @@ async fn server_start(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> A
     let b = find_server(&hub, &req)?;
     // As mcp-hub does, whether the start worked or not.
     let _told = Told(&hub, &b.name);
+    // As mcp-hub does, the answer waits for the server to connect (or fail).
     if b.entry.disabled() {
         hub.set_disabled(&b.name, false)
             .map_err(|e| config_error(&b.name, e))?;
         let b = find_server(&hub, &req)?;
+        hub.until_settled(&b).await;
         return Ok(server_ok(&b));
     }
     b.resume();
+    hub.until_settled(&b).await;
     Ok(server_ok(&b))
 }
 
@@ -454,6 +505,11 @@ async fn server_stop(
         return Ok(server_ok(&b));
     }
     b.pause();
+    // As mcp-hub does, the answer waits for the server to be stopped.
+    hub.until_status(&b, |s| {
+        matches!(s, ServerStatus::Disconnected | ServerStatus::Disabled)
+    })
+    .await;
     Ok(server_ok(&b))
 }
 
@@ -535,11 +591,17 @@ async fn server_tool(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Ap
         .await
         .map_err(|e| match e {
             // A refusal about this tool names it as the request did.
-            HubError::CatalogUpdating { .. }
-            | HubError::Filtered { .. }
-            | HubError::NoSuchTool { .. } => {
+            HubError::CatalogUpdating { .. } | HubError::Filtered { .. } => {
                 let mut api = api_error("tools/call", &b.name, e);
                 api.data = json!({"server": b.name, "tool": tool});
+                api
+            }
+            // mcp-hub's: with the tools the server has, for the caller to pick from.
+            HubError::NoSuchTool { .. } => {
+                let mut api = api_error("tools/call", &b.name, e);
+                let available: Vec<String> =
+                    b.offer().tools.iter().map(|t| t.name.to_string()).collect();
+                api.data = json!({"server": b.name, "tool": tool, "availableTools": available});
                 api
             }
             e => api_error("tools/call", &b.name, e),
@@ -834,10 +896,12 @@ async fn oauth_manual_callback(State(hub): State<Arc<Hub>>, body: axum::body::By
             _ => {}
         }
     }
-    let (code, server) = cb.parts()?;
-    hub.finish_authorization(server, code)
-        .await
-        .map_err(|e| api_error("oauth callback", server, e))?;
+    let (code, server) = cb.parts().map_err(|e| e.with_data(json!({"url": raw})))?;
+    hub.finish_authorization(server, code).await.map_err(|e| {
+        let mut api = api_error("oauth callback", server, e);
+        api.data = json!({"server": server, "url": raw});
+        api
+    })?;
     hub.server_modified(server);
     Ok(Json(json!({
         "status": "ok",

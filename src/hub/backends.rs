@@ -134,8 +134,33 @@ impl Backend {
 
     /// `/api/servers/start`: (re)connect now, skipping any backoff.
     pub fn resume(&self) {
-        *self.paused.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        let was_paused = std::mem::replace(
+            &mut *self.paused.lock().unwrap_or_else(|p| p.into_inner()),
+            false,
+        );
+        // Connecting from now, not from when the supervisor next runs: a caller that
+        // waits for the start to settle must not see the stopped state first.
+        if was_paused {
+            self.update(|s| {
+                s.status = ServerStatus::Connecting;
+                s.error = None;
+            });
+        }
         self.kick.notify_one();
+    }
+
+    /// As mcp-hub shows a server stopped through its API: disconnected, no error,
+    /// nothing of the run before (its clients read these).
+    fn mark_stopped(&self) {
+        self.update(|s| {
+            s.status = ServerStatus::Disconnected;
+            s.error = None;
+            s.pid = None;
+            s.last_started = None;
+            s.connected_at = None;
+            s.identity = None;
+            s.offer = Arc::new(Offer::default());
+        });
     }
 
     fn is_paused(&self) -> bool {
@@ -190,10 +215,7 @@ impl Backend {
                 break;
             }
             if self.is_paused() {
-                self.update(|s| {
-                    s.status = ServerStatus::Disconnected;
-                    s.error = Some("stopped through the API".into());
-                });
+                self.mark_stopped();
                 changed();
                 tokio::select! {
                     _ = self.stop.cancelled() => break,
@@ -247,7 +269,7 @@ impl Backend {
                             }
                             let reason = tokio::select! {
                                 _ = self.stop.cancelled() => None,
-                                _ = self.wait_for_pause() => Some("stopped through the API".to_owned()),
+                                _ = self.wait_for_pause() => Some(String::new()),
                                 r = conn.closed() => Some(r),
                             };
                             *self.handle.write().unwrap_or_else(|p| p.into_inner()) = None;
@@ -271,6 +293,12 @@ impl Backend {
                     e.message
                 }
             };
+            if self.is_paused() {
+                self.mark_stopped();
+                changed();
+                tracing::info!(event = events::SERVER_DISCONNECTED, server = %self.name, "server {} stopped through the API", self.name);
+                continue;
+            }
             self.update(|s| {
                 s.status = if unauthorized {
                     ServerStatus::Unauthorized

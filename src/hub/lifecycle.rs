@@ -85,17 +85,44 @@ pub struct Hub {
     state_changed: tokio::sync::Notify,
     /// Clients following the hub's events (`/api/events`), for `--auto-shutdown`.
     listeners: tokio::sync::watch::Sender<usize>,
+    /// When `--auto-shutdown`'s wait began, and how long it is: mcp-hub's
+    /// `shutting_down` state of its `workspaces.json` entry.
+    shutdown_pending: std::sync::Mutex<Option<(DateTime<Utc>, std::time::Duration)>>,
+    /// The clients of `/api/events` by id, with when each connected.
+    events_clients: Arc<std::sync::Mutex<BTreeMap<u64, DateTime<Utc>>>>,
+    /// Config files as the hub last wrote them (start/stop recorded in the file).
+    own_writes:
+        std::sync::Mutex<std::collections::HashMap<PathBuf, Option<(std::time::SystemTime, u64)>>>,
+    next_events_client: std::sync::atomic::AtomicU64,
+    last_event_at: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
 
 /// One client following the hub's events, for as long as it lives.
 pub struct Listening {
+    id: u64,
     count: tokio::sync::watch::Sender<usize>,
+    clients: Arc<std::sync::Mutex<BTreeMap<u64, DateTime<Utc>>>>,
 }
 
 impl Drop for Listening {
     fn drop(&mut self) {
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
         self.count.send_modify(|n| *n = n.saturating_sub(1));
     }
+}
+
+/// One client of `/api/events`, as mcp-hub's health lists it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventsClient {
+    pub id: String,
+    pub state: &'static str,
+    pub connected_at: String,
+    /// Every client is sent every event: the last one sent, or its connection.
+    pub last_event_at: String,
 }
 
 /// Which kinds of list changes were told server by server.
@@ -198,6 +225,11 @@ impl Hub {
             drained: tokio::sync::Notify::new(),
             state_changed: tokio::sync::Notify::new(),
             listeners: tokio::sync::watch::channel(0).0,
+            shutdown_pending: std::sync::Mutex::new(None),
+            events_clients: Arc::default(),
+            own_writes: Default::default(),
+            next_events_client: std::sync::atomic::AtomicU64::new(1),
+            last_event_at: std::sync::Mutex::new(None),
         })
     }
 
@@ -222,7 +254,13 @@ impl Hub {
             self.state_changed.notify_waiters();
             self.emit(
                 "hub_state",
-                json!({"state": state.as_str(), "server_id": self.server_id, "pid": std::process::id(), "port": self.port(), "timestamp": Utc::now().to_rfc3339()}),
+                {
+                    let mut data = json!({"state": state.as_str(), "server_id": self.server_id, "pid": std::process::id(), "port": self.port(), "timestamp": Utc::now().to_rfc3339()});
+                    if state == HubState::Restarted {
+                        data["has_restarted"] = json!(true);
+                    }
+                    data
+                },
             );
             self.write_workspace();
         }
@@ -234,11 +272,38 @@ impl Hub {
 
     /// A client's subscription to the hub's events: counted while the guard lives.
     pub fn listen(&self) -> (broadcast::Receiver<HubEvent>, Listening) {
+        let id = self.next_events_client.fetch_add(1, Ordering::Relaxed);
+        self.events_clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, Utc::now());
         self.listeners.send_modify(|n| *n += 1);
         let guard = Listening {
+            id,
             count: self.listeners.clone(),
+            clients: self.events_clients.clone(),
         };
         (self.events.subscribe(), guard)
+    }
+
+    fn set_shutdown_pending(&self, pending: Option<(DateTime<Utc>, std::time::Duration)>) {
+        *self
+            .shutdown_pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = pending;
+        self.write_workspace();
+    }
+
+    /// Keeps this hub's `workspaces.json` entry's `activeConnections` current, as
+    /// mcp-hub does (its clients show it, and other hubs' clients hear of it).
+    async fn track_listeners(self: Arc<Self>) {
+        let mut count = self.listeners.subscribe();
+        let weak = Arc::downgrade(&self);
+        drop(self);
+        while count.changed().await.is_ok() {
+            let Some(hub) = weak.upgrade() else { return };
+            hub.write_workspace();
+        }
     }
 
     /// Resolves once event clients came and the last of them has been gone for
@@ -256,6 +321,7 @@ impl Hub {
             if !left {
                 return std::future::pending().await;
             }
+            self.set_shutdown_pending(Some((Utc::now(), delay)));
             let back = tokio::select! {
                 _ = tokio::time::sleep(delay) => false,
                 r = count.wait_for(|n| *n > 0) => r.is_ok(),
@@ -263,11 +329,36 @@ impl Hub {
             if !back {
                 return;
             }
+            self.set_shutdown_pending(None);
         }
     }
 
-    pub fn emit(&self, event: &'static str, data: Value) {
-        let _ = self.events.send(HubEvent { event, data });
+    /// Sends an event to the clients of `/api/events`, stamped with its time as
+    /// mcp-hub stamps every event.
+    pub fn emit(&self, event: &'static str, mut data: Value) {
+        if let Value::Object(m) = &mut data {
+            m.entry("timestamp")
+                .or_insert_with(|| json!(Utc::now().to_rfc3339()));
+        }
+        if self.events.send(HubEvent { event, data }).is_ok() {
+            *self.last_event_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Utc::now());
+        }
+    }
+
+    /// The clients of `/api/events` now.
+    pub fn events_clients(&self) -> Vec<EventsClient> {
+        let last = *self.last_event_at.lock().unwrap_or_else(|p| p.into_inner());
+        self.events_clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(id, since)| EventsClient {
+                id: format!("events-{id}"),
+                state: "connected",
+                connected_at: since.to_rfc3339(),
+                last_event_at: last.filter(|l| l > since).unwrap_or(*since).to_rfc3339(),
+            })
+            .collect()
     }
 
     /// What clients are shown now: the catalog and the filter's verdicts on it.
@@ -311,6 +402,7 @@ impl Hub {
         if let Some(rx) = rx {
             tokio::spawn(self.clone().event_loop(rx));
         }
+        tokio::spawn(self.clone().track_listeners());
         let hub = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
@@ -496,28 +588,20 @@ impl Hub {
         let prompts_changed = old.catalog.prompts != new.catalog.prompts;
         let resources_changed = old.catalog.resources != new.catalog.resources
             || old.catalog.templates != new.catalog.templates;
-        // A change no server's event told (a filter change, a server coming or going)
-        // is told once, without a server.
+        // A server coming or going is told by `servers_updated` and `server_status`,
+        // as mcp-hub tells it. Only a change of what the filter lets through, with the
+        // same tools, is told as a tool list change without a server (mcphub's own).
         if tools_changed {
             self.sessions.broadcast_tools_changed();
-            if !per_server.tools {
+            if !per_server.tools && old.catalog.tools == new.catalog.tools {
                 self.emit("subscription_event", json!({"type": "tool_list_changed"}));
             }
         }
         if prompts_changed {
             self.sessions.broadcast_prompts_changed();
-            if !per_server.prompts {
-                self.emit("subscription_event", json!({"type": "prompt_list_changed"}));
-            }
         }
         if resources_changed {
             self.sessions.broadcast_resources_changed();
-            if !per_server.resources {
-                self.emit(
-                    "subscription_event",
-                    json!({"type": "resource_list_changed"}),
-                );
-            }
         }
     }
 
@@ -633,8 +717,37 @@ impl Hub {
     ) -> Result<ReloadSummary, crate::config::ConfigError> {
         if let Some(b) = self.backend(server) {
             crate::config::set_disabled(&b.entry.source, server, disabled)?;
+            self.own_write(&b.entry.source);
         }
-        self.reload()
+        // Told by the caller as mcp-hub tells an API start or stop: one
+        // `servers_updated` naming the server.
+        self.reload_with(Reload::Quiet)
+    }
+
+    /// Remembers a config file as the hub itself wrote it: `--watch` does not tell
+    /// it as news (mcp-hub records a start or stop in memory, and its clients hear
+    /// no `config_changed` for one).
+    fn own_write(&self, file: &std::path::Path) {
+        let stamp = std::fs::metadata(file)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        self.own_writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(file.to_owned(), stamp);
+    }
+
+    /// Whether `file` is as the hub last wrote it (`own_write`).
+    pub fn is_own_write(
+        &self,
+        file: &std::path::Path,
+        stamp: Option<(std::time::SystemTime, u64)>,
+    ) -> bool {
+        self.own_writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(file)
+            .is_some_and(|s| *s == stamp)
     }
 
     /// The address a user opens to sign `server` in (`POST /api/servers/authorize`).
@@ -697,7 +810,6 @@ impl Hub {
             );
         };
         tell("servers_updating");
-        let mut rx = self.subscribe();
         let new = Backend::new(old.entry.clone());
         {
             let mut map = self.backends.write().unwrap_or_else(|p| p.into_inner());
@@ -707,11 +819,25 @@ impl Hub {
         }
         self.add_backend(new.clone());
         self.rebuild_catalog();
-        let deadline = Instant::now() + old.entry.timeout();
-        while new.status() == ServerStatus::Connecting && Instant::now() < deadline {
+        self.until_settled(&new).await;
+        tell("servers_updated");
+    }
+
+    /// Resolves once `backend` is no longer connecting (connected, or failed), or
+    /// after its timeout: what mcp-hub's start and restarts wait for before answering.
+    pub async fn until_settled(&self, backend: &Backend) {
+        self.until_status(backend, |s| s != ServerStatus::Connecting)
+            .await
+    }
+
+    /// Resolves once `backend`'s status satisfies `done`, or after its timeout.
+    pub async fn until_status(&self, backend: &Backend, done: impl Fn(ServerStatus) -> bool) {
+        let mut rx = self.subscribe();
+        let deadline = Instant::now() + backend.entry.timeout();
+        while !done(backend.status()) && Instant::now() < deadline {
+            // Status changes are hub events; the timeout covers one missed in between.
             let _ = tokio::time::timeout(std::time::Duration::from_millis(200), rx.recv()).await;
         }
-        tell("servers_updated");
     }
 
     /// mcp-hub's event after an API action on one server.
@@ -767,7 +893,8 @@ impl Hub {
                 json!({"type": "config_changed", "newConfig": new.public_view(), "isSignificant": significant}),
             );
         }
-        if significant {
+        let tell = significant && why != Reload::Quiet;
+        if tell {
             self.emit(
                 "subscription_event",
                 json!({"type": "servers_updating", "changes": summary.changes()}),
@@ -794,7 +921,7 @@ impl Hub {
         self.filtering.replace_settings(filter_settings);
         tracing::info!(event = events::CONFIG_RELOADED, added = ?summary.added, removed = ?summary.removed, restarted = ?summary.restarted, "config reloaded");
         self.rebuild_catalog();
-        if significant {
+        if tell {
             self.emit(
                 "subscription_event",
                 json!({"type": "servers_updated", "changes": summary.changes()}),
@@ -827,8 +954,25 @@ impl Hub {
         }
     }
 
+    /// This hub's `workspaces.json` entry: mcp-hub's fields (its clients read
+    /// `state` as `active` or `shutting_down`, and the connections and shutdown
+    /// fields), then mcphub's own (`hubState`, the hub's lifecycle state).
     pub fn workspace_entry(&self) -> WorkspaceEntry {
+        let pending = *self
+            .shutdown_pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let mut extra = serde_json::Map::new();
+        extra.insert("activeConnections".into(), json!(*self.listeners.borrow()));
+        extra.insert(
+            "shutdownStartedAt".into(),
+            json!(pending.map(|(at, _)| at.to_rfc3339())),
+        );
+        extra.insert(
+            "shutdownDelay".into(),
+            json!(pending.map(|(_, d)| d.as_millis() as u64)),
+        );
+        extra.insert("hubState".into(), json!(self.state().as_str()));
         extra.insert("server_id".into(), json!(self.server_id));
         extra.insert("hub".into(), json!("mcphub"));
         extra.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
@@ -846,7 +990,12 @@ impl Hub {
                 .map(|p| p.display().to_string())
                 .collect(),
             start_time: self.start_time.to_rfc3339(),
-            state: self.state().as_str().to_owned(),
+            state: if pending.is_some() {
+                "shutting_down"
+            } else {
+                "active"
+            }
+            .to_owned(),
             extra,
         }
     }
@@ -926,6 +1075,9 @@ enum Reload {
     Changed,
     /// As `Changed`, for a file that changed on disk.
     Watched,
+    /// As `Changed`, with no `servers_updating`/`servers_updated`: the caller tells
+    /// the change its own way.
+    Quiet,
     /// Restart every server (`POST /api/hard-restart`).
     All,
 }

@@ -47,7 +47,15 @@ pub async fn config_files(hub: Arc<Hub>) {
     while ticks(&hub, &mut tick).await {
         let now = stamps(&files);
         if now != last {
+            let changed: Vec<usize> = (0..files.len()).filter(|&i| now[i] != last[i]).collect();
             last = now;
+            // The hub's own record of a start or stop is already in effect.
+            if changed
+                .iter()
+                .all(|&i| hub.is_own_write(&files[i], last[i]))
+            {
+                continue;
+            }
             match hub.reload_watched() {
                 Ok(s) => {
                     tracing::info!(event = events::CONFIG_RELOADED, added = ?s.added, removed = ?s.removed, restarted = ?s.restarted, "config changed on disk, reloaded")

@@ -671,3 +671,41 @@ async fn names_are_written_as_mcp_hub_writes_them() {
         assert_eq!(contents["uri"], format!("fixture://{name}/info"), "{uri}");
     }
 }
+
+/// The workspace entry mcphub.nvim shows: `activeConnections` counts the events
+/// clients, and while `--auto-shutdown` waits the entry says `shutting_down` with when
+/// and for how long; a client coming back makes it `active` again.
+#[tokio::test]
+async fn the_workspace_entry_follows_events_clients_and_the_shutdown_wait() {
+    let hub = HubBuilder::new()
+        .arg("--auto-shutdown")
+        .arg("--shutdown-delay")
+        .arg("600000")
+        .start()
+        .await;
+    let port = hub.port.to_string();
+    let entry = |state: &'static str, clients: u64| {
+        let file = hub.state_dir.join("workspaces.json");
+        let port = port.clone();
+        async move || -> Option<Value> {
+            let ws: Value = serde_json::from_str(&read(&file)).ok()?;
+            let e = ws[&port].clone();
+            (e["state"] == state && e["activeConnections"] == clients).then_some(e)
+        }
+    };
+    let events = hub.events().await;
+    eventually("one events client", entry("active", 1)).await;
+    let h = hub.health().await;
+    assert_eq!(h["connections"]["totalConnections"], 1, "{h}");
+    assert_eq!(
+        h["connections"]["connections"][0]["state"], "connected",
+        "{h}"
+    );
+    drop(events);
+    let e = eventually("the shutdown wait", entry("shutting_down", 0)).await;
+    assert_eq!(e["shutdownDelay"], 600000, "{e}");
+    assert!(e["shutdownStartedAt"].is_string(), "{e}");
+    let _back = hub.events().await;
+    let e = eventually("a client back", entry("active", 1)).await;
+    assert!(e["shutdownStartedAt"].is_null(), "{e}");
+}

@@ -205,7 +205,12 @@ async fn workspace_entry_is_written_and_removed_on_shutdown() {
     let entry = &ws[hub.port.to_string()];
     assert_eq!(entry["pid"], hub.child.id().unwrap());
     assert_eq!(entry["port"], hub.port);
-    assert_eq!(entry["state"], "ready");
+    // mcp-hub's words for a hub that serves (its clients read them), and mcphub's
+    // lifecycle state beside them.
+    assert_eq!(entry["state"], "active");
+    assert_eq!(entry["hubState"], "ready");
+    assert_eq!(entry["activeConnections"], 0);
+    assert!(entry["shutdownStartedAt"].is_null(), "{entry}");
     let (_, api) = hub.get("/api/workspaces").await;
     assert_eq!(
         api["workspaces"][hub.port.to_string()]["pid"],
@@ -282,7 +287,7 @@ async fn events_stream_hub_state_and_server_changes_as_sse() {
             // mcp-hub's notice of the action, mcphub's status change, and the log line
             // of the stop as a `log` event.
             if seen.contains(&format!(
-                "{{\"type\":\"servers_updated\",\"changes\":{{\"modified\":[\"{a}\"]}}}}"
+                "{{\"type\":\"servers_updated\",\"changes\":{{\"modified\":[\"{a}\"]}},\"timestamp\":"
             )) && seen.contains("\"type\":\"server_status\"")
                 && seen.contains("\"status\":\"disconnected\"")
                 && seen.contains("event: log")
