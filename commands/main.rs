@@ -76,7 +76,7 @@ fn main() -> std::process::ExitCode {
     // As OS strings: a path that is not UTF-8 is clap's to report, not a panic here.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.iter().skip(1).any(|a| a == "--version" || a == "-V") {
-        println!("{}", mcphub::api::VERSION_LINE);
+        println!("{}", mcphub::api::VERSION_TEXT);
         return std::process::ExitCode::SUCCESS;
     }
     let as_mcp_hub = args

@@ -14,8 +14,16 @@ pub const MCP_HUB_API_VERSION: &str = "4.2.1";
 /// which its clients require.
 pub const SERVER_ID: &str = "mcp-hub";
 
-/// What `mcphub --version` prints: the API version first (clients take the first
-/// `x.y.z` they find), then mcphub's own.
+/// What `mcphub --version` prints: the API version alone on the first line, as mcp-hub
+/// prints it (mcphub.nvim reads the first line, and its health check wants exactly
+/// `4.2.1` there), then mcphub's own name and version.
+pub const VERSION_TEXT: &str = concat!(
+    "4.2.1\nmcphub ",
+    env!("CARGO_PKG_VERSION"),
+    ", serving the mcp-hub 4.2.1 API"
+);
+
+/// The same on one line, for the man pages' headers.
 pub const VERSION_LINE: &str = concat!(
     "4.2.1 (mcphub ",
     env!("CARGO_PKG_VERSION"),

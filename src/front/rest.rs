@@ -685,17 +685,11 @@ async fn restart(State(hub): State<Arc<Hub>>) -> ApiResult {
     }
 }
 
-async fn hard_restart(State(hub): State<Arc<Hub>>) -> ApiResult {
-    match hub.hard_restart() {
-        Ok(summary) => Ok(Json(
-            json!({"status": "ok", "changes": summary, "timestamp": Utc::now().to_rfc3339()}),
-        )),
-        Err(e) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "CONFIG_ERROR",
-            e.to_string(),
-        )),
-    }
+/// mcp-hub's: the hub shuts down (gracefully, after this answer) to be started again
+/// by whoever started it.
+async fn hard_restart(State(hub): State<Arc<Hub>>) -> Json<Value> {
+    hub.hard_restart();
+    Json(json!({"status": "ok", "timestamp": Utc::now().to_rfc3339()}))
 }
 
 async fn events(State(hub): State<Arc<Hub>>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
@@ -706,20 +700,33 @@ async fn events(State(hub): State<Arc<Hub>>) -> Sse<impl Stream<Item = Result<Ev
             .to_string(),
     );
     let (events, listening) = hub.listen();
+    // Each event with whether it is the hub's last (`stopping`): the stream ends after
+    // it, so that shutdown does not wait on clients that cannot hear anything more.
     let hub_events = BroadcastStream::new(events).filter_map(move |ev| {
         // Held by the stream: the client counts as listening until it goes.
         let _listening = &listening;
-        ev.ok()
-            .map(|ev| Event::default().event(ev.event).data(ev.data.to_string()))
+        ev.ok().map(|ev| {
+            let last = ev.event == "hub_state" && ev.data["state"] == "stopping";
+            (
+                Event::default().event(ev.event).data(ev.data.to_string()),
+                last,
+            )
+        })
     });
     let logs =
         BroadcastStream::new(crate::telemetry::log::log_events().subscribe()).filter_map(|v| {
             v.ok()
-                .map(|v| Event::default().event("log").data(v.to_string()))
+                .map(|v| (Event::default().event("log").data(v.to_string()), false))
         });
-    let stream = tokio_stream::once(first)
-        .chain(hub_events.merge(logs))
-        .map(Ok);
+    let stream = futures::StreamExt::scan(
+        tokio_stream::once((first, false)).chain(hub_events.merge(logs)),
+        false,
+        |ended, (event, last)| {
+            let next = (!*ended).then_some(Ok(event));
+            *ended = last;
+            futures::future::ready(next)
+        },
+    );
     Sse::new(stream).keep_alive(
         KeepAlive::new()
             .interval(std::time::Duration::from_secs(10))

@@ -68,6 +68,7 @@ pub async fn serve(
         async move {
             tokio::select! {
                 _ = shutdown => {}
+                _ = hub.until_shutdown_requested() => tracing::info!("shutting down for a hard restart (POST /api/hard-restart): whoever started the hub starts it again"),
                 _ = async {
                     match auto {
                         Some(delay) => hub.until_abandoned(delay).await,

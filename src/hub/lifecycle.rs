@@ -88,6 +88,8 @@ pub struct Hub {
     /// When `--auto-shutdown`'s wait began, and how long it is: mcp-hub's
     /// `shutting_down` state of its `workspaces.json` entry.
     shutdown_pending: std::sync::Mutex<Option<(DateTime<Utc>, std::time::Duration)>>,
+    /// `hard_restart` asked the hub to shut down.
+    shutdown_requested: tokio_util::sync::CancellationToken,
     /// The clients of `/api/events` by id, with when each connected.
     events_clients: Arc<std::sync::Mutex<BTreeMap<u64, DateTime<Utc>>>>,
     /// Config files as the hub last wrote them (start/stop recorded in the file).
@@ -226,6 +228,7 @@ impl Hub {
             state_changed: tokio::sync::Notify::new(),
             listeners: tokio::sync::watch::channel(0).0,
             shutdown_pending: std::sync::Mutex::new(None),
+            shutdown_requested: tokio_util::sync::CancellationToken::new(),
             events_clients: Arc::default(),
             own_writes: Default::default(),
             next_events_client: std::sync::atomic::AtomicU64::new(1),
@@ -779,14 +782,18 @@ impl Hub {
         r
     }
 
-    /// `POST /api/hard-restart`: re-reads the config and restarts every server,
-    /// changed or not.
-    pub fn hard_restart(self: &Arc<Self>) -> Result<ReloadSummary, crate::config::ConfigError> {
+    /// `POST /api/hard-restart`, as mcp-hub does it: `restarting`, then the hub shuts
+    /// down for whoever started it to start it again. mcphub.nvim relies on that: it
+    /// hard-restarts a hub that has other config files than it wants, then spawns its
+    /// own on the port the old one leaves.
+    pub fn hard_restart(&self) {
         self.set_state(HubState::Restarting);
-        let r = self.reload_with(Reload::All);
-        self.set_state(HubState::Restarted);
-        self.set_state(HubState::Ready);
-        r
+        self.shutdown_requested.cancel();
+    }
+
+    /// Resolves once the hub asked to be shut down (`hard_restart`).
+    pub async fn until_shutdown_requested(&self) {
+        self.shutdown_requested.cancelled().await
     }
 
     /// mcp-hub's dev restart: `server` starts again because files its `dev` block
@@ -865,7 +872,6 @@ impl Hub {
         self: &Arc<Self>,
         why: Reload,
     ) -> Result<ReloadSummary, crate::config::ConfigError> {
-        let restart_all = why == Reload::All;
         let new = self.options.config_files.load()?;
         // What changes, worked out before anything is touched, so that clients hear
         // mcp-hub's `servers_updating` first and `servers_updated` when it is done.
@@ -873,7 +879,7 @@ impl Hub {
         let current = self.backends();
         for b in &current {
             match new.servers.get(&b.name) {
-                Some(e) if *e == b.entry && !restart_all => summary.unchanged.push(b.name.clone()),
+                Some(e) if *e == b.entry => summary.unchanged.push(b.name.clone()),
                 Some(_) => summary.restarted.push(b.name.clone()),
                 None => summary.removed.push(b.name.clone()),
             }
@@ -1078,8 +1084,6 @@ enum Reload {
     /// As `Changed`, with no `servers_updating`/`servers_updated`: the caller tells
     /// the change its own way.
     Quiet,
-    /// Restart every server (`POST /api/hard-restart`).
-    All,
 }
 
 #[derive(Debug, Default, Serialize)]

@@ -11,13 +11,8 @@ fn the_version_clients_check_comes_first_and_names_mcphub_beside_it() {
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    // mcphub.nvim takes the first x.y.z and wants major 4, minor at least 2.
-    let first = text
-        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .find(|w| w.split('.').count() == 3)
-        .unwrap();
-    let parts: Vec<u32> = first.split('.').map(|p| p.parse().unwrap()).collect();
-    assert!(parts[0] == 4 && parts[1] >= 2, "{text}");
+    // mcphub.nvim reads the first line (its health check wants exactly mcp-hub's).
+    assert_eq!(text.lines().next(), Some("4.2.1"), "{text}");
     assert!(
         text.contains(&format!("mcphub {}", env!("CARGO_PKG_VERSION"))),
         "{text}"

@@ -13,5 +13,6 @@ mod llm_client;
 mod prometheus;
 mod rest;
 mod security;
+mod side_by_side;
 mod support;
 mod toolkit;

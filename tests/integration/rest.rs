@@ -303,9 +303,9 @@ async fn events_stream_hub_state_and_server_changes_as_sse() {
 }
 
 #[tokio::test]
-async fn hard_restart_restarts_every_server_and_restart_only_changed_ones() {
+async fn restart_restarts_only_changed_servers_and_hard_restart_hands_over() {
     let a = random_name("a");
-    let hub = HubBuilder::new().fixture(&a).start().await;
+    let mut hub = HubBuilder::new().fixture(&a).start().await;
     let pid = hub.wait_connected(&a).await["pid"].clone();
     let (st, body) = hub.post("/api/restart", json!({})).await;
     assert_eq!(st, 200, "{body}");
@@ -315,12 +315,20 @@ async fn hard_restart_restarts_every_server_and_restart_only_changed_ones() {
         pid,
         "an unchanged server keeps running"
     );
+    // mcp-hub's hard restart: told as `restarting`, then the hub stops (its servers
+    // and its workspace entry with it) for whoever started it to start it again.
+    let mut events = hub.events().await;
     let (st, body) = hub.post("/api/hard-restart", json!({})).await;
-    assert_eq!(st, 200, "{body}");
-    assert_eq!(body["changes"]["restarted"], json!([a.clone()]));
-    hub.wait_health("a new process", |h| {
-        let s = RunningHub::server(h, &a);
-        s["status"] == "connected" && s["pid"] != pid
-    })
-    .await;
+    assert_eq!((st, body["status"].as_str()), (200, Some("ok")), "{body}");
+    let seen = events.until(|v| v["state"] == "stopping").await;
+    let states: Vec<&str> = seen.iter().filter_map(|v| v["state"].as_str()).collect();
+    assert!(states.ends_with(&["restarting", "stopping"]), "{states:?}");
+    events.until_end().await;
+    assert!(hub.wait_exit().await.success());
+    assert!(
+        wait_pid_gone(pid.as_u64().unwrap() as u32).await,
+        "its server stopped too"
+    );
+    let ws = read(&hub.state_dir.join("workspaces.json"));
+    assert!(!ws.contains(&format!("\"{}\"", hub.port)), "{ws}");
 }

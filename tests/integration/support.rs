@@ -656,18 +656,47 @@ pub struct Events {
 }
 
 impl Events {
+    /// A client of any hub's events stream (mcp-hub's too), from now on.
+    pub async fn connect(url: &str) -> Events {
+        Events {
+            response: reqwest::get(url).await.unwrap(),
+            text: String::new(),
+        }
+    }
+
+    /// Reads until the hub ends the stream (cleanly: a cut connection fails).
+    pub async fn until_end(&mut self) {
+        while let Some(chunk) = tokio::time::timeout(DEADLINE, self.response.chunk())
+            .await
+            .expect("the stream ends within the deadline")
+            .expect("the stream ends cleanly")
+        {
+            self.text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// The stream as received so far, framing and all.
+    pub fn raw(&self) -> &str {
+        &self.text
+    }
+
     /// The data of every event so far, reading on until one of them satisfies `done`.
     pub async fn until(&mut self, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.until_count(1, done).await
+    }
+
+    /// The data of every event so far, reading on until `n` of them satisfy `done`.
+    pub async fn until_count(&mut self, n: usize, done: impl Fn(&Value) -> bool) -> Vec<Value> {
         loop {
             let data = self.data();
-            if data.iter().any(&done) {
+            if data.iter().filter(|v| done(v)).count() >= n {
                 return data;
             }
             let chunk = tokio::time::timeout(DEADLINE, self.response.chunk())
                 .await
                 .unwrap_or_else(|_| panic!("no such event within the deadline:\n{}", self.text))
                 .unwrap()
-                .expect("the events stream goes on");
+                .unwrap_or_else(|| panic!("the events stream ended after:\n{}", self.text));
             self.text.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
