@@ -603,3 +603,69 @@ async fn supergateway_bridges_a_stdio_client_to_the_old_sse_endpoint() {
         answers[&3]
     );
 }
+
+/// Everything the streamable front relays works on the old-SSE front too: a real
+/// server's sampling, elicitation and roots requests reach the SSE client and its
+/// answers go back, log notifications of a call reach it, and so does a list change.
+#[tokio::test]
+async fn old_sse_clients_get_sampling_elicitation_roots_logs_and_list_changes() {
+    let (logging, grows) = (random_name("logging"), random_name("grows"));
+    let hub = HubBuilder::new()
+        .server(
+            "everything",
+            json!({"command": deps().npm_bin("mcp-server-everything"), "args": ["stdio"]}),
+        )
+        .server(&logging, fixture(&logging, &["--everything"]))
+        .server(&grows, fixture(&grows, &["--grows", "--asks-roots"]))
+        .start()
+        .await;
+    for s in ["everything", logging.as_str(), grows.as_str()] {
+        hub.wait_connected(s).await;
+    }
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/python_sse_relays.py"
+    );
+    let out = tokio::process::Command::new(deps().venv_bin("python"))
+        .arg(script)
+        .args([&hub.url("/sse"), "everything", &logging, &grows])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["sampling"]
+            .as_str()
+            .unwrap()
+            .contains("sampled by the SSE client"),
+        "{v}"
+    );
+    assert!(
+        v["elicitation"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("decline"),
+        "{v}"
+    );
+    assert!(
+        v["roots"]
+            .as_str()
+            .unwrap()
+            .contains("file:///tmp/sse-root"),
+        "{v}"
+    );
+    assert!(v["logs"].as_u64().unwrap() > 0, "{v}");
+    assert!(
+        v["tools_after_change"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("{grows}__grown_0"))),
+        "{v}"
+    );
+}
