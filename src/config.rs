@@ -134,7 +134,33 @@ pub enum Transport {
     Http {
         url: String,
         headers: BTreeMap<String, String>,
+        mode: RemoteMode,
     },
+}
+
+/// Which HTTP transport a remote server speaks (`type` in its entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteMode {
+    /// Streamable HTTP, falling back to the old HTTP+SSE when the server does not
+    /// take it (no `type`, as mcp-hub does).
+    Auto,
+    /// `"type": "streamable-http"` (or `"http"`): streamable HTTP only.
+    Streamable,
+    /// `"type": "sse"`: the 2024-11-05 HTTP+SSE transport only.
+    Sse,
+}
+
+impl RemoteMode {
+    fn of(raw: &Map<String, Value>) -> Result<RemoteMode, String> {
+        match raw.get("type").and_then(Value::as_str) {
+            None => Ok(RemoteMode::Auto),
+            Some("streamable-http" | "streamableHttp" | "http") => Ok(RemoteMode::Streamable),
+            Some("sse") => Ok(RemoteMode::Sse),
+            Some(other) => Err(format!(
+                "`type` `{other}` is not a remote transport: use \"streamable-http\", \"sse\", or leave it out to try both"
+            )),
+        }
+    }
 }
 
 impl std::fmt::Debug for Transport {
@@ -149,9 +175,10 @@ impl std::fmt::Debug for Transport {
                 .field("args", args)
                 .field("env_keys", &env.keys().collect::<Vec<_>>())
                 .finish(),
-            Transport::Http { url, headers } => f
+            Transport::Http { url, headers, mode } => f
                 .debug_struct("Http")
                 .field("url", url)
+                .field("mode", mode)
                 .field("header_names", &headers.keys().collect::<Vec<_>>())
                 .finish(),
         }
@@ -162,6 +189,10 @@ impl Transport {
     pub fn kind(&self) -> &'static str {
         match self {
             Transport::Stdio { .. } => "stdio",
+            Transport::Http {
+                mode: RemoteMode::Sse,
+                ..
+            } => "sse",
             Transport::Http { .. } => "streamable-http",
         }
     }
@@ -306,11 +337,16 @@ impl ServerEntry {
         policy
     }
 
+    /// The transport as configured: `stdio`, `sse` when forced, else
+    /// `streamable-http` (a server that turns out to speak only SSE shows `sse` once
+    /// connected).
     pub fn transport_kind(&self) -> &'static str {
-        if self.raw.contains_key("url") {
-            "streamable-http"
-        } else {
+        if !self.raw.contains_key("url") {
             "stdio"
+        } else if RemoteMode::of(&self.raw) == Ok(RemoteMode::Sse) {
+            "sse"
+        } else {
+            "streamable-http"
         }
     }
 
@@ -351,7 +387,8 @@ impl ServerEntry {
                     .map_err(|e| format!("headers.{k}: {e}"))?;
                 headers.insert(k, v);
             }
-            return Ok(Transport::Http { url, headers });
+            let mode = RemoteMode::of(&self.raw)?;
+            return Ok(Transport::Http { url, headers, mode });
         }
         let command = self
             .raw
@@ -636,6 +673,9 @@ impl HubConfig {
                     return Err(invalid(format!(
                         "server `{name}`: `prefix` must be a string"
                     )));
+                }
+                if raw.contains_key("url") {
+                    RemoteMode::of(&raw).map_err(|e| invalid(format!("server `{name}`: {e}")))?;
                 }
                 if let Some(dev) = raw.get("dev") {
                     parse_dev(&name, dev).map_err(invalid)?;

@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod legacy_sse;
+pub mod legacy_sse_client;
 pub mod model;
 pub mod server;
 pub mod sessions;

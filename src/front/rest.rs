@@ -264,7 +264,7 @@ impl<'a> ServerView<'a> {
             description: b.entry.description().unwrap_or_default(),
             status: s.status.as_str(),
             error: s.error.as_deref(),
-            transport_type: b.entry.transport_kind(),
+            transport_type: identity.map_or(b.entry.transport_kind(), |i| i.transport),
             uptime: s.connected_at.map(|t| t.elapsed().as_secs()).unwrap_or(0),
             last_started: s.last_started.map(|t| t.to_rfc3339()),
             reconnects: s.reconnects,

@@ -407,8 +407,8 @@ impl Backend {
                 .await
                 .map_err(ConnectError::from)
             }
-            Transport::Http { url, headers } => {
-                Connection::http(url, headers, relay(), init_timeout).await
+            Transport::Http { url, headers, mode } => {
+                Connection::http(url, headers, *mode, relay, init_timeout).await
             }
         }
     }

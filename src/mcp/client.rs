@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::model::McpError;
 use super::sessions::Sessions;
+use crate::config::RemoteMode;
 
 /// What a backend tells the hub outside of a request's answer.
 #[derive(Debug)]
@@ -164,6 +165,8 @@ impl Relay {
 /// What the backend said about itself in `initialize`.
 #[derive(Debug, Clone, Default)]
 pub struct ServerIdentity {
+    /// How the hub reached it: `stdio`, `streamable-http`, or `sse`.
+    pub transport: &'static str,
     pub protocol_version: String,
     pub server_info: serde_json::Value,
     pub capabilities: serde_json::Value,
@@ -255,6 +258,9 @@ pub struct ConnectError {
     pub message: String,
     /// The server wants credentials (HTTP 401/403): mcp-hub's `unauthorized` status.
     pub unauthorized: bool,
+    /// Nothing answers at the address (refused, no such host): no other transport is
+    /// worth a try.
+    pub unreachable: bool,
 }
 
 impl From<String> for ConnectError {
@@ -262,6 +268,7 @@ impl From<String> for ConnectError {
         ConnectError {
             message,
             unauthorized: false,
+            unreachable: false,
         }
     }
 }
@@ -380,28 +387,77 @@ impl Connection {
                 ));
             }
         };
-        Ok(Connection::from_service(service, Some(process)))
+        Ok(Connection::from_service(service, Some(process), "stdio"))
     }
 
-    /// Connects to a streamable HTTP server and runs `initialize`.
+    /// Connects to a remote server and runs `initialize`: over streamable HTTP, or the
+    /// old HTTP+SSE transport, or (`Auto`) the first, then the second when the server
+    /// does not take the first, as the spec's backwards compatibility section says.
     pub async fn http(
         url: &str,
         headers: &BTreeMap<String, String>,
-        relay: Relay,
+        mode: RemoteMode,
+        relay: impl Fn() -> Relay,
         init_timeout: Duration,
     ) -> Result<Connection, ConnectError> {
-        let mut custom = HashMap::new();
+        let mut header_map = http::HeaderMap::new();
         for (k, v) in headers {
             let name = http::HeaderName::try_from(k.as_str())
                 .map_err(|_| format!("headers: `{k}` is not a valid header name"))?;
             let value = http::HeaderValue::try_from(v.as_str())
                 .map_err(|_| format!("headers.{k}: the value is not a valid header value"))?;
-            custom.insert(name, value);
+            header_map.insert(name, value);
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| e.to_string())?;
+        match mode {
+            RemoteMode::Streamable => {
+                Connection::streamable(http, url, header_map, relay(), init_timeout).await
+            }
+            RemoteMode::Sse => Connection::sse(http, url, header_map, relay(), init_timeout).await,
+            RemoteMode::Auto => {
+                let first = Connection::streamable(
+                    http.clone(),
+                    url,
+                    header_map.clone(),
+                    relay(),
+                    init_timeout,
+                )
+                .await;
+                let e = match first {
+                    Ok(c) => return Ok(c),
+                    // Credentials wanted, or nothing there: the old transport will not
+                    // do better.
+                    Err(e) if e.unauthorized || e.unreachable => return Err(e),
+                    Err(e) => e,
+                };
+                Connection::sse(http, url, header_map, relay(), init_timeout)
+                    .await
+                    .map_err(|sse| ConnectError {
+                        unauthorized: sse.unauthorized,
+                        unreachable: false,
+                        message: format!(
+                            "streamable HTTP: {}; old HTTP+SSE: {}",
+                            e.message, sse.message
+                        ),
+                    })
+            }
+        }
+    }
+
+    async fn streamable(
+        http: reqwest::Client,
+        url: &str,
+        headers: http::HeaderMap,
+        relay: Relay,
+        init_timeout: Duration,
+    ) -> Result<Connection, ConnectError> {
+        let custom: HashMap<_, _> = headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let config =
             StreamableHttpClientTransportConfig::with_uri(url.to_owned()).custom_headers(custom);
         let transport = StreamableHttpClientTransport::with_client(http, config);
@@ -410,11 +466,13 @@ impl Connection {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 let mut message = format!("initialize failed: {}", error_causes(&e).join(": "));
-                if let Some(why) = unreachable_because(url).await {
+                let unreachable = unreachable_because(url).await;
+                if let Some(why) = &unreachable {
                     message = format!("{why} (initialize failed)");
                 }
                 return Err(ConnectError {
                     unauthorized: e.is_authorization_required(),
+                    unreachable: unreachable.is_some(),
                     message,
                 });
             }
@@ -424,17 +482,48 @@ impl Connection {
                 );
             }
         };
-        Ok(Connection::from_service(service, None))
+        Ok(Connection::from_service(service, None, "streamable-http"))
+    }
+
+    async fn sse(
+        http: reqwest::Client,
+        url: &str,
+        headers: http::HeaderMap,
+        relay: Relay,
+        init_timeout: Duration,
+    ) -> Result<Connection, ConnectError> {
+        let transport = crate::mcp::legacy_sse_client::open(http, url, headers, init_timeout)
+            .await
+            .map_err(|e| ConnectError {
+                unauthorized: e.unauthorized,
+                unreachable: false,
+                message: e.message,
+            })?;
+        let client = relay.into_client();
+        let service = match tokio::time::timeout(init_timeout, client.serve(transport)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                return Err(format!("initialize failed: {}", error_causes(&e).join(": ")).into());
+            }
+            Err(_) => {
+                return Err(
+                    format!("no answer to initialize within {}s", init_timeout.as_secs()).into(),
+                );
+            }
+        };
+        Ok(Connection::from_service(service, None, "sse"))
     }
 
     fn from_service(
         service: RunningService<RoleClient, UpstreamHandler>,
         child: Option<ChildProcess>,
+        transport: &'static str,
     ) -> Connection {
         let peer = service.peer().clone();
         let identity = peer
             .peer_info()
             .map(|info| ServerIdentity {
+                transport,
                 protocol_version: info.protocol_version.to_string(),
                 server_info: serde_json::to_value(&info.server_info).unwrap_or_default(),
                 capabilities: serde_json::to_value(&info.capabilities).unwrap_or_default(),

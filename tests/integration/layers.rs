@@ -26,7 +26,7 @@ const INNER: &[(&str, &[&[&str]])] = &[
         "mcp",
         &[
             &["model"],
-            &["sessions"],
+            &["sessions", "legacy_sse_client"],
             &["client"],
             &["server", "legacy_sse"],
         ],

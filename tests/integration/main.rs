@@ -11,6 +11,7 @@ mod interop;
 mod layers;
 mod llm_client;
 mod prometheus;
+mod remote;
 mod rest;
 mod security;
 mod side_by_side;
