@@ -44,6 +44,8 @@ pub mod events {
     pub const SERVER_RECONNECT_SCHEDULED: &str = "server_reconnect_scheduled";
     pub const SERVER_STDERR: &str = "server_stderr";
     pub const SERVER_STOPPED: &str = "server_stopped";
+    /// A remote server wants its user to sign in (OAuth): the address is in health.
+    pub const SERVER_UNAUTHORIZED: &str = "server_unauthorized";
     pub const TOOL_CALL: &str = "tool_call";
     pub const TOOL_NAME_COLLISION: &str = "tool_name_collision";
     pub const CLIENT_CONNECTED: &str = "client_connected";

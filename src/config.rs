@@ -135,7 +135,32 @@ pub enum Transport {
         url: String,
         headers: BTreeMap<String, String>,
         mode: RemoteMode,
+        oauth: OAuthClient,
     },
+}
+
+/// A remote server's `oauth` block: a client registered with its authorization server
+/// beforehand (`client_id`, `client_secret`, placeholders resolved), and `scopes` to
+/// ask for. Without it the hub registers itself where the server allows it.
+#[derive(Clone, Default, PartialEq)]
+pub struct OAuthClient {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for OAuthClient {
+    // Hand-written: the secret never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthClient")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<hidden>"),
+            )
+            .field("scopes", &self.scopes)
+            .finish()
+    }
 }
 
 /// Which HTTP transport a remote server speaks (`type` in its entry).
@@ -175,10 +200,16 @@ impl std::fmt::Debug for Transport {
                 .field("args", args)
                 .field("env_keys", &env.keys().collect::<Vec<_>>())
                 .finish(),
-            Transport::Http { url, headers, mode } => f
+            Transport::Http {
+                url,
+                headers,
+                mode,
+                oauth,
+            } => f
                 .debug_struct("Http")
                 .field("url", url)
                 .field("mode", mode)
+                .field("oauth", oauth)
                 .field("header_names", &headers.keys().collect::<Vec<_>>())
                 .finish(),
         }
@@ -337,6 +368,42 @@ impl ServerEntry {
         policy
     }
 
+    /// The `oauth` block with placeholders resolved.
+    fn oauth_client(&self, ph: &Placeholders) -> Result<OAuthClient, String> {
+        let Some(block) = self.raw.get("oauth") else {
+            return Ok(OAuthClient::default());
+        };
+        let Value::Object(block) = block else {
+            return Err("`oauth` must be an object like {\"client_id\": \"…\", \"client_secret\": \"${env:SECRET}\"}".into());
+        };
+        let empty = BTreeMap::new();
+        let field = |k: &str| -> Result<Option<String>, String> {
+            match block.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(v)) => ph
+                    .resolve(v, &empty)
+                    .map(Some)
+                    .map_err(|e| format!("oauth.{k}: {e}")),
+                Some(_) => Err(format!("oauth.{k} must be a string")),
+            }
+        };
+        let scopes = match block.get("scopes") {
+            None => vec![],
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect(),
+            Some(Value::String(s)) => s.split_whitespace().map(String::from).collect(),
+            Some(_) => return Err("oauth.scopes must be an array of scope names".into()),
+        };
+        Ok(OAuthClient {
+            client_id: field("client_id")?,
+            client_secret: field("client_secret")?,
+            scopes,
+        })
+    }
+
     /// The transport as configured: `stdio`, `sse` when forced, else
     /// `streamable-http` (a server that turns out to speak only SSE shows `sse` once
     /// connected).
@@ -388,7 +455,13 @@ impl ServerEntry {
                 headers.insert(k, v);
             }
             let mode = RemoteMode::of(&self.raw)?;
-            return Ok(Transport::Http { url, headers, mode });
+            let oauth = self.oauth_client(ph)?;
+            return Ok(Transport::Http {
+                url,
+                headers,
+                mode,
+                oauth,
+            });
         }
         let command = self
             .raw

@@ -12,5 +12,6 @@ pub mod client;
 pub mod legacy_sse;
 pub mod legacy_sse_client;
 pub mod model;
+pub mod oauth;
 pub mod server;
 pub mod sessions;

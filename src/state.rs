@@ -57,6 +57,11 @@ impl StateDir {
         self.root.join("tool-categories-llm.json")
     }
 
+    /// Remote servers' OAuth tokens, one 0600 file per server.
+    pub fn oauth_dir(&self) -> PathBuf {
+        self.root.join("oauth")
+    }
+
     /// The marketplace registry and READMEs, in mcp-hub's cache format.
     pub fn marketplace_cache_file(&self) -> PathBuf {
         self.root.join("cache").join("marketplace.json")

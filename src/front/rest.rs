@@ -196,7 +196,7 @@ fn api_error(what: &str, server: &str, e: HubError) -> ApiError {
             )
             .with_data(json!({"url": url, "error": reason}));
         }
-        NoAuthorizationPending { .. } => {
+        NoAuthorizationPending { .. } | AuthorizationFailed { .. } => {
             return ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 what_code(what),
@@ -276,7 +276,7 @@ impl<'a> ServerView<'a> {
                 .map(|i| i.protocol_version.as_str())
                 .filter(|v| !v.is_empty()),
             config_source: b.entry.source.display().to_string(),
-            authorization_url: None,
+            authorization_url: s.authorization_url.clone(),
         }
     }
 }
@@ -807,18 +807,21 @@ async fn authorize(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiR
     Ok(Json(json!({"authorizationUrl": url})))
 }
 
-/// The `code` and `server_name` of an authorization server's redirect.
+/// The `code`, `state` and `server_name` of an authorization server's redirect.
 #[derive(Deserialize, Default)]
 struct Callback {
     code: Option<String>,
+    state: Option<String>,
     server_name: Option<String>,
 }
 
 impl Callback {
-    fn parts(&self) -> Result<(&str, &str), ApiError> {
+    /// `(code, server, state)`; `state` may be absent (mcp-hub's callbacks were
+    /// written without it), and then the exchange is refused by the state check.
+    fn parts(&self) -> Result<(&str, &str, &str), ApiError> {
         match (self.code.as_deref(), self.server_name.as_deref()) {
             (Some(code), Some(server)) if !code.is_empty() && !server.is_empty() => {
-                Ok((code, server))
+                Ok((code, server, self.state.as_deref().unwrap_or("")))
             }
             _ => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -835,8 +838,8 @@ async fn oauth_callback(
     axum::extract::Query(cb): axum::extract::Query<Callback>,
 ) -> Response {
     let outcome = match cb.parts() {
-        Ok((code, server)) => hub
-            .finish_authorization(server, code)
+        Ok((code, server, state)) => hub
+            .finish_authorization(server, code, state)
             .await
             .map(|()| server.to_owned())
             .map_err(|e| e.to_string()),
@@ -899,16 +902,19 @@ async fn oauth_manual_callback(State(hub): State<Arc<Hub>>, body: axum::body::By
     for (k, v) in url.query_pairs() {
         match &*k {
             "code" => cb.code = Some(v.into_owned()),
+            "state" => cb.state = Some(v.into_owned()),
             "server_name" => cb.server_name = Some(v.into_owned()),
             _ => {}
         }
     }
-    let (code, server) = cb.parts().map_err(|e| e.with_data(json!({"url": raw})))?;
-    hub.finish_authorization(server, code).await.map_err(|e| {
-        let mut api = api_error("oauth callback", server, e);
-        api.data = json!({"server": server, "url": raw});
-        api
-    })?;
+    let (code, server, state) = cb.parts().map_err(|e| e.with_data(json!({"url": raw})))?;
+    hub.finish_authorization(server, code, state)
+        .await
+        .map_err(|e| {
+            let mut api = api_error("oauth callback", server, e);
+            api.data = json!({"server": server, "url": raw});
+            api
+        })?;
     hub.server_modified(server);
     Ok(Json(json!({
         "status": "ok",

@@ -29,6 +29,8 @@ pub struct Snapshot {
     /// Shared, not copied, by every snapshot (health polls take one per server).
     pub identity: Option<Arc<ServerIdentity>>,
     pub offer: Arc<Offer>,
+    /// Where the user signs the server in, while a sign-in waits for them.
+    pub authorization_url: Option<String>,
 }
 
 /// What a backend reports to the hub.
@@ -52,6 +54,17 @@ pub struct Backend {
     paused: Mutex<bool>,
     /// A list_changed notice came that the offer may not reflect yet.
     offer_stale: AtomicBool,
+    /// A sign-in (OAuth) handed out and not completed yet.
+    sign_in: Mutex<Option<Arc<crate::mcp::oauth::SignIn>>>,
+}
+
+/// Where remote servers' OAuth tokens are kept, and where the hub is called back.
+#[derive(Debug, Clone)]
+pub struct OAuthContext {
+    pub tokens_dir: std::path::PathBuf,
+    /// `http://localhost:PORT/api/oauth/callback`, or `None` when the hub has no
+    /// HTTP front (`--stdio`) to be called back on.
+    pub callback: Option<String>,
 }
 
 impl Backend {
@@ -73,12 +86,14 @@ impl Backend {
                 pid: None,
                 identity: None,
                 offer: Arc::new(Offer::default()),
+                authorization_url: None,
             }),
             handle: RwLock::new(None),
             stop: CancellationToken::new(),
             offer_stale: AtomicBool::new(false),
             kick: Notify::new(),
             paused: Mutex::new(false),
+            sign_in: Mutex::new(None),
         })
     }
 
@@ -149,6 +164,89 @@ impl Backend {
         self.kick.notify_one();
     }
 
+    /// The address where the user signs this server in, while a sign-in waits.
+    pub fn authorization_url(&self) -> Option<String> {
+        self.state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .authorization_url
+            .clone()
+    }
+
+    /// The server refused the hub for want of authorization: starts a sign-in (one
+    /// at a time) and returns the status message that says what to do.
+    async fn begin_sign_in(
+        &self,
+        refused: &ConnectError,
+        placeholders: &Arc<Placeholders>,
+        oauth: &OAuthContext,
+    ) -> String {
+        if let Some(url) = self.authorization_url() {
+            return format!("waiting for authorization: open {url}");
+        }
+        let Some(callback) = &oauth.callback else {
+            return format!(
+                "{} (this hub has no HTTP front to be called back on: run `mcphub auth {}`)",
+                refused.message, self.name
+            );
+        };
+        let Ok(Transport::Http {
+            url, oauth: client, ..
+        }) = self.entry.resolve(placeholders)
+        else {
+            return refused.message.clone();
+        };
+        let redirect = format!("{callback}?server_name={}", url_encode(&self.name));
+        let tokens = self.token_file(oauth);
+        match crate::mcp::oauth::begin(
+            &url,
+            refused.challenge.as_deref(),
+            &redirect,
+            &client,
+            &tokens,
+        )
+        .await
+        {
+            Ok(sign_in) => {
+                let at = sign_in.url().to_owned();
+                *self.sign_in.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(sign_in));
+                self.update(|s| s.authorization_url = Some(at));
+                tracing::warn!(event = events::SERVER_UNAUTHORIZED, server = %self.name, "server {} needs authorization: POST /api/servers/authorize {{\"server_name\": \"{}\"}} gives the address to open", self.name, self.name);
+                "authorization needed: open the server's authorizationUrl (POST /api/servers/authorize gives it)".into()
+            }
+            Err(e) => format!("{}; starting a sign-in failed: {e}", refused.message),
+        }
+    }
+
+    /// Completes the pending sign-in with the authorization server's answer, then
+    /// reconnects with the tokens.
+    pub async fn finish_sign_in(&self, code: &str, state: &str) -> Result<(), String> {
+        let pending = self
+            .sign_in
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| format!("server `{}` has no OAuth sign-in pending", self.name))?;
+        pending.finish(code, state).await?;
+        *self.sign_in.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.update(|s| {
+            s.authorization_url = None;
+            s.status = ServerStatus::Connecting;
+            s.error = None;
+        });
+        tracing::info!(server = %self.name, "server {} authorized: connecting with its tokens", self.name);
+        self.kick.notify_one();
+        Ok(())
+    }
+
+    fn token_file(&self, oauth: &OAuthContext) -> crate::mcp::oauth::TokenFile {
+        crate::mcp::oauth::TokenFile::new(
+            oauth
+                .tokens_dir
+                .join(format!("{}.json", url_encode(&self.name))),
+        )
+    }
+
     /// As mcp-hub shows a server stopped through its API: disconnected, no error,
     /// nothing of the run before (its clients read these).
     fn mark_stopped(&self) {
@@ -198,6 +296,7 @@ impl Backend {
         placeholders: Arc<Placeholders>,
         events: mpsc::UnboundedSender<BackendEvent>,
         sessions: Arc<Sessions>,
+        oauth: OAuthContext,
     ) {
         if self.entry.disabled() {
             return;
@@ -232,7 +331,7 @@ impl Backend {
             tracing::info!(event = events::SERVER_STARTING, server = %self.name, transport = self.entry.transport_kind(), "starting server {}", self.name);
             let connected = tokio::select! {
                 _ = self.stop.cancelled() => break,
-                r = self.connect(&placeholders, &events, &sessions) => r,
+                r = self.connect(&placeholders, &events, &sessions, &oauth) => r,
             };
             let mut unauthorized = false;
             let reason = match connected {
@@ -288,10 +387,11 @@ impl Backend {
                         }
                     }
                 }
-                Err(e) => {
-                    unauthorized = e.unauthorized;
-                    e.message
+                Err(e) if e.unauthorized => {
+                    unauthorized = true;
+                    self.begin_sign_in(&e, &placeholders, &oauth).await
                 }
+                Err(e) => e.message,
             };
             if self.is_paused() {
                 self.mark_stopped();
@@ -314,6 +414,13 @@ impl Backend {
             tracing::warn!(event = events::SERVER_DISCONNECTED, server = %self.name, error = %reason, "server {} disconnected: {reason}", self.name);
             if self.is_paused() {
                 continue;
+            }
+            if self.authorization_url().is_some() {
+                // Nothing to retry until the user signs in: the callback kicks.
+                tokio::select! {
+                    _ = self.stop.cancelled() => break,
+                    _ = self.kick.notified() => { failures = 0; continue; }
+                }
             }
             if !policy.enabled {
                 break;
@@ -353,6 +460,7 @@ impl Backend {
         placeholders: &Arc<Placeholders>,
         events: &mpsc::UnboundedSender<BackendEvent>,
         sessions: &Arc<Sessions>,
+        oauth: &OAuthContext,
     ) -> Result<Connection, ConnectError> {
         // `${cmd: …}` runs a process and may block for its timeout, so it runs off the
         // runtime; anything else is string work, cheaper than a blocking-pool thread
@@ -407,11 +515,32 @@ impl Backend {
                 .await
                 .map_err(ConnectError::from)
             }
-            Transport::Http { url, headers, mode } => {
-                Connection::http(url, headers, *mode, relay, init_timeout).await
+            Transport::Http {
+                url,
+                headers,
+                mode,
+                oauth: client,
+            } => {
+                let signed_in =
+                    crate::mcp::oauth::signed_in(url, &self.token_file(oauth), client).await?;
+                Connection::http(url, headers, *mode, signed_in, relay, init_timeout).await
             }
         }
     }
+}
+
+/// `s` with every byte but ASCII letters, digits, `-`, `_` and `.` percent-encoded:
+/// safe in a query string and as a file name.
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// Exponential backoff with full jitter in the upper half: `initial * 2^n`, capped at

@@ -56,6 +56,9 @@ pub enum HubError {
         "server `{server}` has no OAuth sign-in pending: only a remote server that asked for authorization has one (GET /api/servers shows its authorizationUrl)"
     )]
     NoAuthorizationPending { server: String },
+    /// The authorization server did not complete a sign-in.
+    #[error("signing `{server}` in failed: {reason}")]
+    AuthorizationFailed { server: String, reason: String },
     /// The marketplace registry could not be read and no copy of it is cached.
     #[error(
         "cannot read the marketplace registry at {url}: {reason}; nothing is cached from before (is this machine offline? --marketplace-url or MCPHUB_MARKETPLACE_URL point at a mirror)"
@@ -98,6 +101,7 @@ impl HubError {
             | HubError::UnknownServer { server }
             | HubError::NotConnected { server, .. }
             | HubError::NoAuthorizationPending { server }
+            | HubError::AuthorizationFailed { server, .. }
             | HubError::Timeout { server, .. }
             | HubError::Unavailable { server, .. }
             | HubError::Backend { server, .. } => Some(server),
@@ -143,7 +147,8 @@ impl HubError {
             HubError::ShuttingDown => (SERVER_UNAVAILABLE, None),
             HubError::Backend { error, .. } => return (**error).clone(),
             HubError::InvalidRequest { data, .. } => (ErrorCode::INVALID_PARAMS, data.clone()),
-            HubError::NoAuthorizationPending { server } => {
+            HubError::NoAuthorizationPending { server }
+            | HubError::AuthorizationFailed { server, .. } => {
                 (ErrorCode::INVALID_REQUEST, Some(json!({"server": server})))
             }
             HubError::Marketplace { url, .. } => {

@@ -465,6 +465,7 @@ impl Hub {
             self.placeholders.clone(),
             self.backend_tx.clone(),
             self.sessions.clone(),
+            self.oauth_context(),
         ));
     }
 
@@ -755,19 +756,48 @@ impl Hub {
 
     /// The address a user opens to sign `server` in (`POST /api/servers/authorize`).
     pub fn authorization_url(&self, server: &str) -> Result<String, HubError> {
-        self.backend(server)
+        let backend = self
+            .backend(server)
             .ok_or_else(|| HubError::UnknownServer {
                 server: server.into(),
             })?;
-        Err(HubError::NoAuthorizationPending {
-            server: server.into(),
-        })
+        backend
+            .authorization_url()
+            .ok_or_else(|| HubError::NoAuthorizationPending {
+                server: server.into(),
+            })
     }
 
-    /// Completes `server`'s sign-in with the code its authorization server sent back
-    /// (`/api/oauth/callback`, `/api/oauth/manual_callback`).
-    pub async fn finish_authorization(&self, server: &str, _code: &str) -> Result<(), HubError> {
-        self.authorization_url(server).map(|_| ())
+    /// Completes `server`'s sign-in with the code (and state) its authorization
+    /// server sent back (`/api/oauth/callback`, `/api/oauth/manual_callback`).
+    pub async fn finish_authorization(
+        &self,
+        server: &str,
+        code: &str,
+        state: &str,
+    ) -> Result<(), HubError> {
+        self.authorization_url(server)?;
+        let backend = self
+            .backend(server)
+            .ok_or_else(|| HubError::UnknownServer {
+                server: server.into(),
+            })?;
+        backend
+            .finish_sign_in(code, state)
+            .await
+            .map_err(|reason| HubError::AuthorizationFailed {
+                server: server.into(),
+                reason,
+            })
+    }
+
+    /// Where tokens are kept and where authorization servers call the hub back.
+    fn oauth_context(&self) -> crate::hub::backends::OAuthContext {
+        let port = self.port();
+        crate::hub::backends::OAuthContext {
+            tokens_dir: self.options.state_dir.oauth_dir(),
+            callback: (port != 0).then(|| format!("http://localhost:{port}/api/oauth/callback")),
+        }
     }
 
     /// `POST /api/restart`: a reload, passing through mcp-hub's `restarting` and

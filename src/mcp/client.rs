@@ -261,6 +261,9 @@ pub struct ConnectError {
     /// Nothing answers at the address (refused, no such host): no other transport is
     /// worth a try.
     pub unreachable: bool,
+    /// The server's `WWW-Authenticate` when it wants authorization: where its
+    /// authorization metadata is and which scopes it wants.
+    pub challenge: Option<String>,
 }
 
 impl From<String> for ConnectError {
@@ -269,8 +272,25 @@ impl From<String> for ConnectError {
             message,
             unauthorized: false,
             unreachable: false,
+            challenge: None,
         }
     }
+}
+
+/// The `WWW-Authenticate` of an authorization the streamable transport was refused.
+fn challenge_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use rmcp::transport::streamable_http_client::{AuthRequiredError, InsufficientScopeError};
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(a) = err.downcast_ref::<AuthRequiredError>() {
+            return Some(a.www_authenticate_header.clone());
+        }
+        if let Some(a) = err.downcast_ref::<InsufficientScopeError>() {
+            return Some(a.www_authenticate_header.clone());
+        }
+        cur = err.source();
+    }
+    None
 }
 
 /// Why a backend call failed, in the terms the hub reports.
@@ -397,6 +417,7 @@ impl Connection {
         url: &str,
         headers: &BTreeMap<String, String>,
         mode: RemoteMode,
+        auth: Option<rmcp::transport::auth::AuthorizationManager>,
         relay: impl Fn() -> Relay,
         init_timeout: Duration,
     ) -> Result<Connection, ConnectError> {
@@ -412,6 +433,12 @@ impl Connection {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| e.to_string())?;
+        // Signed in: the tokens go with every request, over streamable HTTP (the
+        // transport the authorization spec is written for).
+        if let Some(manager) = auth {
+            let client = rmcp::transport::auth::AuthClient::new(http, manager);
+            return Connection::streamable(client, url, header_map, relay(), init_timeout).await;
+        }
         match mode {
             RemoteMode::Streamable => {
                 Connection::streamable(http, url, header_map, relay(), init_timeout).await
@@ -438,6 +465,7 @@ impl Connection {
                     .map_err(|sse| ConnectError {
                         unauthorized: sse.unauthorized,
                         unreachable: false,
+                        challenge: None,
                         message: format!(
                             "streamable HTTP: {}; old HTTP+SSE: {}",
                             e.message, sse.message
@@ -447,13 +475,16 @@ impl Connection {
         }
     }
 
-    async fn streamable(
-        http: reqwest::Client,
+    async fn streamable<C>(
+        http: C,
         url: &str,
         headers: http::HeaderMap,
         relay: Relay,
         init_timeout: Duration,
-    ) -> Result<Connection, ConnectError> {
+    ) -> Result<Connection, ConnectError>
+    where
+        C: rmcp::transport::streamable_http_client::StreamableHttpClient + Send + Sync + 'static,
+    {
         let custom: HashMap<_, _> = headers
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -470,9 +501,11 @@ impl Connection {
                 if let Some(why) = &unreachable {
                     message = format!("{why} (initialize failed)");
                 }
+                let challenge = challenge_of(&e);
                 return Err(ConnectError {
-                    unauthorized: e.is_authorization_required(),
+                    unauthorized: e.is_authorization_required() || challenge.is_some(),
                     unreachable: unreachable.is_some(),
+                    challenge,
                     message,
                 });
             }
@@ -497,6 +530,7 @@ impl Connection {
             .map_err(|e| ConnectError {
                 unauthorized: e.unauthorized,
                 unreachable: false,
+                challenge: None,
                 message: e.message,
             })?;
         let client = relay.into_client();

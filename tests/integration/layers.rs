@@ -26,7 +26,7 @@ const INNER: &[(&str, &[&[&str]])] = &[
         "mcp",
         &[
             &["model"],
-            &["sessions", "legacy_sse_client"],
+            &["sessions", "legacy_sse_client", "oauth"],
             &["client"],
             &["server", "legacy_sse"],
         ],
