@@ -56,7 +56,20 @@ pub struct Backend {
     offer_stale: AtomicBool,
     /// A sign-in (OAuth) handed out and not completed yet.
     sign_in: Mutex<Option<Arc<crate::mcp::oauth::SignIn>>>,
+    /// A call's refusal (`WWW-Authenticate`) that asks for a new sign-in, and the
+    /// wake-up of the supervisor to start it.
+    reauth: Mutex<Option<String>>,
+    reauth_notify: Notify,
+    /// Sign-ins started since a call last went through, and when the last one was.
+    sign_ins: Mutex<(u32, Option<Instant>)>,
 }
+
+/// How many sign-ins in a row (a call refused each time in between) the hub starts:
+/// past that the server refuses what the user can grant, and asking again would
+/// loop. Three, the conformance suite's limit; the count starts afresh after a call
+/// goes through or after `SIGN_IN_MEMORY` without one.
+const MAX_SIGN_INS: u32 = 3;
+const SIGN_IN_MEMORY: Duration = Duration::from_secs(600);
 
 /// Where remote servers' OAuth tokens are kept, and where the hub is called back.
 #[derive(Debug, Clone)]
@@ -94,6 +107,9 @@ impl Backend {
             kick: Notify::new(),
             paused: Mutex::new(false),
             sign_in: Mutex::new(None),
+            reauth: Mutex::new(None),
+            reauth_notify: Notify::new(),
+            sign_ins: Mutex::new((0, None)),
         })
     }
 
@@ -149,6 +165,8 @@ impl Backend {
 
     /// `/api/servers/start`: (re)connect now, skipping any backoff.
     pub fn resume(&self) {
+        // A user's start: sign-ins refused before may be tried again.
+        *self.sign_ins.lock().unwrap_or_else(|p| p.into_inner()) = (0, None);
         let was_paused = std::mem::replace(
             &mut *self.paused.lock().unwrap_or_else(|p| p.into_inner()),
             false,
@@ -196,6 +214,12 @@ impl Backend {
         else {
             return refused.message.clone();
         };
+        if !self.may_sign_in() {
+            return format!(
+                "{}; still refused after {MAX_SIGN_INS} sign-ins in a row, so not asking again: check what the account may do on this server, then POST /api/servers/start",
+                refused.message
+            );
+        }
         let redirect = format!("{callback}?server_name={}", url_encode(&self.name));
         let tokens = self.token_file(oauth);
         match crate::mcp::oauth::begin(
@@ -216,6 +240,33 @@ impl Backend {
             }
             Err(e) => format!("{}; starting a sign-in failed: {e}", refused.message),
         }
+    }
+
+    /// A call was refused for want of authorization or scope (`challenge` is the
+    /// server's `WWW-Authenticate`): the supervisor signs in again, asking for what the
+    /// server named. Returns false once `MAX_STEP_UPS` sign-ins in a row did not help.
+    pub fn needs_authorization(&self, challenge: String) {
+        *self.reauth.lock().unwrap_or_else(|p| p.into_inner()) = Some(challenge);
+        self.reauth_notify.notify_one();
+    }
+
+    /// A call went through: a later refusal may start sign-ins again.
+    pub fn call_went_through(&self) {
+        *self.sign_ins.lock().unwrap_or_else(|p| p.into_inner()) = (0, None);
+    }
+
+    /// Counts a sign-in about to start; false when `MAX_SIGN_INS` in a row did not
+    /// get a call through.
+    fn may_sign_in(&self) -> bool {
+        let mut s = self.sign_ins.lock().unwrap_or_else(|p| p.into_inner());
+        if s.1.is_some_and(|at| at.elapsed() > SIGN_IN_MEMORY) {
+            *s = (0, None);
+        }
+        if s.0 >= MAX_SIGN_INS {
+            return false;
+        }
+        *s = (s.0 + 1, Some(Instant::now()));
+        true
     }
 
     /// Completes the pending sign-in with the authorization server's answer, then
@@ -285,7 +336,8 @@ impl Backend {
         let timeout = self.entry.timeout();
         let offer = tokio::time::timeout(timeout, handle.offer(identity))
             .await
-            .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))??;
+            .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))?
+            .map_err(|e| e.message)?;
         self.update(|s| s.offer = Arc::new(offer));
         Ok(())
     }
@@ -369,6 +421,7 @@ impl Backend {
                             let reason = tokio::select! {
                                 _ = self.stop.cancelled() => None,
                                 _ = self.wait_for_pause() => Some(String::new()),
+                                _ = self.reauth_notify.notified() => Some(String::new()),
                                 r = conn.closed() => Some(r),
                             };
                             *self.handle.write().unwrap_or_else(|p| p.into_inner()) = None;
@@ -381,9 +434,14 @@ impl Backend {
                                 Some(r) => r,
                             }
                         }
+                        Err(e) if e.unauthorized => {
+                            conn.shutdown().await;
+                            unauthorized = true;
+                            self.begin_sign_in(&e, &placeholders, &oauth).await
+                        }
                         Err(e) => {
                             conn.shutdown().await;
-                            format!("connected, but listing its offer failed: {e}")
+                            format!("connected, but listing its offer failed: {}", e.message)
                         }
                     }
                 }
@@ -399,6 +457,21 @@ impl Backend {
                 tracing::info!(event = events::SERVER_DISCONNECTED, server = %self.name, "server {} stopped through the API", self.name);
                 continue;
             }
+            let taken = self.reauth.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let reason = match taken {
+                // A call was refused for want of (more) authorization: sign in again.
+                Some(challenge) => {
+                    unauthorized = true;
+                    let refused = ConnectError {
+                        message: "the server asks for more authorization".into(),
+                        unauthorized: true,
+                        unreachable: false,
+                        challenge: Some(challenge),
+                    };
+                    self.begin_sign_in(&refused, &placeholders, &oauth).await
+                }
+                None => reason,
+            };
             self.update(|s| {
                 s.status = if unauthorized {
                     ServerStatus::Unauthorized

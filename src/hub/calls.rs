@@ -188,8 +188,17 @@ impl Hub {
             Ok(_) => Outcome::Success,
             Err(CallError::Protocol(_)) => Outcome::Error,
             Err(CallError::Timeout(_)) => Outcome::Timeout,
-            Err(CallError::Unavailable(_)) => Outcome::Unavailable,
+            Err(CallError::Unavailable(_) | CallError::Unauthorized { .. }) => Outcome::Unavailable,
         };
+        if let Some(backend) = self.backend(server) {
+            match &result {
+                Ok(_) => backend.call_went_through(),
+                Err(CallError::Unauthorized { challenge }) => {
+                    backend.needs_authorization(challenge.clone())
+                }
+                Err(_) => {}
+            }
+        }
         self.metrics.record_call(server, outcome, elapsed);
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
         match &result {

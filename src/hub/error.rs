@@ -83,6 +83,12 @@ impl HubError {
             },
             CallError::Timeout(after) => HubError::Timeout { server, after },
             CallError::Unavailable(reason) => HubError::Unavailable { server, reason },
+            CallError::Unauthorized { .. } => HubError::Unavailable {
+                reason: format!(
+                    "the server wants (more) authorization: sign `{server}` in at its authorizationUrl (POST /api/servers/authorize gives it) and call again"
+                ),
+                server,
+            },
         }
     }
 

@@ -301,6 +301,11 @@ pub enum CallError {
     Timeout(Duration),
     /// The connection is gone or broke during the call.
     Unavailable(String),
+    /// The server refused the call for want of authorization (401), or of scope (403
+    /// `insufficient_scope`): its `WWW-Authenticate`.
+    Unauthorized {
+        challenge: String,
+    },
 }
 
 impl From<ServiceError> for CallError {
@@ -308,7 +313,10 @@ impl From<ServiceError> for CallError {
         match e {
             ServiceError::McpError(e) => CallError::Protocol(e),
             ServiceError::Timeout { timeout } => CallError::Timeout(timeout),
-            other => CallError::Unavailable(other.to_string()),
+            other => match challenge_of(&other) {
+                Some(challenge) => CallError::Unauthorized { challenge },
+                None => CallError::Unavailable(other.to_string()),
+            },
         }
     }
 }
@@ -637,24 +645,31 @@ pub struct Handle {
 }
 
 impl Handle {
-    pub async fn offer(&self, id: &ServerIdentity) -> Result<Offer, String> {
+    /// The backend's lists. Fails with `unauthorized` (and the challenge) when the
+    /// server wants authorization for them, as some do after an open `initialize`.
+    pub async fn offer(&self, id: &ServerIdentity) -> Result<Offer, ConnectError> {
         // The four lists are asked for at once: JSON-RPC lets a server answer them in
         // any order, and a start-up then waits for one round trip instead of four.
         let tools = async {
             if !id.has_tools {
                 return Ok(Vec::new());
             }
-            self.peer
-                .list_all_tools()
-                .await
-                .map_err(|e| format!("tools/list: {e}"))
+            self.peer.list_all_tools().await.map_err(|e| {
+                let challenge = challenge_of(&e);
+                ConnectError {
+                    message: format!("tools/list: {e}"),
+                    unauthorized: challenge.is_some(),
+                    unreachable: false,
+                    challenge,
+                }
+            })
         };
         // Optional parts of a server's offer: a server that lists resources but not
         // templates (or the reverse) is common, so a failure here is empty.
         async fn optional<T: Default, E>(
             wanted: bool,
             list: impl std::future::Future<Output = Result<T, E>>,
-        ) -> Result<T, String> {
+        ) -> Result<T, ConnectError> {
             Ok(if wanted {
                 list.await.unwrap_or_default()
             } else {

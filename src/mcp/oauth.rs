@@ -78,6 +78,38 @@ impl CredentialStore for TokenFile {
     }
 }
 
+/// The scopes of a new sign-in after a refusal with `challenge`: those granted before
+/// and those the challenge names. Empty when nothing was granted yet (the first
+/// sign-in lets the SDK choose from the challenge and the server's metadata).
+pub fn step_up_scopes(tokens: &TokenFile, challenge: Option<&str>) -> Vec<String> {
+    let granted: Vec<String> = std::fs::read(&tokens.path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<StoredCredentials>(&b).ok())
+        .map(|c| c.granted_scopes)
+        .unwrap_or_default();
+    if granted.is_empty() {
+        return granted;
+    }
+    let mut scopes = granted;
+    for s in challenge.and_then(challenge_scope).unwrap_or_default() {
+        if !scopes.contains(&s) {
+            scopes.push(s);
+        }
+    }
+    scopes
+}
+
+/// The `scope` parameter of a `WWW-Authenticate: Bearer …` challenge.
+fn challenge_scope(challenge: &str) -> Option<Vec<String>> {
+    let at = challenge.find("scope=")? + "scope=".len();
+    let rest = &challenge[at..];
+    let value = match rest.strip_prefix('"') {
+        Some(quoted) => &quoted[..quoted.find('"')?],
+        None => rest.split([',', ' ']).next()?,
+    };
+    Some(value.split_whitespace().map(String::from).collect())
+}
+
 /// A manager that adds `server_url`'s kept tokens to requests (refreshing them before
 /// they expire), or `None` when none are kept.
 pub async fn signed_in(
@@ -178,4 +210,23 @@ pub async fn begin(
 /// An SDK auth error with its causes, as one line.
 fn describe(e: &AuthError) -> String {
     crate::telemetry::error_causes(e).join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_challenges_scope_is_read_quoted_or_not() {
+        let c = r#"Bearer error="insufficient_scope", scope="mcp:basic mcp:write", resource_metadata="http://x""#;
+        assert_eq!(
+            challenge_scope(c),
+            Some(vec!["mcp:basic".into(), "mcp:write".into()])
+        );
+        assert_eq!(
+            challenge_scope("Bearer scope=files:read, error=x"),
+            Some(vec!["files:read".into()])
+        );
+        assert_eq!(challenge_scope(r#"Bearer error="invalid_token""#), None);
+    }
 }

@@ -160,14 +160,6 @@ const CLIENT_SCENARIOS_FAILING: &[(&str, &str)] = &[
         "the SDK does not look for OIDC metadata at <issuer path>/.well-known/openid-configuration",
     ),
     (
-        "auth/scope-step-up",
-        "a call refused for insufficient scope does not start a new sign-in yet",
-    ),
-    (
-        "auth/scope-retry-limit",
-        "a call refused for insufficient scope does not start a new sign-in yet",
-    ),
-    (
         "auth/2025-03-26-oauth-metadata-backcompat",
         "the SDK holds a 2025-03-26 server's authorization server to the issuer of the 2025-06 rules",
     ),
