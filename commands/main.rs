@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod auth;
 mod check_alerts;
 mod completions;
 mod detect_anomalies;
@@ -46,6 +47,8 @@ enum Command {
     Summary(summary::Args),
     /// Check a deployment end to end: config, process, port, health, servers, state files.
     Validate(validate::Args),
+    /// Sign a remote server in (OAuth), list remote servers, or forget their tokens.
+    Auth(auth::Args),
     /// Install the monitoring schedule as one marked block in your crontab.
     InstallCron(install_cron::Args),
     /// Remove monitoring history and rotated logs past the retention period.
@@ -117,6 +120,7 @@ fn main() -> std::process::ExitCode {
         Command::Measure(args) => measure::run(args),
         Command::Monitor(args) => monitor::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Auth(args) => auth::run(args),
         Command::Summary(args) => summary::run(args),
         Command::DetectAnomalies(args) => detect_anomalies::run(args),
         Command::InstallCron(args) => install_cron::run(args),

@@ -16,6 +16,9 @@ _mcphub() {
             ",$1")
                 cmd="mcphub"
                 ;;
+            mcphub,auth)
+                cmd="mcphub__subcmd__auth"
+                ;;
             mcphub,check-alerts)
                 cmd="mcphub__subcmd__check__subcmd__alerts"
                 ;;
@@ -51,6 +54,9 @@ _mcphub() {
                 ;;
             mcphub,validate)
                 cmd="mcphub__subcmd__validate"
+                ;;
+            mcphub__subcmd__help,auth)
+                cmd="mcphub__subcmd__help__subcmd__auth"
                 ;;
             mcphub__subcmd__help,check-alerts)
                 cmd="mcphub__subcmd__help__subcmd__check__subcmd__alerts"
@@ -95,12 +101,46 @@ _mcphub() {
 
     case "${cmd}" in
         mcphub)
-            opts="-h -V --help --version serve monitor measure check-alerts detect-anomalies summary validate install-cron prune completions man help"
+            opts="-h -V --help --version serve monitor measure check-alerts detect-anomalies summary validate auth install-cron prune completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mcphub__subcmd__auth)
+            opts="-h -V --hub --token --state-dir --list --logout --no-browser --wait --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hub)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --logout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -211,8 +251,22 @@ _mcphub() {
             return 0
             ;;
         mcphub__subcmd__help)
-            opts="serve monitor measure check-alerts detect-anomalies summary validate install-cron prune completions man help"
+            opts="serve monitor measure check-alerts detect-anomalies summary validate auth install-cron prune completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mcphub__subcmd__help__subcmd__auth)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

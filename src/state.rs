@@ -62,6 +62,21 @@ impl StateDir {
         self.root.join("oauth")
     }
 
+    /// `server`'s OAuth tokens (its name percent-encoded, so any name is one file).
+    pub fn oauth_token_file(&self, server: &str) -> PathBuf {
+        let name: String = server
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        self.oauth_dir().join(format!("{name}.json"))
+    }
+
     /// The marketplace registry and READMEs, in mcp-hub's cache format.
     pub fn marketplace_cache_file(&self) -> PathBuf {
         self.root.join("cache").join("marketplace.json")

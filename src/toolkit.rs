@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod anomalies;
+pub mod auth;
 pub mod cron;
 pub mod dashboard;
 pub mod discovery;

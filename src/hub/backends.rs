@@ -74,7 +74,7 @@ const SIGN_IN_MEMORY: Duration = Duration::from_secs(600);
 /// Where remote servers' OAuth tokens are kept, and where the hub is called back.
 #[derive(Debug, Clone)]
 pub struct OAuthContext {
-    pub tokens_dir: std::path::PathBuf,
+    pub state: crate::state::StateDir,
     /// `http://localhost:PORT/api/oauth/callback`, or `None` when the hub has no
     /// HTTP front (`--stdio`) to be called back on.
     pub callback: Option<String>,
@@ -291,11 +291,7 @@ impl Backend {
     }
 
     fn token_file(&self, oauth: &OAuthContext) -> crate::mcp::oauth::TokenFile {
-        crate::mcp::oauth::TokenFile::new(
-            oauth
-                .tokens_dir
-                .join(format!("{}.json", url_encode(&self.name))),
-        )
+        crate::mcp::oauth::TokenFile::new(oauth.state.oauth_token_file(&self.name))
     }
 
     /// As mcp-hub shows a server stopped through its API: disconnected, no error,

@@ -795,7 +795,7 @@ impl Hub {
     fn oauth_context(&self) -> crate::hub::backends::OAuthContext {
         let port = self.port();
         crate::hub::backends::OAuthContext {
-            tokens_dir: self.options.state_dir.oauth_dir(),
+            state: self.options.state_dir.clone(),
             callback: (port != 0).then(|| format!("http://localhost:{port}/api/oauth/callback")),
         }
     }

@@ -510,8 +510,13 @@ impl Connection {
                     message = format!("{why} (initialize failed)");
                 }
                 let challenge = challenge_of(&e);
+                let unauthorized = e.is_authorization_required() || challenge.is_some();
+                if unauthorized {
+                    // The SDK's chain of transport errors says nothing more useful.
+                    message = "the server wants authorization (HTTP 401 to initialize)".into();
+                }
                 return Err(ConnectError {
-                    unauthorized: e.is_authorization_required() || challenge.is_some(),
+                    unauthorized,
                     unreachable: unreachable.is_some(),
                     challenge,
                     message,

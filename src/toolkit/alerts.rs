@@ -143,10 +143,16 @@ pub fn evaluate(o: &Observation, t: &Thresholds) -> Vec<Alert> {
         }
     }
     if let Some(h) = &o.health {
+        // A server waiting for its user to sign in is a warning of its own (below).
         let enabled: Vec<_> = h
             .servers
             .iter()
-            .filter(|s| s.status() != Some(ServerStatus::Disabled))
+            .filter(|s| {
+                !matches!(
+                    s.status(),
+                    Some(ServerStatus::Disabled | ServerStatus::Unauthorized)
+                )
+            })
             .collect();
         if !enabled.is_empty()
             && enabled
@@ -229,9 +235,26 @@ pub fn evaluate(o: &Observation, t: &Thresholds) -> Vec<Alert> {
         }
     }
     if let Some(h) = &o.health {
+        for s in h
+            .servers
+            .iter()
+            .filter(|s| s.status() == Some(ServerStatus::Unauthorized))
+        {
+            out.push(Alert {
+                severity: Warning,
+                rule: "ServerNeedsAuthorization",
+                message: format!(
+                    "server {} needs authorization: run `mcphub auth {}`",
+                    s.name, s.name
+                ),
+                value: None,
+                server: Some(s.name.clone()),
+            });
+        }
         for s in h.servers.iter().filter(|s| {
             s.status() != Some(ServerStatus::Connected)
                 && s.status() != Some(ServerStatus::Disabled)
+                && s.status() != Some(ServerStatus::Unauthorized)
         }) {
             out.push(Alert {
                 severity: Info,

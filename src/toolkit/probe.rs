@@ -65,6 +65,11 @@ pub struct ServerHealth {
     pub capabilities: Value,
     #[serde(default)]
     pub pid: Option<u32>,
+    #[serde(default, rename = "transportType")]
+    pub transport_type: Option<String>,
+    /// Where its user signs it in, while the hub waits for that (OAuth).
+    #[serde(default, rename = "authorizationUrl")]
+    pub authorization_url: Option<String>,
 }
 
 impl Health {
@@ -140,6 +145,28 @@ impl Probe {
         let status = resp.status().as_u16();
         let body = resp.text().await.map_err(|e| classify(&url, e))?;
         Ok((status, body, started.elapsed()))
+    }
+
+    /// POSTs `body` to `path`: its status and JSON answer. An action may wait for a
+    /// server to start (up to its own timeout), so it gets a minute, not a probe's
+    /// few seconds.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value), ProbeError> {
+        let url = self.target.api(path);
+        let mut req = self
+            .http
+            .post(&url)
+            .json(body)
+            .timeout(Duration::from_secs(60));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|e| classify(&url, e))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| classify(&url, e))?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
     }
 
     /// `/api/health` and how long it took to answer.

@@ -180,7 +180,16 @@ pub fn run(
             .filter(|s| s.status() != Some(ServerStatus::Disabled))
         {
             let caps = s.capability_count();
-            let (verdict, detail) = if s.status() != Some(ServerStatus::Connected) {
+            let (verdict, detail) = if s.status() == Some(ServerStatus::Unauthorized) {
+                // Not broken: waiting for its user to sign in.
+                (
+                    Verdict::Warn,
+                    format!(
+                        "needs authorization: run `mcphub auth {}` (or open its authorizationUrl)",
+                        s.name
+                    ),
+                )
+            } else if s.status() != Some(ServerStatus::Connected) {
                 (
                     Verdict::Fail,
                     format!(

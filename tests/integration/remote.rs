@@ -245,3 +245,64 @@ async fn conformance_client_scenarios_pass_with_the_hub_as_the_client() {
     );
     assert!(unexpected.is_empty(), "{}", unexpected.join("\n\n"));
 }
+
+/// A remote server that wants a sign-in the hub cannot start (it answers 401 and
+/// publishes no way to authorize): the toolkit names it as needing authorization, a
+/// warning with the command to run, not a crash; `mcphub auth` says why it cannot
+/// sign it in, lists it, and forgets kept tokens.
+#[tokio::test]
+async fn a_server_that_wants_authorization_is_named_as_such_by_the_toolkit() {
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::UNAUTHORIZED,
+            [("WWW-Authenticate", "Bearer error=\"invalid_token\"")],
+            "sign in first",
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let a = random_name("local");
+    let hub = HubBuilder::new()
+        .fixture(&a)
+        .server("locked", json!({"url": url}))
+        .start()
+        .await;
+    hub.wait_connected(&a).await;
+    hub.wait_health("locked is unauthorized", |h| {
+        RunningHub::server(h, "locked")["status"] == "unauthorized"
+    })
+    .await;
+
+    let (code, out, _) = hub.toolkit(&["validate"]);
+    assert_eq!(code, 1, "a warning: {out}");
+    assert!(
+        out.contains("needs authorization: run `mcphub auth locked`"),
+        "{out}"
+    );
+    let (code, out, _) = hub.toolkit(&["check-alerts", "--format", "nagios"]);
+    assert_eq!(code, 1, "a warning, not critical: {out}");
+    assert!(out.contains("locked needs authorization"), "{out}");
+
+    let (code, _, err) = hub.toolkit(&["auth", "locked", "--no-browser", "--wait", "1s"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("`locked` is unauthorized and has no sign-in to offer"),
+        "{err}"
+    );
+    let (code, out, _) = hub.toolkit(&["auth", "--list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("locked\tstreamable-http\tunauthorized\tno tokens")),
+        "{out}"
+    );
+    assert!(!out.contains(&a), "stdio servers are not listed: {out}");
+
+    let tokens = hub.state_dir.join("oauth/locked.json");
+    std::fs::create_dir_all(tokens.parent().unwrap()).unwrap();
+    std::fs::write(&tokens, "{}").unwrap();
+    let (code, out, _) = hub.toolkit(&["auth", "--logout", "locked"]);
+    assert_eq!((code, out.trim()), (0, "forgot the tokens of `locked`"));
+    assert!(!tokens.exists());
+}
