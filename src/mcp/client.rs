@@ -277,6 +277,27 @@ impl From<String> for ConnectError {
     }
 }
 
+/// The `WWW-Authenticate` a server answers an unauthenticated `initialize` with.
+async fn challenge_again(url: &str, headers: &http::HeaderMap) -> Option<String> {
+    let resp = reqwest::Client::new()
+        .post(url)
+        .headers(headers.clone())
+        .header(http::header::ACCEPT, "application/json, text/event-stream")
+        .json(
+            &serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "mcphub", "version": env!("CARGO_PKG_VERSION")}}}),
+        )
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .ok()?;
+    resp.headers()
+        .get(http::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+}
+
 /// The `WWW-Authenticate` of an authorization the streamable transport was refused.
 fn challenge_of(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     use rmcp::transport::streamable_http_client::{AuthRequiredError, InsufficientScopeError};
@@ -509,8 +530,13 @@ impl Connection {
                 if let Some(why) = &unreachable {
                     message = format!("{why} (initialize failed)");
                 }
-                let challenge = challenge_of(&e);
+                let mut challenge = challenge_of(&e);
                 let unauthorized = e.is_authorization_required() || challenge.is_some();
+                if unauthorized && challenge.is_none() {
+                    // The SDK keeps the header in its worker's quit reason, out of
+                    // reach: ask the server again for it.
+                    challenge = challenge_again(url, &headers).await;
+                }
                 if unauthorized {
                     // The SDK's chain of transport errors says nothing more useful.
                     message = "the server wants authorization (HTTP 401 to initialize)".into();

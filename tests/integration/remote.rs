@@ -156,10 +156,6 @@ const CLIENT_SCENARIOS_FAILING: &[(&str, &str)] = &[
         "the suite expects protocol 2025-11-25 from the client; the hub asks for the newest, 2026-07-28",
     ),
     (
-        "auth/metadata-var3",
-        "the SDK does not look for OIDC metadata at <issuer path>/.well-known/openid-configuration",
-    ),
-    (
         "auth/2025-03-26-oauth-metadata-backcompat",
         "the SDK holds a 2025-03-26 server's authorization server to the issuer of the 2025-06 rules",
     ),
