@@ -183,11 +183,14 @@ pub async fn begin(
 ) -> Result<SignIn, String> {
     let mut manager = manager(server_url).await?;
     manager.set_credential_store(tokens.clone());
-    let resolution = manager
-        .resolve_metadata_from_challenge(challenge)
-        .await
-        .map_err(|e| describe(&e))?;
-    manager.set_metadata(resolution.metadata);
+    let metadata = match manager.resolve_metadata_from_challenge(challenge).await {
+        Ok(resolution) => resolution.metadata,
+        Err(e) => match legacy_metadata(server_url, &e).await {
+            Some(m) => m,
+            None => return Err(describe(&e)),
+        },
+    };
+    manager.set_metadata(metadata);
     let mut request = AuthorizationRequest::new(redirect_uri).with_client_name("mcphub");
     if let Some(id) = &settings.client_id {
         request = request.with_preregistered_client(id.clone());
@@ -205,6 +208,36 @@ pub async fn begin(
         .await
         .map_err(|(_, e)| describe(&e))?;
     Ok(SignIn { session })
+}
+
+/// A 2025-03-26 server (no protected-resource metadata) whose authorization server
+/// publishes its metadata at the server's origin under an issuer with a path: the
+/// SDK holds that issuer to the origin, as the later revisions of the spec do, and
+/// refuses it. That revision's clients take the metadata as published.
+async fn legacy_metadata(
+    server_url: &str,
+    refused: &AuthError,
+) -> Option<rmcp::transport::auth::AuthorizationMetadata> {
+    if !describe(refused).contains("issuer mismatch") {
+        return None;
+    }
+    let url = reqwest::Url::parse(server_url)
+        .ok()?
+        .join("/.well-known/oauth-authorization-server")
+        .ok()?;
+    let metadata: rmcp::transport::auth::AuthorizationMetadata = reqwest::Client::new()
+        .get(url)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .ok()?
+        .error_for_status()
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    tracing::info!(issuer = ?metadata.issuer, "taking the authorization server's metadata from the server's origin, as the 2025-03-26 revision does");
+    Some(metadata)
 }
 
 /// An SDK auth error with its causes, as one line.

@@ -150,16 +150,10 @@ async fn an_old_sse_server_relays_progress_and_is_reconnected_after_it_dies() {
 /// hub with the scenario's server as a remote server, follows the authorization
 /// address the hub gives, and calls a tool through it. Every scenario passes but
 /// those named here, each with why.
-const CLIENT_SCENARIOS_FAILING: &[(&str, &str)] = &[
-    (
-        "initialize",
-        "the suite expects protocol 2025-11-25 from the client; the hub asks for the newest, 2026-07-28",
-    ),
-    (
-        "auth/2025-03-26-oauth-metadata-backcompat",
-        "the SDK holds a 2025-03-26 server's authorization server to the issuer of the 2025-06 rules",
-    ),
-];
+const CLIENT_SCENARIOS_FAILING: &[(&str, &str)] = &[(
+    "initialize",
+    "the suite expects protocol 2025-11-25 from the client; the hub asks for the newest, 2026-07-28",
+)];
 
 const CLIENT_SCENARIOS: &[&str] = &[
     "initialize",
