@@ -647,7 +647,8 @@ fn json_kind(v: &Value) -> &'static str {
 
 impl HubConfig {
     /// The servers as mcp-hub's `config_changed` event shows them (`{mcpServers: {name:
-    /// entry}}`, each with its `config_source`), env and header values masked: the
+    /// entry}}`, each with its `config_source`), env and header values and OAuth client
+    /// secrets masked: the
     /// event goes to every client of `/api/events`, and secrets never leave the hub.
     pub fn public_view(&self) -> Value {
         let servers: Map<String, Value> = self
@@ -661,6 +662,11 @@ impl HubConfig {
                             *v = Value::String("<hidden>".into());
                         }
                     }
+                }
+                if let Some(Value::Object(o)) = raw.get_mut("oauth")
+                    && let Some(v) = o.get_mut("client_secret")
+                {
+                    *v = Value::String("<hidden>".into());
                 }
                 raw.insert(
                     "config_source".into(),

@@ -7,7 +7,38 @@ async fn secrets_never_appear_in_api_output_or_logs() {
     let a = random_name("a");
     let mut entry = fixture(&a, &[]);
     entry["env"] = json!({"SUPER_SECRET_TOKEN": "hunter2-do-not-leak"});
-    let hub = HubBuilder::new().server(&a, entry).start().await;
+    // A remote server's pre-registered OAuth client secret is one too.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/mcp", l.local_addr().unwrap())
+    };
+    let remote = json!({"url": closed, "oauth": {"client_id": "mcphub-test", "client_secret": "hunter2-oauth-secret"}});
+    let hub = HubBuilder::new()
+        .server(&a, entry.clone())
+        .server("remote", remote.clone())
+        .arg("--watch")
+        .start()
+        .await;
+    hub.wait_connected(&a).await;
+    // A watched change sends every client of /api/events the servers as they are.
+    let mut events = hub.events().await;
+    let mut changed = entry;
+    changed["description"] = json!("changed");
+    std::fs::write(
+        &hub.config_path,
+        json!({"mcpServers": {a.clone(): changed, "remote": remote}}).to_string(),
+    )
+    .unwrap();
+    let seen = events.until(|v| v["type"] == "config_changed").await;
+    let told = serde_json::to_string(&seen).unwrap();
+    assert!(
+        told.contains("mcphub-test"),
+        "the event was checked: {told}"
+    );
+    assert!(
+        !told.contains("hunter2"),
+        "the config_changed event leaks a secret"
+    );
     hub.wait_connected(&a).await;
     let client = hub.mcp().await;
     // The server did get its env.
