@@ -462,39 +462,46 @@ impl Connection {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| e.to_string())?;
-        // Signed in: the tokens go with every request, over streamable HTTP (the
-        // transport the authorization spec is written for).
-        if let Some(manager) = auth {
-            let client = rmcp::transport::auth::AuthClient::new(http, manager);
-            return Connection::streamable(client, url, header_map, relay(), init_timeout).await;
+        // Signed in: over streamable HTTP the SDK's client adds the token to every
+        // request and refreshes it; the old transport gets the token as it is now
+        // (fresh: the manager refreshes it here when it is about to expire).
+        let mut sse_headers = header_map.clone();
+        if let Some(manager) = &auth
+            && let Ok(token) = manager.get_access_token().await
+            && let Ok(value) = http::HeaderValue::try_from(format!("Bearer {token}"))
+        {
+            sse_headers.insert(http::header::AUTHORIZATION, value);
         }
-        match mode {
-            RemoteMode::Streamable => {
-                Connection::streamable(http, url, header_map, relay(), init_timeout).await
+        let streamable = |headers: http::HeaderMap| {
+            let http = http.clone();
+            let relay = relay();
+            async move {
+                match auth {
+                    Some(manager) => {
+                        let client = rmcp::transport::auth::AuthClient::new(http, manager);
+                        Connection::streamable(client, url, headers, relay, init_timeout).await
+                    }
+                    None => Connection::streamable(http, url, headers, relay, init_timeout).await,
+                }
             }
-            RemoteMode::Sse => Connection::sse(http, url, header_map, relay(), init_timeout).await,
+        };
+        match mode {
+            RemoteMode::Streamable => streamable(header_map).await,
+            RemoteMode::Sse => Connection::sse(http, url, sse_headers, relay(), init_timeout).await,
             RemoteMode::Auto => {
-                let first = Connection::streamable(
-                    http.clone(),
-                    url,
-                    header_map.clone(),
-                    relay(),
-                    init_timeout,
-                )
-                .await;
-                let e = match first {
+                let e = match streamable(header_map).await {
                     Ok(c) => return Ok(c),
                     // Credentials wanted, or nothing there: the old transport will not
                     // do better.
                     Err(e) if e.unauthorized || e.unreachable => return Err(e),
                     Err(e) => e,
                 };
-                Connection::sse(http, url, header_map, relay(), init_timeout)
+                Connection::sse(http, url, sse_headers, relay(), init_timeout)
                     .await
                     .map_err(|sse| ConnectError {
                         unauthorized: sse.unauthorized,
                         unreachable: false,
-                        challenge: None,
+                        challenge: sse.challenge,
                         message: format!(
                             "streamable HTTP: {}; old HTTP+SSE: {}",
                             e.message, sse.message
@@ -569,7 +576,7 @@ impl Connection {
             .map_err(|e| ConnectError {
                 unauthorized: e.unauthorized,
                 unreachable: false,
-                challenge: None,
+                challenge: e.challenge,
                 message: e.message,
             })?;
         let client = relay.into_client();

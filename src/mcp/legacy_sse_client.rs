@@ -21,6 +21,8 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 pub struct OpenError {
     pub unauthorized: bool,
+    /// The server's `WWW-Authenticate` with a 401 or 403.
+    pub challenge: Option<String>,
     pub message: String,
 }
 
@@ -48,6 +50,7 @@ pub async fn open(
 ) -> Result<LegacySseTransport, OpenError> {
     let fail = |message: String| OpenError {
         unauthorized: false,
+        challenge: None,
         message,
     };
     let base = reqwest::Url::parse(url).map_err(|e| fail(format!("`{url}`: {e}")))?;
@@ -65,6 +68,11 @@ pub async fn open(
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(OpenError {
             unauthorized: true,
+            challenge: resp
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from),
             message: format!("the server wants authorization (HTTP {status} to the SSE GET)"),
         });
     }
