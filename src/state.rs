@@ -64,16 +64,7 @@ impl StateDir {
 
     /// `server`'s OAuth tokens (its name percent-encoded, so any name is one file).
     pub fn oauth_token_file(&self, server: &str) -> PathBuf {
-        let name: String = server
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
+        let name = crate::util::percent_encode(server);
         self.oauth_dir().join(format!("{name}.json"))
     }
 

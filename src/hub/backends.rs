@@ -220,7 +220,10 @@ impl Backend {
                 refused.message
             );
         }
-        let redirect = format!("{callback}?server_name={}", url_encode(&self.name));
+        let redirect = format!(
+            "{callback}?server_name={}",
+            crate::util::percent_encode(&self.name)
+        );
         let tokens = self.token_file(oauth);
         match crate::mcp::oauth::begin(
             &url,
@@ -596,20 +599,6 @@ impl Backend {
             }
         }
     }
-}
-
-/// `s` with every byte but ASCII letters, digits, `-`, `_` and `.` percent-encoded:
-/// safe in a query string and as a file name.
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// Exponential backoff with full jitter in the upper half: `initial * 2^n`, capped at

@@ -754,18 +754,24 @@ impl Hub {
             .is_some_and(|s| *s == stamp)
     }
 
-    /// The address a user opens to sign `server` in (`POST /api/servers/authorize`).
-    pub fn authorization_url(&self, server: &str) -> Result<String, HubError> {
+    /// `server`, when a sign-in of it waits for its user.
+    fn signing_in(&self, server: &str) -> Result<(Arc<Backend>, String), HubError> {
         let backend = self
             .backend(server)
             .ok_or_else(|| HubError::UnknownServer {
                 server: server.into(),
             })?;
-        backend
+        let url = backend
             .authorization_url()
             .ok_or_else(|| HubError::NoAuthorizationPending {
                 server: server.into(),
-            })
+            })?;
+        Ok((backend, url))
+    }
+
+    /// The address a user opens to sign `server` in (`POST /api/servers/authorize`).
+    pub fn authorization_url(&self, server: &str) -> Result<String, HubError> {
+        self.signing_in(server).map(|(_, url)| url)
     }
 
     /// Completes `server`'s sign-in with the code (and state) its authorization
@@ -776,12 +782,7 @@ impl Hub {
         code: &str,
         state: &str,
     ) -> Result<(), HubError> {
-        self.authorization_url(server)?;
-        let backend = self
-            .backend(server)
-            .ok_or_else(|| HubError::UnknownServer {
-                server: server.into(),
-            })?;
+        let (backend, _) = self.signing_in(server)?;
         backend
             .finish_sign_in(code, state)
             .await
