@@ -204,7 +204,7 @@ impl Backend {
         }
         let Some(callback) = &oauth.callback else {
             return format!(
-                "{} (this hub has no HTTP front to be called back on: run `mcphub auth {}`)",
+                "{} (this hub has no HTTP front to be called back on: sign it in once with `mcphub serve` and `mcphub auth {}`; the tokens are kept for every hub on this state directory)",
                 refused.message, self.name
             );
         };
