@@ -134,6 +134,9 @@ impl rmcp::ClientHandler for UpstreamHandler {
     }
     fn get_info(&self) -> ClientConfig {
         // Offered to every backend; a request no client session can answer gets an error.
+        // The handshake names the newest revision that has one: 2026-07-28 has no
+        // `initialize` (its servers are reached by discovery), and a server may refuse
+        // a handshake that names it.
         ClientConfig::new(
             ClientCapabilities::builder()
                 .enable_roots()
@@ -142,6 +145,7 @@ impl rmcp::ClientHandler for UpstreamHandler {
                 .build(),
             Implementation::new("mcphub", env!("CARGO_PKG_VERSION")),
         )
+        .with_protocol_version(rmcp::model::ProtocolVersion::LATEST_WITH_INITIALIZE)
     }
 }
 

@@ -149,11 +149,8 @@ async fn an_old_sse_server_relays_progress_and_is_reconnected_after_it_dies() {
 /// conformance 0.1.16) with mcphub as the client: `mcphub-conformance-client` starts the
 /// hub with the scenario's server as a remote server, follows the authorization
 /// address the hub gives, and calls a tool through it. Every scenario passes but
-/// those named here, each with why.
-const CLIENT_SCENARIOS_FAILING: &[(&str, &str)] = &[(
-    "initialize",
-    "the suite expects protocol 2025-11-25 from the client; the hub asks for the newest, 2026-07-28",
-)];
+/// those named here, each with why (none today).
+const CLIENT_SCENARIOS_FAILING: &[(&str, &str)] = &[];
 
 const CLIENT_SCENARIOS: &[&str] = &[
     "initialize",
