@@ -225,6 +225,18 @@ impl Backend {
             crate::util::percent_encode(&self.name)
         );
         let tokens = self.token_file(oauth);
+        // Refused with the kept token (not for want of scope): refresh it first.
+        let wants_scope = refused
+            .challenge
+            .as_deref()
+            .is_some_and(|c| c.contains("insufficient_scope"));
+        if tokens.exists()
+            && !wants_scope
+            && crate::mcp::oauth::refresh(&url, &tokens, &client).await
+        {
+            self.kick.notify_one();
+            return "the server refused the token; refreshed it, reconnecting".into();
+        }
         match crate::mcp::oauth::begin(
             &url,
             refused.challenge.as_deref(),

@@ -136,6 +136,21 @@ pub async fn signed_in(
     Ok(Some(manager))
 }
 
+/// A server refused the kept access token (401 `invalid_token`): the refresh token
+/// gets a new one without asking the user. True when it did.
+pub async fn refresh(server_url: &str, tokens: &TokenFile, settings: &ClientSettings) -> bool {
+    let Ok(Some(manager)) = signed_in(server_url, tokens, settings).await else {
+        return false;
+    };
+    match manager.refresh_token().await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::info!(error = %describe(&e), "a refused token could not be refreshed: signing in again");
+            false
+        }
+    }
+}
+
 async fn manager(server_url: &str) -> Result<AuthorizationManager, String> {
     // Servers on this machine or the user's network are the user's choice: their
     // authorization servers may be there too.
