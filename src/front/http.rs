@@ -255,7 +255,10 @@ async fn guard(State(sec): State<Arc<Security>>, req: Request, next: Next) -> Re
             );
         }
     }
-    if let Some(token) = &sec.token {
+    // The browser coming back from an authorization server has no bearer token; the
+    // callback is authenticated by its state (and PKCE) instead.
+    let oauth_callback = req.uri().path() == "/api/oauth/callback";
+    if let Some(token) = sec.token.as_ref().filter(|_| !oauth_callback) {
         let given = req
             .headers()
             .get(header::AUTHORIZATION)

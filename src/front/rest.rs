@@ -718,13 +718,16 @@ async fn events(State(hub): State<Arc<Hub>>) -> Sse<impl Stream<Item = Result<Ev
             v.ok()
                 .map(|v| (Event::default().event("log").data(v.to_string()), false))
         });
-    let stream = futures::StreamExt::scan(
-        tokio_stream::once((first, false)).chain(hub_events.merge(logs)),
-        false,
-        |ended, (event, last)| {
-            let next = (!*ended).then_some(Ok(event));
-            *ended = last;
-            futures::future::ready(next)
+    // Ends right after the hub's last event, without waiting for another.
+    let events = tokio_stream::once((first, false)).chain(hub_events.merge(logs));
+    let stream = futures::stream::unfold(
+        (Box::pin(events), false),
+        |(mut events, ended)| async move {
+            if ended {
+                return None;
+            }
+            let (event, last) = futures::StreamExt::next(&mut events).await?;
+            Some((Ok::<_, Infallible>(event), (events, last)))
         },
     );
     Sse::new(stream).keep_alive(

@@ -165,8 +165,9 @@ impl Backend {
 
     /// `/api/servers/start`: (re)connect now, skipping any backoff.
     pub fn resume(&self) {
-        // A user's start: sign-ins refused before may be tried again.
+        // A user's start: sign-ins refused before may be tried again, from scratch.
         *self.sign_ins.lock().unwrap_or_else(|p| p.into_inner()) = (0, None);
+        self.drop_sign_in();
         let was_paused = std::mem::replace(
             &mut *self.paused.lock().unwrap_or_else(|p| p.into_inner()),
             false,
@@ -225,6 +226,13 @@ impl Backend {
             crate::util::percent_encode(&self.name)
         );
         let tokens = self.token_file(oauth);
+        // A step-up keeps what was granted and adds what the server now names.
+        let mut client = client;
+        for scope in crate::mcp::oauth::step_up_scopes(&tokens, refused.challenge.as_deref()) {
+            if !client.scopes.contains(&scope) {
+                client.scopes.push(scope);
+            }
+        }
         // Refused with the kept token (not for want of scope): refresh it first.
         let wants_scope = refused
             .challenge
@@ -265,6 +273,12 @@ impl Backend {
         self.reauth_notify.notify_one();
     }
 
+    /// Forgets a pending sign-in (spent, or no longer wanted).
+    fn drop_sign_in(&self) {
+        *self.sign_in.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.update(|s| s.authorization_url = None);
+    }
+
     /// A call went through: a later refusal may start sign-ins again.
     pub fn call_went_through(&self) {
         *self.sign_ins.lock().unwrap_or_else(|p| p.into_inner()) = (0, None);
@@ -293,10 +307,15 @@ impl Backend {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(|| format!("server `{}` has no OAuth sign-in pending", self.name))?;
-        pending.finish(code, state).await?;
-        *self.sign_in.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let finished = pending.finish(code, state).await;
+        // Either way this sign-in is spent (the SDK forgets its PKCE state at the
+        // exchange): a failed one gives way to a fresh one on the next connect.
+        self.drop_sign_in();
+        if let Err(e) = finished {
+            self.kick.notify_one();
+            return Err(format!("{e}; a new sign-in is being prepared"));
+        }
         self.update(|s| {
-            s.authorization_url = None;
             s.status = ServerStatus::Connecting;
             s.error = None;
         });
@@ -418,7 +437,11 @@ impl Backend {
                                 s.pid = conn.pid();
                                 s.identity = Some(Arc::new(identity));
                                 s.offer = Arc::new(offer);
+                                // Signed in elsewhere (`mcphub auth`, another hub):
+                                // an address handed out before is stale.
+                                s.authorization_url = None;
                             });
+                            *self.sign_in.lock().unwrap_or_else(|p| p.into_inner()) = None;
                             changed();
                             tracing::info!(event = events::SERVER_CONNECTED, server = %self.name, tools, pid = conn.pid(), "server {} connected with {tools} tools", self.name);
                             if self.offer_stale.swap(false, Ordering::SeqCst) {
@@ -432,7 +455,7 @@ impl Backend {
                             let reason = tokio::select! {
                                 _ = self.stop.cancelled() => None,
                                 _ = self.wait_for_pause() => Some(String::new()),
-                                _ = self.reauth_notify.notified() => Some(String::new()),
+                                _ = self.wait_for_reauth() => Some(String::new()),
                                 r = conn.closed() => Some(r),
                             };
                             *self.handle.write().unwrap_or_else(|p| p.into_inner()) = None;
@@ -528,6 +551,22 @@ impl Backend {
         });
         changed();
         tracing::info!(event = events::SERVER_STOPPED, server = %self.name, "server {} stopped", self.name);
+    }
+
+    /// Until a call's refusal asks for a new sign-in (a wake-up left from one already
+    /// handled is no reason to drop the connection).
+    async fn wait_for_reauth(&self) {
+        loop {
+            self.reauth_notify.notified().await;
+            if self
+                .reauth
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some()
+            {
+                return;
+            }
+        }
     }
 
     async fn wait_for_pause(&self) {

@@ -88,6 +88,9 @@ pub struct Hub {
     /// When `--auto-shutdown`'s wait began, and how long it is: mcp-hub's
     /// `shutting_down` state of its `workspaces.json` entry.
     shutdown_pending: std::sync::Mutex<Option<(DateTime<Utc>, std::time::Duration)>>,
+    /// Held for a whole reload: two at once (a watched file and an API call) would
+    /// both work out the changes from the same servers and both apply them.
+    reloading: std::sync::Mutex<()>,
     /// `hard_restart` asked the hub to shut down.
     shutdown_requested: tokio_util::sync::CancellationToken,
     /// The clients of `/api/events` by id, with when each connected.
@@ -229,6 +232,7 @@ impl Hub {
             listeners: tokio::sync::watch::channel(0).0,
             shutdown_pending: std::sync::Mutex::new(None),
             shutdown_requested: tokio_util::sync::CancellationToken::new(),
+            reloading: std::sync::Mutex::new(()),
             events_clients: Arc::default(),
             own_writes: Default::default(),
             next_events_client: std::sync::atomic::AtomicU64::new(1),
@@ -457,10 +461,16 @@ impl Hub {
         self.metrics
             .set_status(&backend.name, backend.status().as_str());
         self.metrics.sync_reconnects(&backend.name, 0);
-        self.backends
+        let replaced = self
+            .backends
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(backend.name.clone(), backend.clone());
+        // Two reloads at once (a watched file and an API call) may both replace a
+        // server: the one replaced must not keep running beside its successor.
+        if let Some(old) = replaced {
+            old.stop();
+        }
         tokio::spawn(backend.supervise(
             self.placeholders.clone(),
             self.backend_tx.clone(),
@@ -903,6 +913,7 @@ impl Hub {
         self: &Arc<Self>,
         why: Reload,
     ) -> Result<ReloadSummary, crate::config::ConfigError> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         let new = self.options.config_files.load()?;
         // What changes, worked out before anything is touched, so that clients hear
         // mcp-hub's `servers_updating` first and `servers_updated` when it is done.

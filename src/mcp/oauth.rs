@@ -122,6 +122,15 @@ pub async fn signed_in(
     }
     let mut manager = manager(server_url).await?;
     manager.set_credential_store(tokens.clone());
+    // Resolved as a sign-in resolves it (with the 2025-03-26 fallback), so that a
+    // server signed in that way is reached with its tokens too.
+    let metadata = match manager.resolve_metadata().await {
+        Ok(resolution) => resolution.metadata,
+        Err(e) => legacy_metadata(server_url, &e)
+            .await
+            .ok_or_else(|| describe(&e))?,
+    };
+    manager.set_metadata(metadata);
     match manager.initialize_from_store().await {
         Ok(true) => {}
         Ok(false) => return Ok(None),
@@ -129,7 +138,8 @@ pub async fn signed_in(
     }
     if let (Some(id), Some(secret)) = (&settings.client_id, &settings.client_secret) {
         // The secret is not kept with the tokens: refreshes need it from the config.
-        let config = rmcp::transport::auth::OAuthClientConfig::new(id.clone(), String::new())
+        // A refresh sends no redirect, but the client wants a valid one.
+        let config = rmcp::transport::auth::OAuthClientConfig::new(id.clone(), server_url)
             .with_client_secret(secret.clone());
         manager.configure_client(config).map_err(|e| describe(&e))?;
     }

@@ -134,6 +134,28 @@ async fn bearer_token_is_required_when_set() {
     assert_eq!(r.status().as_u16(), 200);
     let body = r.text().await.unwrap();
     assert!(!body.contains("tok-123"));
+    // A browser coming back from an authorization server has no token: the OAuth
+    // callback answers it (its state authenticates it), and nothing else opens.
+    let r = hub
+        .http
+        .get(hub.url("/api/oauth/callback?code=c&state=s&server_name=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap().contains("Authorization failed"));
+    let r = hub
+        .http
+        .post(hub.url("/api/oauth/manual_callback"))
+        .json(&json!({"url": "http://localhost/api/oauth/callback?code=c&server_name=nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        401,
+        "the manual callback is an API call"
+    );
     assert!(!read(&hub.log_file()).contains("tok-123"));
     assert!(!read(&hub.state_dir.join("workspaces.json")).contains("tok-123"));
     assert!(!hub.stderr().contains("tok-123"));
