@@ -60,7 +60,13 @@ pub struct Marketplace {
     client: reqwest::Client,
     /// Held across a fetch, so that concurrent requests fetch once.
     cache: Mutex<Option<Cache>>,
+    /// When a fetch last failed: while a kept copy answers, the registry is not
+    /// asked again for a minute (each try may wait out the fetch timeout).
+    failed_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long a failed fetch is not retried while a kept copy answers.
+const RETRY_AFTER: Duration = Duration::from_secs(60);
 
 impl Marketplace {
     pub fn new(url: String, cache_file: PathBuf) -> Marketplace {
@@ -78,6 +84,7 @@ impl Marketplace {
                 .build()
                 .unwrap_or_default(),
             cache: Mutex::new(None),
+            failed_at: std::sync::Mutex::new(None),
         }
     }
 
@@ -137,7 +144,20 @@ impl Marketplace {
         {
             return Ok(r.clone());
         }
-        match self.fetch().await {
+        let recently_failed = self
+            .failed_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < RETRY_AFTER);
+        if recently_failed
+            && let Some(stale) = cache.registry.as_ref().filter(|r| !r.servers.is_empty())
+        {
+            return Ok(stale.clone());
+        }
+        let fetched = self.fetch().await;
+        *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) =
+            fetched.is_err().then(std::time::Instant::now);
+        match fetched {
             Ok(r) => {
                 cache.registry = Some(r.clone());
                 cache.last_fetched_at = Some(now_ms());
