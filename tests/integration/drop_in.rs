@@ -381,10 +381,7 @@ async fn the_marketplace_is_fetched_once_kept_and_queried_as_mcp_hub_does() {
     assert_eq!(fetches.load(Ordering::SeqCst), 1, "kept across restarts");
 
     // Offline and nothing kept: an error that names the registry and the fix.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/registry.json", l.local_addr().unwrap())
-    };
+    let closed = closed_url("/registry.json");
     let hub = HubBuilder::new()
         .arg("--marketplace-url")
         .arg(&closed)

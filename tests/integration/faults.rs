@@ -460,10 +460,7 @@ async fn failing_http_server() -> String {
 
 #[tokio::test]
 async fn remote_backends_that_answer_500_or_refuse_connections_are_reported() {
-    let refused = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/mcp", l.local_addr().unwrap())
-    };
+    let refused = closed_url("/mcp");
     let hub = HubBuilder::new()
         .fixture("local")
         .server("five-hundred", json!({"url": failing_http_server().await}))

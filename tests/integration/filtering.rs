@@ -643,10 +643,7 @@ fn a_bad_filtering_block_is_refused_naming_the_file_and_key() {
 #[tokio::test]
 async fn every_llm_fault_leaves_the_hub_ready_with_every_tool_categorized() {
     let fake = FakeLlm::start("good").await;
-    let closed_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed_port = free_port();
     for mode in [
         "null",
         "garbage",

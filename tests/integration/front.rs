@@ -117,13 +117,7 @@ async fn backend_progress_reaches_the_client_that_made_the_call() {
         .call_text(&format!("{a}__slow"), json!({"ms": 300, "steps": 3}))
         .await;
     assert_eq!(text, "waited 300 ms");
-    let mut seen = vec![];
-    while seen.len() < 3 {
-        match tokio::time::timeout(DEADLINE, client.progress.recv()).await {
-            Ok(Some(p)) => seen.push(p.progress),
-            _ => break,
-        }
-    }
+    let seen = client.progress_values(3).await;
     assert_eq!(seen, vec![1.0, 2.0, 3.0]);
 }
 

@@ -8,11 +8,7 @@ use crate::support::*;
 /// server-everything over streamable HTTP on a free port; returns its URL.
 async fn everything_over_http() -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut child = tokio::process::Command::new(deps().npm_bin("mcp-server-everything"))
         .arg("streamableHttp")
         .env("PORT", port.to_string())
@@ -286,11 +282,7 @@ async fn the_toolkit_reads_the_original_node_mcp_hub_too() {
         json!({"mcpServers": {name.clone(): fixture(&name, &[])}}).to_string(),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut peer = tokio::process::Command::new(deps().npm_bin("mcp-hub"))
         .args(["--port", &port.to_string(), "--config"])
         .arg(&cfg)

@@ -411,10 +411,7 @@ async fn concurrent_callers_are_refused_while_the_probe_is_out() {
 #[tokio::test]
 async fn connection_refused_is_a_connect_error() {
     // A port that was free a moment ago and that nobody listens on.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = crate::support::free_port();
     for provider in Provider::ALL {
         let mut s = settings(provider, format!("http://127.0.0.1:{port}"));
         s.retry_count = 1;

@@ -7,14 +7,6 @@ use serde_json::json;
 use crate::deps::deps;
 use crate::support::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Spawns `cmd` and waits for `ready` on its stderr or stdout.
 async fn spawn_until(mut cmd: tokio::process::Command, ready: &str) -> tokio::process::Child {
     use tokio::io::AsyncBufReadExt;
@@ -119,13 +111,7 @@ async fn an_old_sse_server_relays_progress_and_is_reconnected_after_it_dies() {
         .call_text("gw__slow", json!({"ms": 300, "steps": 3}))
         .await;
     assert_eq!(text, "waited 300 ms");
-    let mut seen = vec![];
-    while seen.len() < 3 {
-        match tokio::time::timeout(DEADLINE, client.progress.recv()).await {
-            Ok(Some(p)) => seen.push(p.progress),
-            _ => break,
-        }
-    }
+    let seen = client.progress_values(3).await;
     assert_eq!(
         seen,
         vec![1.0, 2.0, 3.0],

@@ -8,10 +8,7 @@ async fn secrets_never_appear_in_api_output_or_logs() {
     let mut entry = fixture(&a, &[]);
     entry["env"] = json!({"SUPER_SECRET_TOKEN": "hunter2-do-not-leak"});
     // A remote server's pre-registered OAuth client secret is one too.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/mcp", l.local_addr().unwrap())
-    };
+    let closed = closed_url("/mcp");
     let remote = json!({"url": closed, "oauth": {"client_id": "mcphub-test", "client_secret": "hunter2-oauth-secret"}});
     let hub = HubBuilder::new()
         .server(&a, entry.clone())

@@ -152,10 +152,7 @@ async fn mcphub_nvims_sequence_gets_the_answers_mcp_hub_gives() {
     let peer_home = peer_dir.path().join("home");
     std::fs::create_dir_all(&peer_home).unwrap();
     let peer_config = servers_file(peer_dir.path());
-    let peer_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let peer_port = free_port();
     let mut peer_child = tokio::process::Command::new(&peer_bin)
         .arg("--port")
         .arg(peer_port.to_string())

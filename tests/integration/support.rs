@@ -16,6 +16,21 @@ pub const FIXTURE: &str = env!("CARGO_BIN_EXE_mcphub-fixture-server");
 /// How long a condition may take before a test fails with the hub's last state.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
+/// A loopback port that was free a moment ago: for a server a test starts on it, or
+/// (nothing started) for an address where nothing listens.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An address on loopback where nothing listens, ending in `path`.
+pub fn closed_url(path: &str) -> String {
+    format!("http://127.0.0.1:{}{path}", free_port())
+}
+
 pub fn random_name(stem: &str) -> String {
     format!("{stem}_{:06x}", rand::random::<u32>() & 0xffffff)
 }
@@ -502,6 +517,19 @@ impl McpClient {
         let mut p = CallToolRequestParams::new(name.to_owned());
         p.arguments = args.as_object().cloned();
         self.service.peer().call_tool(p).await
+    }
+
+    /// The values of the next `n` progress notifications (fewer when they stop coming
+    /// within the deadline).
+    pub async fn progress_values(&mut self, n: usize) -> Vec<f64> {
+        let mut seen = vec![];
+        while seen.len() < n {
+            match tokio::time::timeout(DEADLINE, self.progress.recv()).await {
+                Ok(Some(p)) => seen.push(p.progress),
+                _ => break,
+            }
+        }
+        seen
     }
 
     pub async fn call_text(&self, name: &str, args: Value) -> String {
