@@ -15,3 +15,13 @@ pub fn percent_encode(s: &str) -> String {
         })
         .collect()
 }
+
+/// What tells that a file changed: its modification time and length, `None` while it
+/// does not exist. Read from metadata, not contents, so that polling it costs a stat.
+pub type FileStamp = Option<(std::time::SystemTime, u64)>;
+
+pub fn file_stamp(path: &std::path::Path) -> FileStamp {
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| Some((m.modified().ok()?, m.len())))
+}

@@ -742,9 +742,7 @@ impl Hub {
     /// it as news (mcp-hub records a start or stop in memory, and its clients hear
     /// no `config_changed` for one).
     fn own_write(&self, file: &std::path::Path) {
-        let stamp = std::fs::metadata(file)
-            .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        let stamp = crate::util::file_stamp(file);
         self.own_writes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -752,11 +750,7 @@ impl Hub {
     }
 
     /// Whether `file` is as the hub last wrote it (`own_write`).
-    pub fn is_own_write(
-        &self,
-        file: &std::path::Path,
-        stamp: Option<(std::time::SystemTime, u64)>,
-    ) -> bool {
+    pub fn is_own_write(&self, file: &std::path::Path, stamp: crate::util::FileStamp) -> bool {
         self.own_writes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -1062,9 +1056,7 @@ impl Hub {
     /// The live entries of `workspaces.json` (dead PIDs left out).
     pub fn live_workspaces(&self) -> Arc<Vec<WorkspaceEntry>> {
         let file = self.options.state_dir.workspaces_file();
-        let stamp = std::fs::metadata(&file)
-            .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        let stamp = crate::util::file_stamp(&file);
         let mut seen = self
             .workspaces_seen
             .lock()
@@ -1111,7 +1103,7 @@ impl Hub {
 }
 
 struct WorkspacesSeen {
-    stamp: Option<(std::time::SystemTime, u64)>,
+    stamp: crate::util::FileStamp,
     at: Instant,
     entries: Arc<Vec<WorkspaceEntry>>,
 }

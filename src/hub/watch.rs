@@ -6,9 +6,9 @@
 //! and the handful of files involved cost nothing to stat twice a second.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -16,17 +16,9 @@ use crate::api::HubState;
 use crate::api::events;
 use crate::hub::backends::Backend;
 use crate::hub::lifecycle::Hub;
+use crate::util::{FileStamp as Stamp, file_stamp as stamp};
 
 const TICK: Duration = Duration::from_millis(500);
-
-/// What tells a file's change: its modification time and length, `None` when absent.
-type Stamp = Option<(SystemTime, u64)>;
-
-fn stamp(file: &Path) -> Stamp {
-    std::fs::metadata(file)
-        .ok()
-        .and_then(|m| Some((m.modified().ok()?, m.len())))
-}
 
 fn stamps(files: &[PathBuf]) -> Vec<Stamp> {
     files.iter().map(|f| stamp(f)).collect()
