@@ -26,6 +26,7 @@ const INNER: &[(&str, &[&[&str]])] = &[
         "mcp",
         &[
             &["model"],
+            &["rounds"],
             &["sessions", "legacy_sse_client", "oauth"],
             &["client"],
             &["server", "legacy_sse"],
