@@ -13,5 +13,6 @@ pub mod legacy_sse;
 pub mod legacy_sse_client;
 pub mod model;
 pub mod oauth;
+pub mod rounds;
 pub mod server;
 pub mod sessions;

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams,
-    GetPromptResponse, InitializeRequestParams, InitializeResult, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
+    GetPromptResponse, InitializeRequestParams, InitializeResult, InputRequiredResult,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
 };
 use rmcp::model::{
     CompleteRequestParams, CompleteResult, SetLevelRequestParams, SubscribeRequestParams,
@@ -24,6 +24,7 @@ use crate::api::events;
 use crate::hub::error::HubError;
 use crate::hub::filtering::listing::{Listing, SessionView};
 use crate::hub::lifecycle::Hub;
+use crate::mcp::client::Answer;
 use crate::mcp::model::McpError;
 use crate::mcp::sessions::{Caller, ListKind, SessionId};
 
@@ -55,7 +56,7 @@ impl HubService {
         name: &str,
         arguments: Option<&serde_json::Map<String, serde_json::Value>>,
         context: &RequestContext<RoleServer>,
-    ) -> Option<Result<CallToolResult, HubError>> {
+    ) -> Option<Result<CallToolResponse, HubError>> {
         use crate::config::filtering::{Exposure, Mode};
         use crate::hub::filtering::meta;
         // Every other call is a backend's: it pays for none of what follows.
@@ -80,8 +81,8 @@ impl HubService {
                 let query = arg("query").and_then(|v| v.as_str()).unwrap_or_default();
                 let category = arg("category").and_then(|v| v.as_str());
                 let limit = arg("limit").and_then(|v| v.as_u64()).map(|n| n as usize);
-                Some(Ok(structured_result(meta::search(
-                    &listing, visible, query, category, limit,
+                Some(Ok(CallToolResponse::Complete(structured_result(
+                    meta::search(&listing, visible, query, category, limit),
                 ))))
             }
             meta::DESCRIBE_TOOL if search_mode => {
@@ -92,7 +93,7 @@ impl HubService {
                 };
                 Some(
                     meta::describe(&listing, visible, tool)
-                        .map(structured_result)
+                        .map(|v| CallToolResponse::Complete(structured_result(v)))
                         .map_err(|message| HubError::InvalidRequest {
                             message,
                             data: Some(json!({"tool": tool})),
@@ -114,11 +115,13 @@ impl HubService {
                         )));
                     }
                 };
-                let caller = Caller {
-                    session: self.session(),
-                    progress: context.meta.get_progress_token(),
-                };
-                Some(self.hub.call_tool(tool, arguments, caller, &view).await)
+                let mut params = CallToolRequestParams::new(tool.to_owned());
+                params.arguments = arguments;
+                let answer = self
+                    .hub
+                    .call_tool(params, self.caller(context), &view)
+                    .await;
+                Some(answer.map(tool_response))
             }
             meta::ANALYZE_PROMPT
                 if listing.filtering_active
@@ -130,9 +133,9 @@ impl HubService {
                         "hub__analyze_prompt needs `prompt`: the task in plain words",
                     )));
                 };
-                Some(Ok(self
-                    .analyze_prompt(prompt, &listing, &context.peer)
-                    .await))
+                Some(Ok(CallToolResponse::Complete(
+                    self.analyze_prompt(prompt, &listing, &context.peer).await,
+                )))
             }
             _ => None,
         }
@@ -178,6 +181,41 @@ impl HubService {
 
     fn session(&self) -> Option<SessionId> {
         *self.session.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Who makes this request: a 2025-era session, or a stateless 2026-07-28 request
+    /// whose `_meta` says what its client can do.
+    fn caller(&self, context: &RequestContext<RoleServer>) -> Caller {
+        let stateless = context
+            .protocol_version()
+            .is_some_and(|v| !v.has_initialize());
+        Caller {
+            session: self.session(),
+            progress: context.meta.get_progress_token(),
+            peer: Some(context.peer.clone()),
+            modern: stateless.then(|| context.meta.clone()),
+            rounds: None,
+        }
+    }
+}
+
+fn tool_response(answer: Answer<CallToolResult>) -> CallToolResponse {
+    match answer {
+        Answer::Done(r) => CallToolResponse::Complete(r),
+        Answer::Input(q) => CallToolResponse::InputRequired(q),
+        Answer::Task(t) => CallToolResponse::Task(t),
+    }
+}
+
+/// A prompt or a resource read cannot become a task.
+fn no_task<R>(answer: Answer<R>) -> Result<Result<R, InputRequiredResult>, McpError> {
+    match answer {
+        Answer::Done(r) => Ok(Ok(r)),
+        Answer::Input(q) => Ok(Err(q)),
+        Answer::Task(_) => Err(McpError::internal_error(
+            "the server answered with a task, which this request cannot be",
+            None,
+        )),
     }
 }
 
@@ -270,16 +308,12 @@ impl rmcp::ServerHandler for HubService {
             .call_meta_tool(&request.name, request.arguments.as_ref(), &context)
             .await
         {
-            return r.map(CallToolResponse::Complete).map_err(McpError::from);
+            return r.map_err(McpError::from);
         }
-        let caller = Caller {
-            session: self.session(),
-            progress: context.meta.get_progress_token(),
-        };
         self.hub
-            .call_tool(&request.name, request.arguments, caller, &self.view())
+            .call_tool(request, self.caller(&context), &self.view())
             .await
-            .map(CallToolResponse::Complete)
+            .map(tool_response)
             .map_err(McpError::from)
     }
 
@@ -297,12 +331,14 @@ impl rmcp::ServerHandler for HubService {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         self.hub.until_started().await;
-        Ok(GetPromptResponse::Complete(
-            self.hub.get_prompt(request).await?,
-        ))
+        let answer = self.hub.get_prompt(request, &self.caller(&context)).await?;
+        Ok(match no_task(answer)? {
+            Ok(r) => GetPromptResponse::Complete(r),
+            Err(q) => GetPromptResponse::InputRequired(q),
+        })
     }
 
     async fn complete(
@@ -411,12 +447,17 @@ impl rmcp::ServerHandler for HubService {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         self.hub.until_started().await;
-        Ok(ReadResourceResponse::Complete(
-            self.hub.read_resource(request).await?,
-        ))
+        let answer = self
+            .hub
+            .read_resource(request, &self.caller(&context))
+            .await?;
+        Ok(match no_task(answer)? {
+            Ok(r) => ReadResourceResponse::Complete(r),
+            Err(q) => ReadResourceResponse::InputRequired(q),
+        })
     }
 }
 

@@ -22,6 +22,8 @@ use crate::api::{HubState, ServerStatus};
 use crate::hub::backends::{Backend, Snapshot};
 use crate::hub::error::HubError;
 use crate::hub::lifecycle::Hub;
+use crate::mcp::client::Answer;
+use crate::mcp::sessions::Caller;
 
 pub fn routes(hub: Arc<Hub>) -> Router {
     Router::new()
@@ -623,8 +625,10 @@ async fn server_resource(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -
     })?;
     let result = hub
         .request(&b.name, |h, timeout| async move {
-            h.read_resource(rmcp_read(uri), req.timeout().unwrap_or(timeout))
+            let caller = Caller::default();
+            h.read_resource(rmcp_read(uri), req.timeout().unwrap_or(timeout), &caller)
                 .await
+                .and_then(Answer::into_done)
         })
         .await
         .map_err(|e| api_error("resources/read", &b.name, e))?;
@@ -660,7 +664,10 @@ async fn server_prompt(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> 
     })?;
     let result = hub
         .request(&b.name, |h, timeout| async move {
-            h.get_prompt(params, req.timeout().unwrap_or(timeout)).await
+            let caller = Caller::default();
+            h.get_prompt(params, req.timeout().unwrap_or(timeout), &caller)
+                .await
+                .and_then(Answer::into_done)
         })
         .await
         .map_err(|e| api_error("prompts/get", &b.name, e))?;

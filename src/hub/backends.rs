@@ -629,7 +629,7 @@ impl Backend {
                         env,
                         cwd: cwd.as_deref(),
                     },
-                    relay(),
+                    relay,
                     move |line| {
                         tracing::info!(event = events::SERVER_STDERR, server = %server, "{line}");
                     },

@@ -2,23 +2,36 @@
 //! and every backend request on the counted path that shutdown drains.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::api::events;
 use crate::hub::error::HubError;
 use crate::hub::filtering::listing::{Listing, SessionView};
 use crate::hub::lifecycle::Hub;
-use crate::mcp::client::{CallError, Handle};
+use crate::mcp::client::{Answer, CallError, Handle};
 #[allow(deprecated)] // `logging/setLevel`: still in the revisions the hub serves
 use crate::mcp::model::{
     CallToolRequestParams, CallToolResult, CompleteRequestParams, CompleteResult,
     GetPromptRequestParams, GetPromptResult, ReadResourceRequestParams, ReadResourceResult,
     Reference, SetLevelRequestParams, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
+use crate::mcp::rounds::{RoundError, Rounds, Step};
 use crate::mcp::sessions::{Caller, SessionId};
 use crate::telemetry::metrics::Outcome;
 
 type Arguments = Option<serde_json::Map<String, serde_json::Value>>;
+
+/// A bridged call's next step as the hub answers it.
+fn bridged(
+    step: Result<Step<Result<Answer<CallToolResult>, HubError>>, RoundError>,
+) -> Result<Answer<CallToolResult>, HubError> {
+    match step {
+        Ok(Step::Done(answer)) => answer,
+        Ok(Step::Input(question)) => Ok(Answer::Input(question)),
+        Err(e) => Err(HubError::invalid(e.to_string())),
+    }
+}
 
 impl Hub {
     /// Whether the tool exposed as `exposed` may be called: the hub-wide filter, and
@@ -66,15 +79,26 @@ impl Hub {
         })
     }
 
-    /// A tool call by exposed name from an MCP session: refused when the tool is
+    /// A tool call by exposed name from an MCP client: refused when the tool is
     /// unknown or filtered out for that session, else routed to its backend.
+    ///
+    /// A stateless (2026-07-28) caller of a 2025-era backend is bridged: the call runs
+    /// on while the backend's requests go to the client as `input_required` rounds,
+    /// and the client's next call with the hub's `requestState` carries the answers.
     pub async fn call_tool(
-        &self,
-        exposed: &str,
-        arguments: Arguments,
-        caller: Caller,
+        self: &Arc<Self>,
+        mut params: CallToolRequestParams,
+        mut caller: Caller,
         view: &SessionView,
-    ) -> Result<CallToolResult, HubError> {
+    ) -> Result<Answer<CallToolResult>, HubError> {
+        if caller.modern.is_some()
+            && let Some(state) = params.request_state.take_if(|s| Rounds::<()>::is_ours(s))
+        {
+            let responses = params.input_responses.take().unwrap_or_default();
+            return bridged(self.rounds.resume(&state, responses).await);
+        }
+        let exposed = params.name.to_string();
+        let exposed = exposed.as_str();
         let listing = self.listing();
         let route =
             listing
@@ -86,8 +110,21 @@ impl Hub {
                 })?;
         self.authorize(&listing, exposed, Some(view))?;
         drop(listing);
-        self.call_backend_tool(&route.server, &route.name, arguments, caller, None)
-            .await
+        params.name = route.name.clone().into();
+        let own_era = self.handle(&route.server)?.0.serves_era_of(&caller);
+        if caller.modern.is_none() || own_era {
+            return self
+                .call_backend_tool(&route.server, params, caller, None)
+                .await;
+        }
+        let (asks, questions) = crate::mcp::rounds::channel();
+        caller.rounds = Some(asks);
+        let hub = self.clone();
+        let call = async move {
+            hub.call_backend_tool(&route.server, params, caller, None)
+                .await
+        };
+        bridged(self.rounds.start(questions, call).await)
     }
 
     /// A tool call by server and the server's own tool name (mcp-hub's REST API);
@@ -126,8 +163,19 @@ impl Hub {
                 tool: tool.to_owned(),
             });
         }
-        self.call_backend_tool(server, tool, arguments, Caller::default(), timeout)
-            .await
+        let mut params = CallToolRequestParams::new(tool.to_owned());
+        params.arguments = arguments;
+        match self
+            .call_backend_tool(server, params, Caller::default(), timeout)
+            .await?
+        {
+            Answer::Done(r) => Ok(r),
+            // Only a 2026-07-28 caller is given these, and REST is not one.
+            Answer::Input(_) | Answer::Task(_) => Err(HubError::Unavailable {
+                server: server.to_owned(),
+                reason: "the server answered a REST call with a question or a task, which only an MCP client can take".into(),
+            }),
+        }
     }
 
     /// What `tools/list` shows one session.
@@ -161,11 +209,12 @@ impl Hub {
     async fn call_backend_tool(
         &self,
         server: &str,
-        tool: &str,
-        arguments: Arguments,
+        params: CallToolRequestParams,
         caller: Caller,
         timeout: Option<Duration>,
-    ) -> Result<CallToolResult, HubError> {
+    ) -> Result<Answer<CallToolResult>, HubError> {
+        let tool = params.name.to_string();
+        let tool = tool.as_str();
         let started = Instant::now();
         let _inflight = self.begin_call()?;
         let (handle, configured) = self.handle(server).inspect_err(|_| {
@@ -173,11 +222,9 @@ impl Hub {
                 .record_call(server, Outcome::Unavailable, started.elapsed());
         })?;
         let timeout = timeout.unwrap_or(configured);
-        let mut routes = self.sessions.begin_call(server, caller);
-        let mut params = CallToolRequestParams::new(tool.to_owned());
-        params.arguments = arguments;
+        let mut routes = self.sessions.begin_call(server, caller.clone());
         let result = handle
-            .call_tool(params, timeout, |backend_token| {
+            .call_tool(params, timeout, &caller, |backend_token| {
                 routes.progress_token(backend_token)
             })
             .await;
@@ -203,13 +250,14 @@ impl Hub {
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
         match &result {
             Ok(r) => {
+                let is_error = matches!(r, Answer::Done(r) if r.is_error == Some(true));
                 tracing::info!(
                     event = events::TOOL_CALL,
                     server,
                     tool,
                     duration_ms,
                     outcome = "success",
-                    is_error = r.is_error.unwrap_or(false),
+                    is_error,
                     "tools/call {server}/{tool}"
                 )
             }
@@ -265,7 +313,8 @@ impl Hub {
     pub async fn read_resource(
         &self,
         mut request: ReadResourceRequestParams,
-    ) -> Result<ReadResourceResult, HubError> {
+        caller: &Caller,
+    ) -> Result<Answer<ReadResourceResult>, HubError> {
         let listing = self.listing();
         let servers = match listing.catalog.resource_alias(&request.uri) {
             Some((server, uri)) => {
@@ -281,7 +330,7 @@ impl Hub {
             let read = self
                 .request(&server, |h, timeout| {
                     let request = request.clone();
-                    async move { h.read_resource(request, timeout).await }
+                    async move { h.read_resource(request, timeout, caller).await }
                 })
                 .await;
             match read {
@@ -299,7 +348,8 @@ impl Hub {
     pub async fn get_prompt(
         &self,
         mut request: GetPromptRequestParams,
-    ) -> Result<GetPromptResult, HubError> {
+        caller: &Caller,
+    ) -> Result<Answer<GetPromptResult>, HubError> {
         let route = self
             .listing()
             .catalog
@@ -310,7 +360,7 @@ impl Hub {
             })?;
         request.name = route.name;
         self.request(&route.server, |h, timeout| async move {
-            h.get_prompt(request, timeout).await
+            h.get_prompt(request, timeout, caller).await
         })
         .await
     }

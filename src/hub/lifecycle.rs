@@ -55,6 +55,11 @@ pub struct Hub {
     pub metrics: Arc<Metrics>,
     pub filtering: crate::hub::filtering::Filtering,
     pub sessions: Arc<Sessions>,
+    /// Stateless clients' calls to 2025-era backends, parked while their clients
+    /// answer the backend's questions.
+    pub(crate) rounds: crate::mcp::rounds::Rounds<
+        Result<crate::mcp::client::Answer<crate::mcp::model::CallToolResult>, HubError>,
+    >,
     pub server_id: String,
     pub started: Instant,
     pub start_time: DateTime<Utc>,
@@ -211,6 +216,7 @@ impl Hub {
             marketplace,
             options,
             sessions: Arc::new(Sessions::default()),
+            rounds: Default::default(),
             server_id: crate::api::SERVER_ID.to_owned(),
             started: Instant::now(),
             start_time: Utc::now(),
@@ -417,6 +423,7 @@ impl Hub {
                 tick.tick().await;
                 let Some(hub) = hub.upgrade() else { return };
                 hub.sessions.sweep();
+                hub.rounds.sweep();
                 // Between calls only: memory a trim gives back mid-burst would be
                 // asked for again at once.
                 if hub.inflight.load(Ordering::Acquire) == 0 {

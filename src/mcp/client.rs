@@ -15,12 +15,14 @@ use rmcp::model::{
 };
 use rmcp::model::{
     CompleteRequestParams, CompleteResult, CreateMessageRequestParams, CreateMessageResult,
-    ElicitRequestParams, ElicitResult, ErrorCode, ListRootsResult, SetLevelRequestParams,
-    SubscribeRequestParams, UnsubscribeRequestParams,
+    CreateTaskResult, ElicitRequestParams, ElicitResult, ErrorCode, InputRequest,
+    InputRequiredResult, InputResponses, ListRootsResult, ProtocolVersion, RequestMetaObject,
+    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{
-    NotificationContext, Peer, PeerRequestOptions, RequestContext, RoleClient, RoleServer,
-    RunningService, RunningServiceCancellationToken, ServiceError, ServiceExt,
+    ClientInitializeError, ClientLifecycleMode, ClientServiceExt, NotificationContext, Peer,
+    PeerRequestOptions, RequestContext, RoleClient, RunningService,
+    RunningServiceCancellationToken, ServiceError, ServiceExt,
 };
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -28,7 +30,8 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
 use super::model::McpError;
-use super::sessions::Sessions;
+use super::rounds;
+use super::sessions::{Caller, Link, Sessions};
 use crate::config::RemoteMode;
 
 /// What a backend tells the hub outside of a request's answer.
@@ -56,11 +59,29 @@ fn relay_error(e: ServiceError) -> McpError {
 }
 
 impl UpstreamHandler {
-    fn caller(&self, what: &str) -> Result<Peer<RoleServer>, McpError> {
-        self.sessions.caller_for(&self.server).ok_or_else(|| {
+    /// The call this backend's request belongs to, when it can be asked anything.
+    fn asker(&self, what: &str) -> Result<Arc<Link>, McpError> {
+        self.sessions.asker_for(&self.server).ok_or_else(|| {
             McpError::new(
                 ErrorCode::METHOD_NOT_FOUND,
-                format!("{what}: no client session of the hub has a call in flight on `{}` to answer it", self.server),
+                format!(
+                    "{what}: no client of the hub has a call in flight on `{}` to answer it",
+                    self.server
+                ),
+                None,
+            )
+        })
+    }
+
+    /// Asks a stateless caller, as an `input_required` round of its call.
+    async fn ask_round<T: serde::de::DeserializeOwned>(
+        asks: &rounds::AskSender,
+        request: InputRequest,
+    ) -> Result<T, McpError> {
+        let answer = rounds::ask(asks, request).await?;
+        serde_json::from_value(answer).map_err(|e| {
+            McpError::invalid_params(
+                format!("the client's answer is not a valid result: {e}"),
                 None,
             )
         })
@@ -73,8 +94,12 @@ impl rmcp::ClientHandler for UpstreamHandler {
         params: CreateMessageRequestParams,
         _: RequestContext<RoleClient>,
     ) -> Result<CreateMessageResult, McpError> {
-        let peer = self.caller("sampling/createMessage")?;
-        peer.create_message(params).await.map_err(relay_error)
+        let link = self.asker("sampling/createMessage")?;
+        match (&link.rounds, &link.peer) {
+            (Some(asks), _) => Self::ask_round(asks, rounds::sampling(params)).await,
+            (None, Some(peer)) => peer.create_message(params).await.map_err(relay_error),
+            (None, None) => Err(McpError::internal_error("no way back to the client", None)),
+        }
     }
 
     async fn create_elicitation(
@@ -82,20 +107,23 @@ impl rmcp::ClientHandler for UpstreamHandler {
         params: ElicitRequestParams,
         _: RequestContext<RoleClient>,
     ) -> Result<ElicitResult, McpError> {
-        let peer = self.caller("elicitation/create")?;
-        peer.create_elicitation(params).await.map_err(relay_error)
+        let link = self.asker("elicitation/create")?;
+        match (&link.rounds, &link.peer) {
+            (Some(asks), _) => Self::ask_round(asks, rounds::elicitation(params)).await,
+            (None, Some(peer)) => peer.create_elicitation(params).await.map_err(relay_error),
+            (None, None) => Err(McpError::internal_error("no way back to the client", None)),
+        }
     }
 
     async fn list_roots(&self, _: RequestContext<RoleClient>) -> Result<ListRootsResult, McpError> {
-        match self.sessions.caller_for(&self.server) {
-            Some(peer)
-                if peer
-                    .peer_info()
-                    .is_some_and(|i| i.capabilities.roots.is_some()) =>
-            {
-                peer.list_roots().await.map_err(relay_error)
-            }
-            _ => Ok(ListRootsResult::default()),
+        // A client without roots has none to give: an empty list, not an error.
+        let Some(link) = self.sessions.asker_for(&self.server).filter(|l| l.roots) else {
+            return Ok(ListRootsResult::default());
+        };
+        match (&link.rounds, &link.peer) {
+            (Some(asks), _) => Self::ask_round(asks, rounds::roots()).await,
+            (None, Some(peer)) => peer.list_roots().await.map_err(relay_error),
+            (None, None) => Ok(ListRootsResult::default()),
         }
     }
 
@@ -134,9 +162,8 @@ impl rmcp::ClientHandler for UpstreamHandler {
     }
     fn get_info(&self) -> ClientConfig {
         // Offered to every backend; a request no client session can answer gets an error.
-        // The handshake names the newest revision that has one: 2026-07-28 has no
-        // `initialize` (its servers are reached by discovery), and a server may refuse
-        // a handshake that names it.
+        // A handshake names the newest revision that has one: 2026-07-28 servers are
+        // reached by discovery, and a 2025-era server may refuse a handshake naming it.
         ClientConfig::new(
             ClientCapabilities::builder()
                 .enable_roots()
@@ -150,6 +177,7 @@ impl rmcp::ClientHandler for UpstreamHandler {
 }
 
 /// Where a backend's notifications and requests go.
+#[derive(Clone)]
 pub struct Relay {
     pub server: String,
     pub notices: mpsc::UnboundedSender<Notice>,
@@ -247,13 +275,87 @@ impl ChildProcess {
     }
 }
 
+/// How a connection's session is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handshake {
+    /// `server/discover` first: a 2026-07-28 server is used at that revision; a server
+    /// that answers it with an error is a 2025-era one, and `initialize` follows on the
+    /// same connection (the SDK's `Auto`).
+    Newest,
+    /// `initialize` alone: the old HTTP+SSE transport, and servers that answered
+    /// `server/discover` with something that is neither a result nor an error.
+    Initialize,
+}
+
+impl Handshake {
+    async fn open<T, E, A>(
+        self,
+        client: UpstreamHandler,
+        transport: T,
+    ) -> Result<RunningService<RoleClient, UpstreamHandler>, ClientInitializeError>
+    where
+        T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        match self {
+            Handshake::Initialize => client.serve(transport).await,
+            Handshake::Newest => {
+                let lifecycle = ClientLifecycleMode::Auto {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                    legacy_version: None,
+                };
+                client.serve_with_lifecycle(transport, lifecycle).await
+            }
+        }
+    }
+
+    /// The server did not fail, it answered discovery wrongly: worth an `initialize`
+    /// on a fresh connection.
+    fn refused_discovery(self, e: &ClientInitializeError) -> bool {
+        self == Handshake::Newest
+            && matches!(
+                e,
+                ClientInitializeError::ExpectedInitResult(_)
+                    | ClientInitializeError::ExpectedInitResponse(_)
+                    | ClientInitializeError::ConflictInitResponseId(..)
+                    | ClientInitializeError::UncorrelatedErrorResponse { .. }
+                    | ClientInitializeError::NoCompatibleProtocolVersion { .. }
+                    | ClientInitializeError::JsonRpcError(_)
+            )
+    }
+}
+
+/// Why a session could not be opened.
+#[derive(Debug)]
+enum Refused {
+    Discovery(String),
+    Other(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Discovery(m) | Refused::Other(m) => f.write_str(m),
+        }
+    }
+}
+
 /// A connected backend.
 pub struct Connection {
     peer: Peer<RoleClient>,
     cancel: Option<RunningServiceCancellationToken>,
     closed: Option<oneshot::Receiver<String>>,
     child: Option<ChildProcess>,
+    /// Reached at 2026-07-28 (by discovery).
+    modern: bool,
+    /// A 2025-era session beside a 2026-07-28 connection, when the server has both.
+    legacy: Option<LegacySession>,
     pub identity: ServerIdentity,
+}
+
+struct LegacySession {
+    peer: Peer<RoleClient>,
+    cancel: RunningServiceCancellationToken,
 }
 
 /// Why a connection could not be made.
@@ -357,14 +459,50 @@ pub struct StdioSpec<'a> {
 }
 
 impl Connection {
-    /// Spawns a stdio server and runs `initialize`. Its stderr lines are handed to
-    /// `on_stderr` (the hub logs them) as they arrive.
+    /// Spawns a stdio server and opens the session at the newest revision it speaks
+    /// (see [`Handshake`]). Its stderr lines are handed to `on_stderr` (the hub logs
+    /// them) as they arrive.
     pub async fn stdio(
         spec: StdioSpec<'_>,
+        relay: impl Fn() -> Relay,
+        on_stderr: impl Fn(String) + Clone + Send + 'static,
+        init_timeout: Duration,
+    ) -> Result<Connection, String> {
+        match Self::stdio_with(
+            &spec,
+            relay(),
+            on_stderr.clone(),
+            init_timeout,
+            Handshake::Newest,
+        )
+        .await
+        {
+            Err(Refused::Discovery(why)) => {
+                tracing::debug!(
+                    "{}: server/discover answered with nonsense ({why}); initialize instead",
+                    spec.command
+                );
+                Self::stdio_with(
+                    &spec,
+                    relay(),
+                    on_stderr,
+                    init_timeout,
+                    Handshake::Initialize,
+                )
+                .await
+                .map_err(|e| e.to_string())
+            }
+            other => other.map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn stdio_with(
+        spec: &StdioSpec<'_>,
         relay: Relay,
         on_stderr: impl Fn(String) + Send + 'static,
         init_timeout: Duration,
-    ) -> Result<Connection, String> {
+        handshake: Handshake,
+    ) -> Result<Connection, Refused> {
         let mut cmd = Command::new(spec.command);
         cmd.args(spec.args)
             .envs(spec.env)
@@ -386,16 +524,19 @@ impl Connection {
                     .map_err(std::io::Error::from)
             });
         }
-        let mut child = cmd.spawn().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!(
-                "command `{}` not found: install it or give its absolute path in `command`",
-                spec.command
-            ),
-            _ => format!("cannot start `{}`: {e}", spec.command),
+        let mut child = cmd.spawn().map_err(|e| {
+            Refused::Other(match e.kind() {
+                std::io::ErrorKind::NotFound => format!(
+                    "command `{}` not found: install it or give its absolute path in `command`",
+                    spec.command
+                ),
+                _ => format!("cannot start `{}`: {e}", spec.command),
+            })
         })?;
         let pid = child.id().unwrap_or(0);
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let no = |what: &str| Refused::Other(format!("no {what}"));
+        let stdout = child.stdout.take().ok_or_else(|| no("stdout"))?;
+        let stdin = child.stdin.take().ok_or_else(|| no("stdin"))?;
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(async move {
                 use tokio::io::AsyncBufReadExt;
@@ -410,10 +551,10 @@ impl Connection {
         let mut process = ChildProcess { child, pid };
         let client = relay.into_client();
         let started = tokio::select! {
-            r = tokio::time::timeout(init_timeout, client.serve((stdout, stdin))) => r,
+            r = tokio::time::timeout(init_timeout, handshake.open(client, (stdout, stdin))) => r,
             status = process.child.wait() => {
                 let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                return Err(format!("process exited during initialize ({status})"));
+                return Err(Refused::Other(format!("process exited during initialize ({status})")));
             }
         };
         let service = match started {
@@ -424,20 +565,24 @@ impl Connection {
                 if let Ok(Ok(status)) =
                     tokio::time::timeout(Duration::from_millis(500), process.child.wait()).await
                 {
-                    return Err(format!("process exited during initialize ({status})"));
+                    return Err(Refused::Other(format!(
+                        "process exited during initialize ({status})"
+                    )));
                 }
                 process.terminate(Duration::from_secs(2)).await;
-                return Err(format!(
-                    "initialize failed: {}",
-                    error_causes(&e).join(": ")
-                ));
+                let message = format!("initialize failed: {}", error_causes(&e).join(": "));
+                return Err(if handshake.refused_discovery(&e) {
+                    Refused::Discovery(message)
+                } else {
+                    Refused::Other(message)
+                });
             }
             Err(_) => {
                 process.terminate(Duration::from_secs(2)).await;
-                return Err(format!(
+                return Err(Refused::Other(format!(
                     "no answer to initialize within {}s",
                     init_timeout.as_secs()
-                ));
+                )));
             }
         };
         Ok(Connection::from_service(service, Some(process), "stdio"))
@@ -523,7 +668,11 @@ impl Connection {
         init_timeout: Duration,
     ) -> Result<Connection, ConnectError>
     where
-        C: rmcp::transport::streamable_http_client::StreamableHttpClient + Send + Sync + 'static,
+        C: rmcp::transport::streamable_http_client::StreamableHttpClient
+            + Clone
+            + Send
+            + Sync
+            + 'static,
     {
         let custom: HashMap<_, _> = headers
             .iter()
@@ -531,9 +680,22 @@ impl Connection {
             .collect();
         let config =
             StreamableHttpClientTransportConfig::with_uri(url.to_owned()).custom_headers(custom);
-        let transport = StreamableHttpClientTransport::with_client(http, config);
-        let client = relay.into_client();
-        let service = match tokio::time::timeout(init_timeout, client.serve(transport)).await {
+        let open = |handshake: Handshake| {
+            let transport =
+                StreamableHttpClientTransport::with_client(http.clone(), config.clone());
+            let client = relay.clone().into_client();
+            tokio::time::timeout(init_timeout, handshake.open(client, transport))
+        };
+        let started = match open(Handshake::Newest).await {
+            Ok(Err(e)) if Handshake::Newest.refused_discovery(&e) => {
+                tracing::debug!(
+                    "{url}: server/discover answered with nonsense ({e}); initialize instead"
+                );
+                open(Handshake::Initialize).await
+            }
+            other => other,
+        };
+        let service = match started {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 let mut message = format!("initialize failed: {}", error_causes(&e).join(": "));
@@ -565,7 +727,21 @@ impl Connection {
                 );
             }
         };
-        Ok(Connection::from_service(service, None, "streamable-http"))
+        let mut connection = Connection::from_service(service, None, "streamable-http");
+        if connection.modern {
+            // A server that speaks both eras keeps its 2025-era behaviour (requests in
+            // the middle of a call, resources/subscribe, logging/setLevel) for sessions
+            // of that era: 2025-era clients are served on one, beside the stateless
+            // connection. Over HTTP a second session costs one request.
+            if let Ok(Ok(legacy)) = open(Handshake::Initialize).await {
+                connection.legacy = Some(LegacySession {
+                    peer: legacy.peer().clone(),
+                    cancel: legacy.cancellation_token(),
+                });
+                tokio::spawn(legacy.waiting());
+            }
+        }
+        Ok(connection)
     }
 
     async fn sse(
@@ -618,6 +794,14 @@ impl Connection {
                 has_logging: info.capabilities.logging.is_some(),
             })
             .unwrap_or_default();
+        let modern = peer
+            .peer_info()
+            .is_some_and(|i| !i.protocol_version.has_initialize());
+        if modern {
+            // A 2026-07-28 server sends list changes only on a subscription.
+            let notices = service.service().notices.clone();
+            tokio::spawn(listen_for_changes(peer.clone(), notices));
+        }
         let cancel = service.cancellation_token();
         let (tx, rx) = oneshot::channel();
         tokio::spawn(async move {
@@ -629,6 +813,8 @@ impl Connection {
             let _ = tx.send(reason);
         });
         Connection {
+            modern,
+            legacy: None,
             peer,
             cancel: Some(cancel),
             closed: Some(rx),
@@ -644,6 +830,8 @@ impl Connection {
     pub fn handle(&self) -> Handle {
         Handle {
             peer: self.peer.clone(),
+            modern: self.modern,
+            legacy: self.legacy.as_ref().map(|l| l.peer.clone()),
         }
     }
 
@@ -670,23 +858,136 @@ impl Connection {
         if let Some(c) = self.cancel.take() {
             c.cancel();
         }
+        if let Some(legacy) = self.legacy.take() {
+            legacy.cancel.cancel();
+        }
         if let Some(mut child) = self.child.take() {
             child.terminate(Duration::from_secs(3)).await;
         }
     }
 }
 
+/// Relays a 2026-07-28 backend's list changes (`subscriptions/listen`) as the
+/// notices a 2025-era backend sends unasked, for as long as the connection lasts.
+async fn listen_for_changes(peer: Peer<RoleClient>, notices: mpsc::UnboundedSender<Notice>) {
+    let filter = SubscriptionFilter::builder()
+        .tools_list_changed()
+        .prompts_list_changed()
+        .resources_list_changed()
+        .build();
+    let mut subscription = match peer.listen(filter).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!("subscriptions/listen refused: {e}");
+            return;
+        }
+    };
+    while let Ok(Some(n)) = subscription.next().await {
+        use rmcp::model::ServerNotification as N;
+        let notice = match n {
+            N::ToolListChangedNotification(_) => Notice::ToolsChanged,
+            N::PromptListChangedNotification(_) => Notice::PromptsChanged,
+            N::ResourceListChangedNotification(_) => Notice::ResourcesChanged,
+            _ => continue,
+        };
+        if notices.send(notice).is_err() {
+            return;
+        }
+    }
+}
+
 /// A cheap, cloneable way to make requests on a connection.
 ///
-/// Results from backends on a handshake-era revision carry no `resultType`; 2026-07-28
+/// A backend on a handshake-era revision answers without `resultType`; 2026-07-28
 /// clients require it, so every final result is marked `complete` here (the SDK strips
 /// it again for legacy clients).
 #[derive(Clone)]
 pub struct Handle {
     peer: Peer<RoleClient>,
+    /// The backend speaks 2026-07-28: its requests carry the caller's `_meta`, and it
+    /// may answer with `input_required` or a task.
+    modern: bool,
+    /// Its 2025-era session, when it has both: for 2025-era callers.
+    legacy: Option<Peer<RoleClient>>,
 }
 
+/// A backend's answer to a request that may take rounds.
+#[derive(Debug)]
+pub enum Answer<R> {
+    Done(R),
+    /// A 2026-07-28 backend asks the caller: for a 2026-07-28 caller, as it is.
+    Input(InputRequiredResult),
+    /// A 2026-07-28 backend made the call a task (SEP-2663).
+    Task(CreateTaskResult),
+}
+
+impl<R> Answer<R> {
+    /// The result, for a caller that can take nothing else (REST).
+    pub fn into_done(self) -> Result<R, CallError> {
+        match self {
+            Answer::Done(r) => Ok(r),
+            Answer::Input(_) | Answer::Task(_) => Err(CallError::Protocol(McpError::new(
+                ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                "the server answered with a question or a task, which only an MCP client can take: call it through /mcp",
+                None,
+            ))),
+        }
+    }
+}
+
+/// The parameters of a request that may take rounds: the answers and the backend's
+/// state go into the next one.
+trait Rounds: Clone {
+    fn answered(&mut self, responses: InputResponses, state: Option<String>);
+    fn forget_meta(&mut self);
+}
+
+macro_rules! rounds_for {
+    ($($t:ty),*) => {$(
+        impl Rounds for $t {
+            fn answered(&mut self, responses: InputResponses, state: Option<String>) {
+                self.input_responses = Some(responses);
+                self.request_state = state;
+            }
+            fn forget_meta(&mut self) {
+                self.meta = None;
+            }
+        }
+    )*};
+}
+rounds_for!(
+    CallToolRequestParams,
+    GetPromptRequestParams,
+    ReadResourceRequestParams
+);
+
 impl Handle {
+    /// Whether the backend was reached at 2026-07-28.
+    pub fn is_modern(&self) -> bool {
+        self.modern
+    }
+
+    /// Whether `caller` is served in its own era (else across, by translation).
+    pub fn serves_era_of(&self, caller: &Caller) -> bool {
+        match caller.modern {
+            Some(_) => self.modern,
+            None => !self.modern || self.legacy.is_some(),
+        }
+    }
+
+    /// The connection for `caller`'s era, and whether it is a 2026-07-28 one.
+    fn peer_for(&self, caller: &Caller) -> (&Peer<RoleClient>, bool) {
+        match (&caller.modern, &self.legacy) {
+            (None, Some(legacy)) => (legacy, false),
+            _ => (&self.peer, self.modern),
+        }
+    }
+
+    /// The 2025-era session, for requests only that era has.
+    fn session_era(&self) -> &Peer<RoleClient> {
+        self.legacy.as_ref().unwrap_or(&self.peer)
+    }
+
     /// The backend's lists. Fails with `unauthorized` (and the challenge) when the
     /// server wants authorization for them, as some do after an open `initialize`.
     pub async fn offer(&self, id: &ServerIdentity) -> Result<Offer, ConnectError> {
@@ -739,29 +1040,121 @@ impl Handle {
     }
 
     /// Calls a tool. `on_token` learns the progress token the backend will use for
-    /// this call before any progress can arrive, so progress can be routed back.
+    /// each round of this call before any progress can arrive, so progress can be
+    /// routed back.
     pub async fn call_tool(
         &self,
         params: CallToolRequestParams,
         timeout: Duration,
-        on_token: impl FnOnce(&ProgressToken),
-    ) -> Result<CallToolResult, CallError> {
-        let request = ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(params));
-        let handle = self
-            .peer
-            .send_request_with_option(request, PeerRequestOptions::with_timeout(timeout))
-            .await?;
-        on_token(&handle.progress_token);
-        match handle.await_response().await? {
+        caller: &Caller,
+        on_token: impl FnMut(&ProgressToken),
+    ) -> Result<Answer<CallToolResult>, CallError> {
+        let request = |p| ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(p));
+        self.with_rounds(params, timeout, caller, on_token, request, |r| match r {
             ServerResult::CallToolResult(mut r) => {
                 r.result_type = Some(ResultType::COMPLETE);
-                Ok(r)
+                Ok(Answer::Done(r))
             }
-            other => Err(CallError::Unavailable(format!(
-                "the backend answered tools/call with an unexpected result: {}",
-                serde_json::to_string(&other).unwrap_or_default()
-            ))),
+            ServerResult::CreateTaskResult(t) => Ok(Answer::Task(t)),
+            other => Err(Box::new(other)),
+        })
+        .await
+    }
+
+    pub async fn read_resource(
+        &self,
+        params: ReadResourceRequestParams,
+        timeout: Duration,
+        caller: &Caller,
+    ) -> Result<Answer<ReadResourceResult>, CallError> {
+        let request =
+            |p| ClientRequest::ReadResourceRequest(rmcp::model::ReadResourceRequest::new(p));
+        self.with_rounds(
+            params,
+            timeout,
+            caller,
+            |_| {},
+            request,
+            |r| match r {
+                ServerResult::ReadResourceResult(mut r) => {
+                    r.result_type = Some(ResultType::COMPLETE);
+                    Ok(Answer::Done(r))
+                }
+                other => Err(Box::new(other)),
+            },
+        )
+        .await
+    }
+
+    pub async fn get_prompt(
+        &self,
+        params: GetPromptRequestParams,
+        timeout: Duration,
+        caller: &Caller,
+    ) -> Result<Answer<GetPromptResult>, CallError> {
+        let request = |p| ClientRequest::GetPromptRequest(rmcp::model::GetPromptRequest::new(p));
+        self.with_rounds(
+            params,
+            timeout,
+            caller,
+            |_| {},
+            request,
+            |r| match r {
+                ServerResult::GetPromptResult(mut r) => {
+                    r.result_type = Some(ResultType::COMPLETE);
+                    Ok(Answer::Done(r))
+                }
+                other => Err(Box::new(other)),
+            },
+        )
+        .await
+    }
+
+    /// Sends a request that a 2026-07-28 backend may answer with `input_required`.
+    /// A 2026-07-28 caller gets the question as it is (its next request carries the
+    /// answers and the backend's state); a 2025-era session is asked each question
+    /// as a request of its own, and the answers go back to the backend as the next
+    /// round; anyone else cannot answer.
+    async fn with_rounds<P: Rounds, R>(
+        &self,
+        mut params: P,
+        timeout: Duration,
+        caller: &Caller,
+        mut on_token: impl FnMut(&ProgressToken),
+        request: impl Fn(P) -> ClientRequest,
+        answer: impl Fn(ServerResult) -> Result<Answer<R>, Box<ServerResult>>,
+    ) -> Result<Answer<R>, CallError> {
+        params.forget_meta();
+        let (peer, modern) = self.peer_for(caller);
+        for _ in 0..MAX_ROUNDS {
+            let mut options = PeerRequestOptions::with_timeout(timeout);
+            options.meta = modern.then(|| forwarded_meta(caller)).flatten();
+            let handle = peer
+                .send_request_with_option(request(params.clone()), options)
+                .await?;
+            on_token(&handle.progress_token);
+            let question = match handle.await_response().await? {
+                ServerResult::InputRequiredResult(q) => q,
+                result => match answer(result) {
+                    Ok(done) => return Ok(done),
+                    Err(other) => {
+                        return Err(CallError::Unavailable(format!(
+                            "the backend answered with an unexpected result: {}",
+                            serde_json::to_string(&other).unwrap_or_default()
+                        )));
+                    }
+                },
+            };
+            if caller.modern.is_some() {
+                return Ok(Answer::Input(question));
+            }
+            let responses = answer_for(caller, &question).await?;
+            params.answered(responses, question.request_state);
         }
+        Err(CallError::Protocol(McpError::internal_error(
+            format!("the backend asked for input {MAX_ROUNDS} times in one call: given up"),
+            None,
+        )))
     }
 
     pub async fn complete(
@@ -769,50 +1162,90 @@ impl Handle {
         params: CompleteRequestParams,
         timeout: Duration,
     ) -> Result<CompleteResult, CallError> {
-        within(timeout, self.peer.complete(params)).await
+        let mut r = within(timeout, self.peer.complete(params)).await?;
+        r.result_type = Some(ResultType::COMPLETE);
+        Ok(r)
     }
 
     pub async fn set_level(&self, params: SetLevelRequestParams) -> Result<(), CallError> {
-        self.peer.set_level(params).await.map_err(CallError::from)
+        self.session_era()
+            .set_level(params)
+            .await
+            .map_err(CallError::from)
     }
 
     pub async fn subscribe(&self, params: SubscribeRequestParams) -> Result<(), CallError> {
-        self.peer.subscribe(params).await.map_err(CallError::from)
+        self.session_era()
+            .subscribe(params)
+            .await
+            .map_err(CallError::from)
     }
 
     pub async fn unsubscribe(&self, params: UnsubscribeRequestParams) -> Result<(), CallError> {
-        self.peer.unsubscribe(params).await.map_err(CallError::from)
+        self.session_era()
+            .unsubscribe(params)
+            .await
+            .map_err(CallError::from)
     }
+}
 
-    pub async fn read_resource(
-        &self,
-        params: ReadResourceRequestParams,
-        timeout: Duration,
-    ) -> Result<ReadResourceResult, CallError> {
-        let answer = within(timeout, self.peer.read_resource_once(params)).await?;
-        match answer {
-            rmcp::model::ReadResourceResponse::Complete(mut r) => {
-                r.result_type = Some(ResultType::COMPLETE);
-                Ok(r)
+/// What a 2026-07-28 backend learns of the caller with each request: a stateless
+/// caller's own capabilities and log level; a session's capabilities, and every log
+/// message (a 2025-era server sends them unasked); the hub's own otherwise.
+fn forwarded_meta(caller: &Caller) -> Option<RequestMetaObject> {
+    let mut meta = RequestMetaObject::new();
+    meta.set_client_capabilities(caller.capabilities()?);
+    match caller.modern.as_ref() {
+        Some(m) => {
+            if let Some(level) = m.log_level() {
+                meta.set_log_level(level);
             }
-            _ => Err(input_required()),
         }
+        None => meta.set_log_level(rmcp::model::LoggingLevel::Debug),
     }
+    Some(meta)
+}
 
-    pub async fn get_prompt(
-        &self,
-        params: GetPromptRequestParams,
-        timeout: Duration,
-    ) -> Result<GetPromptResult, CallError> {
-        let answer = within(timeout, self.peer.get_prompt_once(params)).await?;
-        match answer {
-            rmcp::model::GetPromptResponse::Complete(mut r) => {
-                r.result_type = Some(ResultType::COMPLETE);
-                Ok(r)
-            }
-            _ => Err(input_required()),
-        }
+/// How many rounds of questions the hub answers for one call of a 2025-era session
+/// (the SDKs' own limit).
+const MAX_ROUNDS: usize = rmcp::model::DEFAULT_MRTR_MAX_ROUNDS;
+
+/// A 2025-era session's answers to a 2026-07-28 backend's questions, each asked as
+/// the request it would have been in that era.
+async fn answer_for(
+    caller: &Caller,
+    question: &InputRequiredResult,
+) -> Result<InputResponses, CallError> {
+    let Some(peer) = caller.session_peer() else {
+        return Err(CallError::Protocol(McpError::new(
+            ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+            "the server asks the caller for input (sampling, elicitation or roots), which only an MCP client can give: call it through /mcp",
+            None,
+        )));
+    };
+    let mut responses = InputResponses::new();
+    for (key, request) in question.input_requests.iter().flatten() {
+        let answer = match request {
+            InputRequest::CreateMessage(r) => peer
+                .create_message(r.params.clone())
+                .await
+                .map(|a| serde_json::to_value(a).unwrap_or_default()),
+            InputRequest::Elicitation(r) => peer
+                .create_elicitation(r.params.clone())
+                .await
+                .map(|a| serde_json::to_value(a).unwrap_or_default()),
+            InputRequest::ListRoots(_) => peer
+                .list_roots()
+                .await
+                .map(|a| serde_json::to_value(a).unwrap_or_default()),
+            _ => continue,
+        };
+        responses.insert(
+            key.clone(),
+            answer.map_err(|e| CallError::Protocol(relay_error(e)))?,
+        );
     }
+    Ok(responses)
 }
 
 /// A request that must be answered within `timeout`.
@@ -824,12 +1257,6 @@ async fn within<T>(
         Err(_) => Err(CallError::Timeout(timeout)),
         Ok(r) => r.map_err(CallError::from),
     }
-}
-
-/// A 2026-07-28 backend asked for another round (`input_required`) that a relayed
-/// request cannot have.
-fn input_required() -> CallError {
-    CallError::Unavailable("the backend asked for input the hub cannot relay".into())
 }
 
 /// Why `url`'s host cannot be reached at all (refused, no route, unknown name,

@@ -1,17 +1,21 @@
 //! The hub's downstream MCP sessions: who is connected, and where what a backend sends
-//! outside of an answer goes. Progress goes to the session whose call asked for it, log
-//! messages and requests (sampling, elicitation, roots) to the sessions with calls in
-//! flight on that backend, list changes to everyone, resource updates to subscribers.
+//! outside of an answer goes. Progress goes to the call that asked for it, log messages
+//! and requests (sampling, elicitation, roots) to the calls in flight on that backend,
+//! list changes to everyone, resource updates to subscribers. A call is a session's
+//! (2025-era clients) or a single stateless request's (2026-07-28 clients): both have
+//! a way back, the request's peer.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
-    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, RequestMetaObject,
     ResourceUpdatedNotificationParam,
 };
 use rmcp::service::{Peer, RoleServer};
+
+use super::rounds::AskSender;
 
 /// One MCP session of a client of the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,11 +35,12 @@ pub struct Sessions {
     listeners: tokio::sync::broadcast::Sender<ListKind>,
     next: AtomicU64,
     peers: Mutex<HashMap<SessionId, Session>>,
-    /// (server, backend's progress token) → the client's own token and session.
-    progress: Mutex<HashMap<(String, ProgressToken), (SessionId, ProgressToken)>>,
-    /// Which client session has calls in flight on which server: where a backend's
-    /// log messages and requests (sampling, elicitation) go.
-    inflight: Mutex<HashMap<String, Vec<SessionId>>>,
+    /// (server, backend's progress token) → the calling request and its own token.
+    progress: Mutex<HashMap<(String, ProgressToken), ProgressRoute>>,
+    /// Which calls are in flight on which server, oldest first: where a backend's log
+    /// messages and requests (sampling, elicitation) go.
+    inflight: Mutex<HashMap<String, Vec<Arc<Link>>>>,
+    next_call: AtomicU64,
     /// Resource URI → sessions subscribed to its updates.
     subscriptions: Mutex<HashMap<String, Vec<SessionId>>>,
     /// Finished calls whose routes go once late notifications had their chance.
@@ -45,6 +50,9 @@ pub struct Sessions {
     relaying: Mutex<HashMap<String, usize>>,
     relayed: tokio::sync::Notify,
 }
+
+/// The call a backend's progress token belongs to, and the caller's own token.
+type ProgressRoute = (Arc<Link>, ProgressToken);
 
 /// Counts one relay from a server for as long as it lives.
 struct Relaying<'a> {
@@ -77,6 +85,7 @@ impl Default for Sessions {
             peers: Mutex::default(),
             progress: Mutex::default(),
             inflight: Mutex::default(),
+            next_call: AtomicU64::default(),
             subscriptions: Mutex::default(),
             retiring: Mutex::default(),
             relaying: Mutex::default(),
@@ -213,8 +222,8 @@ impl Sessions {
         true
     }
 
-    /// Sessions with calls in flight on `server`, oldest first.
-    fn callers(&self, server: &str) -> Vec<SessionId> {
+    /// Calls in flight on `server`, oldest first.
+    fn callers(&self, server: &str) -> Vec<Arc<Link>> {
         self.inflight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -223,13 +232,12 @@ impl Sessions {
             .unwrap_or_default()
     }
 
-    /// The session whose call on `server` started last: the one a backend's request
-    /// (sampling, elicitation, roots) most plausibly belongs to.
-    pub fn caller_for(&self, server: &str) -> Option<Peer<RoleServer>> {
-        self.callers(server)
-            .iter()
-            .rev()
-            .find_map(|id| self.peer(*id))
+    /// The call on `server` that started last and can be asked something: the one a
+    /// backend's request (sampling, elicitation, roots) most plausibly belongs to.
+    pub fn asker_for(&self, server: &str) -> Option<Arc<Link>> {
+        self.callers(server).into_iter().rev().find(|l| {
+            l.rounds.is_some() || l.peer.as_ref().is_some_and(|p| !p.is_transport_closed())
+        })
     }
 
     fn relaying<'a>(&'a self, server: &'a str) -> Relaying<'a> {
@@ -276,8 +284,8 @@ impl Sessions {
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
             .cloned();
-        if let Some((client, token)) = target
-            && let Some(peer) = self.peer(client)
+        if let Some((link, token)) = target
+            && let Some(peer) = &link.peer
         {
             params.progress_token = token;
             let _ = peer.notify_progress(params).await;
@@ -287,22 +295,42 @@ impl Sessions {
     /// A backend's log message goes to the sessions with calls in flight on it.
     pub async fn route_log(&self, server: &str, params: LoggingMessageNotificationParam) {
         let _relaying = self.relaying(server);
-        for id in self.callers(server) {
-            if let Some(peer) = self.peer(id) {
+        for link in self.callers(server) {
+            if link.logs
+                && let Some(peer) = &link.peer
+            {
                 let _ = peer.notify_logging_message(params.clone()).await;
             }
         }
     }
 }
 
-/// The routes of one call of a session on a backend, for as long as the call lasts:
-/// dropped when the call ends, however it ends.
+/// One call in flight on a backend, seen from the backend's side: where what the
+/// backend sends during it goes.
+#[derive(Debug)]
+pub struct Link {
+    id: u64,
+    pub session: Option<SessionId>,
+    /// The way back to the caller: its session, or its stateless request's stream.
+    pub peer: Option<Peer<RoleServer>>,
+    /// Whether the caller gets the backend's log messages: a session always; a
+    /// stateless request only when its `_meta` named a log level.
+    pub logs: bool,
+    /// Whether the caller has roots to give (it declared the capability).
+    pub roots: bool,
+    /// A stateless caller bridged to a backend with server-to-client requests: those
+    /// requests become `input_required` rounds through here.
+    pub rounds: Option<AskSender>,
+}
+
+/// The routes of one call on a backend, for as long as the call lasts: dropped when
+/// the call ends, however it ends.
 pub struct CallRoutes {
     sessions: Arc<Sessions>,
     server: String,
-    client: Option<SessionId>,
+    link: Arc<Link>,
     progress: Option<ProgressToken>,
-    token: Option<ProgressToken>,
+    tokens: Vec<ProgressToken>,
 }
 
 /// How long a finished call's routes (progress, log messages) stay: the SDK hands
@@ -321,8 +349,8 @@ impl Drop for CallRoutes {
             .push_back(Retiring {
                 due: std::time::Instant::now() + LATE_PROGRESS,
                 server: std::mem::take(&mut self.server),
-                client: self.client,
-                token: self.token.take(),
+                call: self.link.id,
+                tokens: std::mem::take(&mut self.tokens),
             });
     }
 }
@@ -331,28 +359,40 @@ impl Drop for CallRoutes {
 struct Retiring {
     due: std::time::Instant,
     server: String,
-    client: Option<SessionId>,
-    token: Option<ProgressToken>,
+    call: u64,
+    tokens: Vec<ProgressToken>,
 }
 
 impl Sessions {
-    /// Routes what `server` sends during a call of `caller` back to its session. A
-    /// caller without a session (REST, stateless clients) gets the answer alone.
+    /// Routes what `server` sends during a call of `caller` back to it. A caller with
+    /// no way back (REST) gets the answer alone.
     pub fn begin_call(self: &Arc<Self>, server: &str, caller: Caller) -> CallRoutes {
-        if let Some(id) = caller.session {
+        let link = Arc::new(Link {
+            id: self.next_call.fetch_add(1, Ordering::Relaxed),
+            session: caller.session,
+            logs: caller.peer.is_some()
+                && caller
+                    .modern
+                    .as_ref()
+                    .is_none_or(|meta| meta.log_level().is_some()),
+            roots: caller.has_roots(),
+            peer: caller.peer,
+            rounds: caller.rounds,
+        });
+        if link.peer.is_some() || link.rounds.is_some() {
             self.inflight
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .entry(server.to_owned())
                 .or_default()
-                .push(id);
+                .push(link.clone());
         }
         CallRoutes {
             sessions: self.clone(),
             server: server.to_owned(),
-            client: caller.session,
+            link,
             progress: caller.progress,
-            token: None,
+            tokens: Vec::new(),
         }
     }
 
@@ -375,14 +415,11 @@ impl Sessions {
         let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
         let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
         for r in due {
-            if let Some(t) = r.token {
+            for t in r.tokens {
                 progress.remove(&(r.server.clone(), t));
             }
-            let Some(client) = r.client else { continue };
             if let Some(v) = inflight.get_mut(&r.server) {
-                if let Some(pos) = v.iter().position(|c| *c == client) {
-                    v.remove(pos);
-                }
+                v.retain(|l| l.id != r.call);
                 if v.is_empty() {
                     inflight.remove(&r.server);
                 }
@@ -391,36 +428,66 @@ impl Sessions {
     }
 }
 
-/// The client session a call comes from, for relaying the backend's progress, log
-/// messages and requests back to it. The default, no session, is a REST call's.
+/// Who makes a call, for relaying the backend's progress, log messages and requests
+/// back to it. The default, no way back, is a REST call's.
 #[derive(Debug, Clone, Default)]
 pub struct Caller {
     pub session: Option<SessionId>,
     pub progress: Option<ProgressToken>,
+    /// The request's own peer: its session's, or (stateless) its response stream's.
+    pub peer: Option<Peer<RoleServer>>,
+    /// A 2026-07-28 request's `_meta`: the client's capabilities and log level, passed
+    /// on to backends of that revision. `None` for 2025-era sessions and REST.
+    pub modern: Option<RequestMetaObject>,
+    /// Set by the hub when a stateless call reaches a backend that asks with
+    /// server-to-client requests (see [`super::rounds`]).
+    pub rounds: Option<AskSender>,
+}
+
+impl Caller {
+    /// A session can be asked directly (sampling, elicitation, roots requests).
+    pub fn session_peer(&self) -> Option<&Peer<RoleServer>> {
+        self.session.and(self.peer.as_ref())
+    }
+
+    /// What the client said it can do: per request (2026-07-28) or at `initialize`.
+    pub fn capabilities(&self) -> Option<rmcp::model::ClientCapabilities> {
+        match &self.modern {
+            Some(meta) => meta.client_capabilities(),
+            None => self
+                .session_peer()
+                .and_then(|p| p.peer_info())
+                .map(|i| i.capabilities.clone()),
+        }
+    }
+
+    fn has_roots(&self) -> bool {
+        self.capabilities().is_some_and(|c| c.roots.is_some())
+    }
 }
 
 impl CallRoutes {
-    /// The backend's progress token for this call: its progress goes to the caller
-    /// under the caller's own token.
+    /// The backend's progress token for this call (one per round of a multi-round
+    /// call): its progress goes to the caller under the caller's own token.
     pub fn progress_token(&mut self, backend_token: &ProgressToken) {
-        if let (Some(client), Some(token)) = (self.client, self.progress.clone()) {
+        if let (Some(_), Some(token)) = (&self.link.peer, self.progress.clone()) {
             self.sessions
                 .progress
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(
                     (self.server.clone(), backend_token.clone()),
-                    (client, token),
+                    (self.link.clone(), token),
                 );
-            self.token = Some(backend_token.clone());
+            self.tokens.push(backend_token.clone());
         }
     }
 
     /// Waits (bounded: a client that stopped reading must not hold the answer back)
     /// until the notifications the backend sent before its answer are relayed. Only a
-    /// session has any.
+    /// caller with a way back has any.
     pub async fn settle(&self) {
-        if self.client.is_some() {
+        if self.link.peer.is_some() {
             let _ = tokio::time::timeout(
                 std::time::Duration::from_millis(500),
                 self.sessions.relays_settled(&self.server),
@@ -434,43 +501,57 @@ impl CallRoutes {
 mod tests {
     use super::*;
 
-    fn caller(id: u64, token: Option<&str>) -> Caller {
-        Caller {
+    /// A caller that can be asked things (as a bridged stateless call can) without
+    /// a live peer, which unit tests cannot make.
+    fn askable(id: u64) -> (Caller, crate::mcp::rounds::AskReceiver) {
+        let (asks, questions) = crate::mcp::rounds::channel();
+        let caller = Caller {
             session: Some(SessionId(id)),
-            progress: token.map(|t| ProgressToken(rmcp::model::NumberOrString::String(t.into()))),
-        }
+            rounds: Some(asks),
+            ..Caller::default()
+        };
+        (caller, questions)
     }
 
-    fn backend_token(n: i64) -> ProgressToken {
-        ProgressToken(rmcp::model::NumberOrString::Number(n))
+    fn sessions_of(links: Vec<Arc<Link>>) -> Vec<Option<SessionId>> {
+        links.iter().map(|l| l.session).collect()
     }
 
     #[test]
-    fn a_call_routes_to_its_session_until_its_late_window_passes() {
+    fn a_call_is_asked_until_its_late_window_passes() {
         let sessions = Arc::new(Sessions::default());
-        let mut routes = sessions.begin_call("gh", caller(7, Some("mine")));
-        routes.progress_token(&backend_token(1));
-        assert_eq!(sessions.callers("gh"), [SessionId(7)]);
-        let key = ("gh".to_owned(), backend_token(1));
+        let (first, _q1) = askable(7);
+        let (second, _q2) = askable(8);
+        let a = sessions.begin_call("gh", first);
+        let b = sessions.begin_call("gh", second);
         assert_eq!(
-            sessions.progress.lock().unwrap().get(&key).map(|(s, _)| *s),
-            Some(SessionId(7))
+            sessions_of(sessions.callers("gh")),
+            [Some(SessionId(7)), Some(SessionId(8))]
         );
-        drop(routes);
+        // The call that started last is the one a backend's request belongs to.
+        assert_eq!(
+            sessions.asker_for("gh").and_then(|l| l.session),
+            Some(SessionId(8))
+        );
+        drop(b);
         // Ended, but a notification sent just before the answer may still come.
         sessions.sweep_at(std::time::Instant::now());
-        assert_eq!(sessions.callers("gh"), [SessionId(7)]);
+        assert_eq!(sessions.callers("gh").len(), 2);
         sessions.sweep_at(std::time::Instant::now() + LATE_PROGRESS);
+        assert_eq!(sessions_of(sessions.callers("gh")), [Some(SessionId(7))]);
+        drop(a);
+        sessions.sweep_at(std::time::Instant::now() + LATE_PROGRESS * 2);
         assert!(sessions.callers("gh").is_empty());
-        assert!(sessions.progress.lock().unwrap().is_empty());
+        assert!(sessions.inflight.lock().unwrap().is_empty());
     }
 
     #[test]
-    fn a_call_without_a_session_routes_nothing() {
+    fn a_call_with_no_way_back_routes_nothing() {
         let sessions = Arc::new(Sessions::default());
         let mut routes = sessions.begin_call("gh", Caller::default());
-        routes.progress_token(&backend_token(1));
+        routes.progress_token(&ProgressToken(rmcp::model::NumberOrString::Number(1)));
         assert!(sessions.callers("gh").is_empty());
+        assert!(sessions.asker_for("gh").is_none());
         assert!(sessions.progress.lock().unwrap().is_empty());
         drop(routes);
         sessions.sweep_at(std::time::Instant::now() + LATE_PROGRESS);
