@@ -372,3 +372,89 @@ async fn stdio_session(
     let client = ().serve((stdout, stdin)).await.unwrap();
     (child, client)
 }
+
+/// A client whose stream breaks in the middle of a call reconnects with the
+/// `Last-Event-ID` it last saw and gets the answer it missed, once.
+#[tokio::test]
+async fn a_broken_stream_is_resumed_with_last_event_id_and_the_answer_comes_once() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let http = reqwest::Client::new();
+    let post = |body: serde_json::Value, session: Option<&str>| {
+        let mut req = http
+            .post(hub.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&body);
+        if let Some(s) = session {
+            req = req.header("mcp-session-id", s);
+        }
+        req.send()
+    };
+    let init = post(
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "resumer", "version": "0"}}}),
+        None,
+    )
+    .await
+    .unwrap();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    drop(init.text().await);
+    post(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    let mut call = post(
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+               "params": {"name": format!("{a}__slow"), "arguments": {"ms": 300, "steps": 1}}}),
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    // The first event names the stream's position; then the connection breaks.
+    let first = String::from_utf8_lossy(&call.chunk().await.unwrap().unwrap()).into_owned();
+    let last_id = first
+        .lines()
+        .find_map(|l| l.strip_prefix("id:"))
+        .unwrap_or_else(|| panic!("no event id in {first:?}"))
+        .trim()
+        .to_owned();
+    drop(call);
+    // The call goes on without its client; reconnect once it has answered.
+    eventually("the call to finish", async || {
+        read(&hub.log_file())
+            .lines()
+            .any(|l| l.contains("\"tool_call\"") && l.contains("\"slow\""))
+            .then_some(())
+    })
+    .await;
+    let resumed = http
+        .get(hub.url("/mcp"))
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("last-event-id", &last_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 200);
+    let replay = resumed.text().await.unwrap();
+    let answers: Vec<_> = replay
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok())
+        .filter(|m| m["id"] == 7)
+        .collect();
+    assert_eq!(answers.len(), 1, "the answer, once: {replay}");
+    assert_eq!(
+        answers[0]["result"]["content"][0]["text"], "waited 300 ms",
+        "{replay}"
+    );
+}

@@ -4,6 +4,7 @@ mod artifacts;
 mod config;
 mod deps;
 mod drop_in;
+mod eras;
 mod faults;
 mod filtering;
 mod front;

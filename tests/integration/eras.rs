@@ -1,0 +1,224 @@
+//! The bridge between protocol eras: each crossing of the README's table (a client of
+//! one era, a server of the other or the same), with the Python SDK's client in both
+//! modes, a 2026-07-28 server written with the Python SDK, and 2025-era servers (the
+//! npm server-everything, the Rust fixture).
+
+use serde_json::{Value, json};
+
+use crate::deps::deps;
+use crate::support::*;
+
+/// The Python SDK client (`tests/clients/python_eras.py`) calling `tool` through the
+/// hub at `url`, in `mode` (`legacy`: initialize at 2025-11-25; `modern`: stateless
+/// 2026-07-28). It answers elicitation with the name Ada, sampling with "hi from the
+/// model" and roots with file:///tmp/ws, and reports what it was asked.
+async fn python_client(mode: &str, url: &str, tool: &str) -> Value {
+    python_client_with(mode, url, tool, json!({})).await
+}
+
+async fn python_client_with(mode: &str, url: &str, tool: &str, args: Value) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/python_eras.py");
+    let out = tokio::process::Command::new(deps().venv_bin("python"))
+        .arg(script)
+        .args(["--mode", mode, url, tool, "--args", &args.to_string()])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{mode} client, {tool}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn python_2026_server() -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixture/server_2026.py");
+    json!({"command": deps().venv_bin("python"), "args": [script]})
+}
+
+/// The events of one kind the client saw during its call.
+fn seen<'a>(answer: &'a Value, kind: &str) -> Vec<&'a Value> {
+    answer["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.get(kind))
+        .collect()
+}
+
+async fn protocol_of(hub: &RunningHub, server: &str) -> String {
+    let (_, servers) = hub.get("/api/servers").await;
+    servers["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == server)
+        .map(|s| s["protocolVersion"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
+
+/// A 2026-07-28 server's questions reach a client of either era and its answers go
+/// back: as `input_required` rounds to a 2026-07-28 client, as requests to a 2025-era
+/// session. Progress and the log message of a call reach both.
+#[tokio::test]
+async fn a_2026_servers_questions_reach_clients_of_both_eras() {
+    let hub = HubBuilder::new()
+        .server("py", python_2026_server())
+        .start()
+        .await;
+    hub.wait_connected("py").await;
+    assert_eq!(protocol_of(&hub, "py").await, "2026-07-28");
+    let url = hub.url("/mcp");
+    for mode in ["modern", "legacy"] {
+        let era = if mode == "modern" {
+            "2026-07-28"
+        } else {
+            "2025-11-25"
+        };
+        let name = python_client(mode, &url, "py__ask_name").await;
+        assert_eq!(name["protocol_version"], era, "{name}");
+        assert_eq!(name["text"], "hello Ada", "{mode}: {name}");
+        let asked = seen(&name, "elicitation");
+        assert_eq!(asked.len(), 1, "{mode}: asked once: {name}");
+        assert_eq!(asked[0]["message"], "What is your name?", "{name}");
+
+        let model = python_client(mode, &url, "py__ask_model").await;
+        assert_eq!(
+            model["text"], "model said: hi from the model",
+            "{mode}: {model}"
+        );
+        assert_eq!(seen(&model, "sampling").len(), 1, "{mode}: {model}");
+
+        let roots = python_client(mode, &url, "py__list_my_roots").await;
+        assert_eq!(roots["text"], "file:///tmp/ws", "{mode}: {roots}");
+
+        let count = python_client(mode, &url, "py__count").await;
+        assert_eq!(count["text"], "counted 3", "{mode}: {count}");
+        let progress: Vec<_> = seen(&count, "progress")
+            .iter()
+            .map(|p| p[0].as_f64().unwrap())
+            .collect();
+        assert_eq!(progress, [1.0, 2.0, 3.0], "{mode}: {count}");
+        let logs = seen(&count, "log");
+        assert!(
+            logs.iter().any(|l| l["data"] == "counting"),
+            "{mode}: {count}"
+        );
+    }
+}
+
+/// A 2025-era server's requests in the middle of a call (elicitation, sampling,
+/// roots) reach a stateless 2026-07-28 client as `input_required` rounds, and its
+/// answers reach the waiting server.
+#[tokio::test]
+async fn a_2025_servers_requests_reach_a_2026_client_as_rounds() {
+    let asks = random_name("asks");
+    let hub = HubBuilder::new()
+        .server(
+            "everything",
+            json!({"command": deps().npm_bin("mcp-server-everything"), "args": ["stdio"]}),
+        )
+        .server(&asks, fixture(&asks, &["--asks-roots"]))
+        .start()
+        .await;
+    hub.wait_connected("everything").await;
+    hub.wait_connected(&asks).await;
+    assert_eq!(protocol_of(&hub, "everything").await, "2025-11-25");
+    let url = hub.url("/mcp");
+
+    let elicited = python_client("modern", &url, "everything__trigger-elicitation-request").await;
+    assert_eq!(elicited["protocol_version"], "2026-07-28", "{elicited}");
+    assert!(
+        elicited["text"].as_str().unwrap().contains("Ada"),
+        "the answer reached the server: {elicited}"
+    );
+    let asked = seen(&elicited, "elicitation");
+    assert_eq!(asked.len(), 1, "{elicited}");
+    assert!(
+        asked[0]["requestedSchema"]["properties"]["name"].is_object(),
+        "the server's own question: {elicited}"
+    );
+
+    let sampled = python_client_with(
+        "modern",
+        &url,
+        "everything__trigger-sampling-request",
+        json!({"prompt": "say hi"}),
+    )
+    .await;
+    assert!(
+        sampled["text"]
+            .as_str()
+            .unwrap()
+            .contains("hi from the model"),
+        "{sampled}"
+    );
+    assert_eq!(seen(&sampled, "sampling").len(), 1, "{sampled}");
+
+    let roots = python_client("modern", &url, &format!("{asks}__roots")).await;
+    assert!(
+        roots["text"].as_str().unwrap().contains("file:///tmp/ws"),
+        "{roots}"
+    );
+    assert_eq!(seen(&roots, "roots").len(), 1, "{roots}");
+}
+
+/// A `requestState` the hub never gave (or gave so long ago that it expired) is
+/// refused with an error that says what to do, not passed to a backend.
+#[tokio::test]
+async fn an_unknown_round_state_is_refused_with_what_to_do() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let tool = format!("{a}__echo");
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {
+            "name": tool, "arguments": {"text": "x"},
+            "inputResponses": {"elicitation-1": {"action": "accept", "content": {}}},
+            "requestState": "mcphub-round:0000000000000000deadbeef",
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"}
+            }
+        }
+    });
+    let resp = reqwest::Client::new()
+        .post(hub.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", &tool)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("unknown or expired") && text.contains("without inputResponses"),
+        "{text}"
+    );
+}
+
+/// A REST call of a tool that asks the user something cannot be answered: it fails
+/// at once, saying where the tool can be called instead.
+#[tokio::test]
+async fn a_rest_call_of_a_tool_that_asks_says_to_use_an_mcp_client() {
+    let hub = HubBuilder::new()
+        .server("py", python_2026_server())
+        .start()
+        .await;
+    hub.wait_connected("py").await;
+    let resp = reqwest::Client::new()
+        .post(hub.url("/api/servers/tools"))
+        .json(&json!({"server_name": "py", "tool": "ask_name", "arguments": {}}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert!(!status.is_success(), "{status} {text}");
+    assert!(text.contains("only an MCP client"), "{status} {text}");
+}
