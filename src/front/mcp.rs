@@ -255,6 +255,12 @@ impl rmcp::ServerHandler for HubService {
         crate::mcp::server::server_info()
     }
 
+    // The SDK checks a 2026-07-28 request's `Mcp-Param-*` headers (SEP-2243) against
+    // the called tool's schema, as the backend would: a mismatch is a 400 here.
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        self.hub.listing().catalog.tool_definition(name).cloned()
+    }
+
     async fn initialize(
         &self,
         request: InitializeRequestParams,
@@ -420,6 +426,51 @@ impl rmcp::ServerHandler for HubService {
                 return Ok(());
             }
         }
+    }
+
+    async fn get_task(
+        &self,
+        mut request: rmcp::model::GetTaskParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetTaskResult, McpError> {
+        let server = self.hub.task_owner(&request.task_id)?;
+        request.meta = None;
+        Ok(self
+            .hub
+            .request(&server, |h, timeout| async move {
+                h.get_task(request, timeout).await
+            })
+            .await?)
+    }
+
+    async fn update_task(
+        &self,
+        mut request: rmcp::model::UpdateTaskParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let server = self.hub.task_owner(&request.task_id)?;
+        request.meta = None;
+        Ok(self
+            .hub
+            .request(&server, |h, timeout| async move {
+                h.update_task(request, timeout).await
+            })
+            .await?)
+    }
+
+    async fn cancel_task(
+        &self,
+        mut request: rmcp::model::CancelTaskParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let server = self.hub.task_owner(&request.task_id)?;
+        request.meta = None;
+        Ok(self
+            .hub
+            .request(&server, |h, timeout| async move {
+                h.cancel_task(request, timeout).await
+            })
+            .await?)
     }
 
     async fn list_resources(

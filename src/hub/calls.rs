@@ -228,6 +228,12 @@ impl Hub {
                 routes.progress_token(backend_token)
             })
             .await;
+        if let Ok(Answer::Task(t)) = &result {
+            self.tasks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record(&t.task.task_id, server);
+        }
         routes.settle().await;
         drop(routes);
         let elapsed = started.elapsed();
@@ -294,6 +300,20 @@ impl Hub {
         send(handle, timeout)
             .await
             .map_err(|e| HubError::from_call(server, e))
+    }
+
+    /// The server that made task `task` of a call (SEP-2663).
+    pub fn task_owner(&self, task: &str) -> Result<String, HubError> {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .owner(task)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                HubError::invalid(format!(
+                    "unknown task `{task}`: no server of this hub made it (or it is long gone)"
+                ))
+            })
     }
 
     /// The server a resource URI belongs to.

@@ -16,6 +16,8 @@ pub const SEPARATOR: &str = "__";
 pub struct Route {
     pub server: String,
     pub name: String,
+    /// Where the exposed item is in the catalog's list (tools or prompts).
+    pub at: usize,
 }
 
 #[derive(Debug, Default)]
@@ -72,6 +74,7 @@ impl Catalog {
                     Route {
                         server: part.server.to_owned(),
                         name: tool.name.to_string(),
+                        at: c.tools.len(),
                     },
                 );
                 c.tools.push(t);
@@ -92,6 +95,7 @@ impl Catalog {
                     Route {
                         server: part.server.to_owned(),
                         name: prompt.name.clone(),
+                        at: c.prompts.len(),
                     },
                 );
                 c.prompts.push(p);
@@ -132,6 +136,11 @@ impl Catalog {
 
     pub fn tool(&self, exposed: &str) -> Option<&Route> {
         self.tool_routes.get(exposed)
+    }
+
+    /// The exposed tool named `exposed`, as `tools/list` shows it.
+    pub fn tool_definition(&self, exposed: &str) -> Option<&Tool> {
+        self.tools.get(self.tool(exposed)?.at)
     }
 
     /// The exposed name of `server`'s tool `tool`.
@@ -315,5 +324,57 @@ mod tests {
         assert_eq!(c.collisions.len(), 1);
         let again = Catalog::build(&parts);
         assert_eq!(again.tool_name_set(), c.tool_name_set());
+    }
+}
+
+/// Which server each task a 2026-07-28 backend made of a call belongs to, so that the
+/// client's `tasks/get`, `tasks/update` and `tasks/cancel` reach it. Bounded: the
+/// oldest of [`TASKS_KEPT`] goes first (a client polls a task while it runs, not
+/// forever).
+#[derive(Debug, Default)]
+pub struct TaskRoutes {
+    owners: HashMap<String, String>,
+    order: std::collections::VecDeque<String>,
+}
+
+pub const TASKS_KEPT: usize = 4096;
+
+impl TaskRoutes {
+    pub fn record(&mut self, task: &str, server: &str) {
+        if self
+            .owners
+            .insert(task.to_owned(), server.to_owned())
+            .is_none()
+        {
+            self.order.push_back(task.to_owned());
+            if self.order.len() > TASKS_KEPT
+                && let Some(old) = self.order.pop_front()
+            {
+                self.owners.remove(&old);
+            }
+        }
+    }
+
+    pub fn owner(&self, task: &str) -> Option<&str> {
+        self.owners.get(task).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod task_tests {
+    use super::*;
+
+    #[test]
+    fn task_routes_remember_the_newest_tasks_only() {
+        let mut routes = TaskRoutes::default();
+        routes.record("t0", "a");
+        for i in 1..=TASKS_KEPT {
+            routes.record(&format!("t{i}"), "b");
+        }
+        assert_eq!(routes.owner("t0"), None, "the oldest went");
+        assert_eq!(routes.owner("t1"), Some("b"));
+        assert_eq!(routes.owner(&format!("t{TASKS_KEPT}")), Some("b"));
+        assert_eq!(routes.order.len(), TASKS_KEPT);
+        assert_eq!(routes.owners.len(), TASKS_KEPT);
     }
 }

@@ -57,6 +57,8 @@ pub struct Hub {
     pub sessions: Arc<Sessions>,
     /// Stateless clients' calls to 2025-era backends, parked while their clients
     /// answer the backend's questions.
+    /// Tasks 2026-07-28 backends made of calls: who owns each.
+    pub(crate) tasks: std::sync::Mutex<crate::hub::catalog::TaskRoutes>,
     pub(crate) rounds: crate::mcp::rounds::Rounds<
         Result<crate::mcp::client::Answer<crate::mcp::model::CallToolResult>, HubError>,
     >,
@@ -217,6 +219,7 @@ impl Hub {
             options,
             sessions: Arc::new(Sessions::default()),
             rounds: Default::default(),
+            tasks: Default::default(),
             server_id: crate::api::SERVER_ID.to_owned(),
             started: Instant::now(),
             start_time: Utc::now(),

@@ -1167,6 +1167,30 @@ impl Handle {
         Ok(r)
     }
 
+    pub async fn get_task(
+        &self,
+        params: rmcp::model::GetTaskParams,
+        timeout: Duration,
+    ) -> Result<rmcp::model::GetTaskResult, CallError> {
+        within(timeout, self.peer.get_task(params)).await
+    }
+
+    pub async fn update_task(
+        &self,
+        params: rmcp::model::UpdateTaskParams,
+        timeout: Duration,
+    ) -> Result<(), CallError> {
+        within(timeout, self.peer.update_task(params)).await
+    }
+
+    pub async fn cancel_task(
+        &self,
+        params: rmcp::model::CancelTaskParams,
+        timeout: Duration,
+    ) -> Result<(), CallError> {
+        within(timeout, self.peer.cancel_task(params)).await
+    }
+
     pub async fn set_level(&self, params: SetLevelRequestParams) -> Result<(), CallError> {
         self.session_era()
             .set_level(params)
