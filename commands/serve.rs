@@ -35,6 +35,22 @@ pub struct Args {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = mcphub::front::http::DEFAULT_MAX_BODY)]
     max_body: usize,
+    /// Most MCP sessions open at once; past it a new one is answered 503.
+    #[arg(long, value_name = "N", default_value_t = mcphub::front::http::DEFAULT_MAX_SESSIONS)]
+    max_sessions: usize,
+    /// How long an MCP session may stay unused before the hub closes it, e.g. 5m.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = mcphub::toolkit::anomalies::parse_duration)]
+    session_idle_timeout: std::time::Duration,
+    /// Most HTTP connections open at once; past it a new one is answered 503.
+    #[arg(long, value_name = "N", default_value_t = mcphub::front::http::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Most HTTP connections open at once from one client address.
+    #[arg(long, value_name = "N", default_value_t = mcphub::front::http::DEFAULT_MAX_CONNECTIONS_PER_CLIENT)]
+    max_connections_per_client: usize,
+    /// How long a connection may take to send a request's headers (also how long a
+    /// keep-alive connection may stay idle), e.g. 10s.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = mcphub::toolkit::anomalies::parse_duration)]
+    header_timeout: std::time::Duration,
     /// State directory (workspaces.json, logs/). Default: $XDG_STATE_HOME/mcp-hub.
     #[arg(long, env = "MCPHUB_STATE_DIR")]
     state_dir: Option<PathBuf>,
@@ -76,6 +92,8 @@ pub fn run(args: Args) -> ExitCode {
     security.allowed_hosts.extend(args.allow_hosts);
     security.allowed_origins = args.allow_origins;
     security.max_body = args.max_body;
+    security.max_sessions = args.max_sessions.max(1);
+    security.session_idle = args.session_idle_timeout;
     let opts = ServeOptions {
         config_files: ConfigFiles::from_args(args.config),
         listen: SocketAddr::new(args.host, args.port),
@@ -89,6 +107,11 @@ pub fn run(args: Args) -> ExitCode {
             .auto_shutdown
             .then(|| std::time::Duration::from_millis(args.shutdown_delay)),
         marketplace_url: args.marketplace_url,
+        connection_limits: mcphub::front::http::ConnectionLimits {
+            max_connections: args.max_connections.max(1),
+            max_per_client: args.max_connections_per_client.max(1),
+            header_timeout: args.header_timeout,
+        },
     };
     // One thread: the hub relays between sockets and child pipes, and every hop
     // between worker threads cost more CPU (futex wake-ups, context switches) than

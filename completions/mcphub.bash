@@ -597,7 +597,7 @@ _mcphub() {
             return 0
             ;;
         mcphub__subcmd__serve)
-            opts="-c -p -w -h -V --config --port --host --token --allow-insecure-bind --allow-host --allow-origin --max-body --state-dir --watch --auto-shutdown --shutdown-delay --stdio --startup-timeout --marketplace-url --help --version"
+            opts="-c -p -w -h -V --config --port --host --token --allow-insecure-bind --allow-host --allow-origin --max-body --max-sessions --session-idle-timeout --max-connections --max-connections-per-client --header-timeout --state-dir --watch --auto-shutdown --shutdown-delay --stdio --startup-timeout --marketplace-url --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -636,6 +636,26 @@ _mcphub() {
                     return 0
                     ;;
                 --max-body)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-sessions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --session-idle-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections-per-client)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

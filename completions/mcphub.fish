@@ -46,6 +46,11 @@ complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l token -d 'Bearer
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l allow-host -d 'Extra Host name the hub answers to (besides localhost, 127.0.0.1, ::1)' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l allow-origin -d 'Extra browser Origin allowed (besides loopback origins), e.g. https://app.example.com' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l max-body -d 'Largest request body accepted, in bytes' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l max-sessions -d 'Most MCP sessions open at once; past it a new one is answered 503' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l session-idle-timeout -d 'How long an MCP session may stay unused before the hub closes it, e.g. 5m' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l max-connections -d 'Most HTTP connections open at once; past it a new one is answered 503' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l max-connections-per-client -d 'Most HTTP connections open at once from one client address' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l header-timeout -d 'How long a connection may take to send a request\'s headers (also how long a keep-alive connection may stay idle), e.g. 10s' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l state-dir -d 'State directory (workspaces.json, logs/). Default: $XDG_STATE_HOME/mcp-hub' -r -F
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l shutdown-delay -d 'With --auto-shutdown: how long the hub waits for a client to come back, in milliseconds' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l startup-timeout -d 'How long an MCP request made while the servers are still starting waits for them before it is answered with those that connected, e.g. 15s, 1m' -r

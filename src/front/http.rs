@@ -12,7 +12,6 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::serve::{ListenerExt, TapIo};
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -31,7 +30,14 @@ pub struct Security {
     pub allowed_origins: Vec<String>,
     pub token: Option<String>,
     pub max_body: usize,
+    /// MCP sessions open at once; past it a new one is refused with a 503.
+    pub max_sessions: usize,
+    /// An MCP session nobody used for this long is closed.
+    pub session_idle: Duration,
 }
+
+pub const DEFAULT_MAX_SESSIONS: usize = 1000;
+pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(300);
 
 impl Security {
     pub fn loopback(token: Option<String>) -> Security {
@@ -40,6 +46,8 @@ impl Security {
             allowed_origins: vec![],
             token,
             max_body: DEFAULT_MAX_BODY,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            session_idle: DEFAULT_SESSION_IDLE,
         }
     }
 }
@@ -55,18 +63,184 @@ pub fn check_bind(addr: &SocketAddr, token: Option<&str>, force: bool) -> Result
     ))
 }
 
-/// The hub's listener: accepted sockets have Nagle's algorithm off. An SSE answer goes
-/// out as its events come (a slow call's priming event long before its result), and
-/// with Nagle a keep-alive client's delayed ACK held each answer's last piece for 40 ms.
-pub type HubListener = TapIo<TcpListener, fn(&mut TcpStream)>;
+/// Limits on the HTTP front's connections, so that clients that open many, or open
+/// and never finish a request, cannot exhaust the hub's file descriptors.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Connections open at once; past it a new one is answered 503 and closed.
+    pub max_connections: usize,
+    /// Connections open at once from one client address.
+    pub max_per_client: usize,
+    /// How long a connection may take to send a request's headers, counted from when
+    /// it starts waiting for one: it also closes keep-alive connections idle that long.
+    pub header_timeout: Duration,
+}
 
-pub async fn listen(addr: SocketAddr) -> std::io::Result<HubListener> {
-    let no_nagle: fn(&mut TcpStream) = |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set on an accepted socket");
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 256;
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
         }
-    };
-    Ok(TcpListener::bind(addr).await?.tap_io(no_nagle))
+    }
+}
+
+pub async fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Open connections, in all and per client address.
+#[derive(Default)]
+struct Open {
+    total: usize,
+    per_client: std::collections::HashMap<std::net::IpAddr, usize>,
+}
+
+/// One open connection's place under the caps, given back when it closes.
+struct Slot {
+    open: Arc<std::sync::Mutex<Open>>,
+    client: std::net::IpAddr,
+    metrics: Arc<crate::telemetry::metrics::Metrics>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.total -= 1;
+        if let Some(n) = open.per_client.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                open.per_client.remove(&self.client);
+            }
+        }
+        self.metrics.open_connections.set(open.total as i64);
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets open connections
+/// finish (the caller bounds how long). Written over hyper directly rather than with
+/// `axum::serve`, which has no header timeout and no connection caps.
+///
+/// Accepted sockets have Nagle's algorithm off: an SSE answer goes out as its events
+/// come (a slow call's priming event long before its result), and with Nagle a
+/// keep-alive client's delayed ACK held each answer's last piece for 40 ms.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    metrics: Arc<crate::telemetry::metrics::Metrics>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    metrics.connection_limit.set(limits.max_connections as i64);
+    metrics
+        .connection_limit_per_client
+        .set(limits.max_per_client as i64);
+    let open = Arc::new(std::sync::Mutex::new(Open::default()));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was
+                    // accepted: the loop goes on, after a pause that lets sockets close.
+                    tracing::warn!(error = %e, "accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        no_nagle(&tcp);
+        let slot = {
+            let mut o = open.lock().unwrap_or_else(|p| p.into_inner());
+            let mine = o.per_client.get(&peer.ip()).copied().unwrap_or(0);
+            let refused = if o.total >= limits.max_connections {
+                Some(format!(
+                    "the hub has {} connections open, its limit (--max-connections)",
+                    o.total
+                ))
+            } else if mine >= limits.max_per_client {
+                Some(format!(
+                    "{} has {mine} connections open, the limit for one client (--max-connections-per-client)",
+                    peer.ip()
+                ))
+            } else {
+                None
+            };
+            match refused {
+                Some(why) => Err(why),
+                None => {
+                    o.total += 1;
+                    *o.per_client.entry(peer.ip()).or_default() += 1;
+                    metrics.open_connections.set(o.total as i64);
+                    Ok(Slot {
+                        open: open.clone(),
+                        client: peer.ip(),
+                        metrics: metrics.clone(),
+                    })
+                }
+            }
+        };
+        let slot = match slot {
+            Ok(slot) => slot,
+            Err(why) => {
+                metrics.refused_connections.inc();
+                tokio::spawn(turn_away(tcp, why));
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _slot = slot;
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+fn no_nagle(tcp: &TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "TCP_NODELAY not set on an accepted socket");
+    }
+}
+
+/// Answers a connection past the caps with a 503 that says why, and closes it.
+async fn turn_away(mut tcp: TcpStream, why: String) {
+    use tokio::io::AsyncWriteExt;
+    let body = serde_json::json!({
+        "error": format!("too many connections: {why}; close idle ones or raise the limit"),
+        "code": "TOO_MANY_CONNECTIONS",
+    })
+    .to_string();
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // A client that does not read is not waited for.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        tcp.write_all(response.as_bytes()).await?;
+        tcp.shutdown().await
+    })
+    .await;
 }
 
 pub fn router(
@@ -80,6 +254,7 @@ pub fn router(
         // would only duplicate it with a different error body.
         vec![],
         security.max_body,
+        security.session_idle,
         cancel.clone(),
     );
     let legacy = crate::front::mcp::legacy_sse(hub.clone(), cancel);
@@ -108,12 +283,48 @@ pub fn router(
             legacy,
             "/sse",
             LEGACY_MESSAGES,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            (hub.clone(), security.max_sessions, security.session_idle),
+            session_cap,
         ));
     crate::front::rest::routes(hub)
         .merge(mcp)
         .layer(axum::middleware::from_fn_with_state(security, guard))
         // `guard` enforces the configured limit for every route.
         .layer(axum::extract::DefaultBodyLimit::disable())
+}
+
+/// Refuses a request that would open one MCP session more than the cap: every session
+/// holds buffers and a task, and a client that opens them without end must not take
+/// the hub's memory with it.
+async fn session_cap(
+    State((hub, max, idle)): State<(Arc<Hub>, usize, Duration)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let no_session = !req.headers().contains_key("mcp-session-id");
+    // Stateless (2026-07-28) requests open none; a POST without a session on an
+    // earlier revision is an `initialize`, a GET without one an old-SSE stream.
+    let stateless = req
+        .headers()
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v >= "2026-07-28");
+    let opens = no_session
+        && !stateless
+        && (req.method() == axum::http::Method::GET || req.uri().path() == "/mcp");
+    if opens && req.method() != axum::http::Method::DELETE && hub.sessions.count() >= max {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TOO_MANY_SESSIONS",
+            format!(
+                "the hub has {max} MCP sessions open, its limit (--max-sessions): close idle ones (DELETE /mcp with their Mcp-Session-Id) or raise the limit; a session idle for {} s is closed",
+                idle.as_secs()
+            ),
+        );
+    }
+    next.run(req).await
 }
 
 /// Where old-SSE clients POST their messages (mcp-hub's path).
@@ -342,11 +553,15 @@ mod tests {
 
     #[tokio::test]
     async fn accepted_sockets_do_not_wait_for_acks() {
-        use axum::serve::Listener;
-        let mut listener = listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let listener = listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let _client = TcpStream::connect(addr).await.unwrap();
-        let (accepted, _) = listener.accept().await;
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert!(
+            !accepted.nodelay().unwrap(),
+            "the kernel's default is Nagle on"
+        );
+        no_nagle(&accepted);
         assert!(accepted.nodelay().unwrap(), "Nagle's algorithm is on");
     }
 

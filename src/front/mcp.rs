@@ -517,6 +517,7 @@ pub fn streamable_http_service(
     hub: Arc<Hub>,
     allowed_hosts: Vec<String>,
     max_body: usize,
+    session_idle: std::time::Duration,
     cancel: tokio_util::sync::CancellationToken,
 ) -> rmcp::transport::streamable_http_server::StreamableHttpService<
     HubService,
@@ -526,6 +527,7 @@ pub fn streamable_http_service(
         move || HubService::new(hub.clone()),
         allowed_hosts,
         max_body,
+        session_idle,
         cancel,
     )
 }

@@ -188,7 +188,9 @@ fn api_error(what: &str, server: &str, e: HubError) -> ApiError {
         Unavailable { .. } | ShuttingDown => {
             (StatusCode::SERVICE_UNAVAILABLE, "SERVER_NOT_CONNECTED")
         }
-        Timeout { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "TOOL_EXECUTION_ERROR"),
+        // mcp-hub answers a timeout with a 500; a gateway's timeout is a 504, which
+        // lets a client tell "too slow" from "failed".
+        Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "TOOL_TIMEOUT"),
         // mcp-hub's: its marketplace and OAuth failures are all 500s with their own code.
         Marketplace { url, reason } => {
             return ApiError::new(

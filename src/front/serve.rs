@@ -31,6 +31,7 @@ pub struct ServeOptions {
     /// gone this long (its `--shutdown-delay`).
     pub auto_shutdown: Option<Duration>,
     pub marketplace_url: String,
+    pub connection_limits: crate::front::http::ConnectionLimits,
 }
 
 /// Runs the hub until `shutdown` resolves, then stops clients, children and the
@@ -98,7 +99,7 @@ pub async fn serve(
                 opts.listen
             )
         })?;
-    let local = axum::serve::Listener::local_addr(&listener)?;
+    let local = listener.local_addr()?;
     hub.set_port(local.port());
     let mut security = opts.security.clone();
     if !local.ip().is_loopback() && !local.ip().is_unspecified() {
@@ -124,24 +125,26 @@ pub async fn serve(
     let app = crate::front::http::router(hub.clone(), security, sessions.clone());
     let stopping = hub.clone();
     let done = drained.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!(
-            event = events::HUB_STOPPING,
-            "stopping: finishing in-flight calls"
-        );
-        // New calls are refused from here on; running ones get up to the grace period.
-        stopping.begin_stopping();
-        if tokio::time::timeout(SHUTDOWN_GRACE, stopping.calls_drained())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "in-flight calls did not finish within {SHUTDOWN_GRACE:?}; failing them"
+    let limits = opts.connection_limits.clone();
+    let server =
+        crate::front::http::serve(listener, app, limits, hub.metrics.clone(), async move {
+            shutdown.await;
+            tracing::info!(
+                event = events::HUB_STOPPING,
+                "stopping: finishing in-flight calls"
             );
-        }
-        done.cancel();
-    });
+            // New calls are refused from here on; running ones get up to the grace period.
+            stopping.begin_stopping();
+            if tokio::time::timeout(SHUTDOWN_GRACE, stopping.calls_drained())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "in-flight calls did not finish within {SHUTDOWN_GRACE:?}; failing them"
+                );
+            }
+            done.cancel();
+        });
     // Answers of the last calls travel on their own request's stream, which ends once
     // written. Sessions' long-lived streams never end by themselves: close them after a
     // moment for those answers to flush, then give connections a last moment.
@@ -152,7 +155,7 @@ pub async fn serve(
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
     tokio::select! {
-        r = server => r?,
+        _ = server => {}
         _ = close => tracing::warn!("connections still open after sessions closed; cutting them"),
     }
     hub.stop().await;

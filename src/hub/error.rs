@@ -38,7 +38,10 @@ pub enum HubError {
     /// The server is not connected now (disabled, connecting, down); says which.
     #[error("{reason}")]
     NotConnected { server: String, reason: String },
-    #[error("server `{server}` did not answer within {} ms", after.as_millis())]
+    #[error(
+        "server `{server}` did not answer within {} ms (its `timeoutMs` in the servers file; a REST call may set `request_options.timeout`)",
+        after.as_millis()
+    )]
     Timeout { server: String, after: Duration },
     /// The connection broke during the request.
     #[error("server `{server}` is unavailable: {reason}")]
@@ -188,7 +191,12 @@ mod tests {
         let timeout = HubError::from_call("gh", CallError::Timeout(Duration::from_millis(1500)));
         let j = timeout.to_jsonrpc();
         assert_eq!(j.code, ErrorCode::INTERNAL_ERROR);
-        assert_eq!(j.message, "server `gh` did not answer within 1500 ms");
+        assert!(
+            j.message
+                .starts_with("server `gh` did not answer within 1500 ms (its `timeoutMs`"),
+            "{}",
+            j.message
+        );
         assert_eq!(j.data, Some(json!({"server": "gh", "reason": "timeout"})));
 
         let gone = HubError::from_call("gh", CallError::Unavailable("broken pipe".into()));

@@ -39,13 +39,15 @@ pub fn streamable_http_service<S: rmcp::ServerHandler>(
     handler: impl Fn() -> S + Send + Sync + 'static,
     allowed_hosts: Vec<String>,
     max_body: usize,
+    session_idle: std::time::Duration,
     cancel: tokio_util::sync::CancellationToken,
 ) -> StreamableHttpService<S, LocalSessionManager> {
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts)
         .with_max_request_body_bytes(max_body)
         .with_cancellation_token(cancel);
-    let sessions = LocalSessionManager::default().with_event_store(Arc::new(Replay::default()));
+    let mut sessions = LocalSessionManager::default().with_event_store(Arc::new(Replay::default()));
+    sessions.session_config.keep_alive = Some(session_idle);
     StreamableHttpService::new(move || Ok(handler()), Arc::new(sessions), config)
 }
 

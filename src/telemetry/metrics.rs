@@ -118,6 +118,12 @@ pub struct Metrics {
     pub reconnects: Family<ServerLabels, Counter>,
     pub server_status: Family<ServerStatusLabels, Gauge>,
     pub active_clients: Gauge,
+    /// The HTTP front's open connections, and those refused past its caps.
+    pub open_connections: Gauge,
+    pub refused_connections: Counter,
+    /// The front's limits, exported so that a dashboard can draw the ceiling.
+    pub connection_limit: Gauge,
+    pub connection_limit_per_client: Gauge,
     tools_total: Gauge,
     tools_exposed: Gauge,
     /// The LLM categorizer's families. Labelled by provider, so they carry no samples
@@ -211,6 +217,30 @@ impl Metrics {
             "1 for the backend's current status (connected, connecting, disconnected, disabled)",
             server_status.clone(),
         );
+        let open_connections = Gauge::default();
+        registry.register(
+            "http_connections_open",
+            "Connections open on the hub's HTTP front",
+            open_connections.clone(),
+        );
+        let refused_connections = Counter::default();
+        registry.register(
+            "http_connections_refused",
+            "Connections answered 503 because the hub's caps (--max-connections, --max-connections-per-client) were reached",
+            refused_connections.clone(),
+        );
+        let connection_limit = Gauge::default();
+        registry.register(
+            "http_connections_limit",
+            "Most connections the HTTP front keeps open (--max-connections)",
+            connection_limit.clone(),
+        );
+        let connection_limit_per_client = Gauge::default();
+        registry.register(
+            "http_connections_per_client_limit",
+            "Most connections one client address may keep open (--max-connections-per-client)",
+            connection_limit_per_client.clone(),
+        );
         let active_clients = Gauge::default();
         registry.register(
             "active_clients",
@@ -299,6 +329,10 @@ impl Metrics {
             reconnects,
             server_status,
             active_clients,
+            open_connections,
+            refused_connections,
+            connection_limit,
+            connection_limit_per_client,
             tools_total,
             tools_exposed,
             llm_requests,

@@ -189,10 +189,12 @@ async fn a_rest_calls_request_options_timeout_is_honoured() {
                 "arguments": {"ms": 5000, "steps": 1}, "request_options": {"timeout": 300}}),
         )
         .await;
-    assert_eq!(status, 500, "{body}");
+    assert_eq!(status, 504, "a timeout is a gateway timeout: {body}");
+    assert_eq!(body["code"], "TOOL_TIMEOUT", "{body}");
     assert!(
-        body["error"].as_str().unwrap().contains("within 300 ms"),
-        "{body}"
+        body["error"].as_str().unwrap().contains("within 300 ms")
+            && body["error"].as_str().unwrap().contains(&a),
+        "names the server and the limit: {body}"
     );
     // Without it, the same server answers a quick call as usual.
     let (status, body) = hub

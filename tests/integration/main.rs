@@ -1,6 +1,7 @@
 //! mcphub's integration tests: one binary that drives the real executables.
 
 mod artifacts;
+mod bounds;
 mod config;
 mod deps;
 mod drop_in;

@@ -1,0 +1,149 @@
+//! The hub stays bounded under hostile clients: connections past the caps are turned
+//! away with a 503 that says why, a client that never finishes its headers is cut
+//! off, sessions past the cap are refused and idle ones expire.
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::*;
+
+/// Everything the server sends until it closes the connection.
+async fn until_closed(tcp: &mut TcpStream) -> String {
+    let mut all = Vec::new();
+    tokio::time::timeout(DEADLINE, tcp.read_to_end(&mut all))
+        .await
+        .expect("the hub closes the connection")
+        .unwrap();
+    String::from_utf8_lossy(&all).into_owned()
+}
+
+/// A connection to the hub from another loopback address than the test's own HTTP
+/// client: the caps count per client address.
+async fn connect_from(source: &str, port: u16) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket
+        .connect(format!("127.0.0.1:{port}").parse().unwrap())
+        .await
+        .unwrap()
+}
+
+async fn health_over(mut tcp: TcpStream) -> String {
+    tcp.write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    until_closed(&mut tcp).await
+}
+
+#[tokio::test]
+async fn connections_past_the_per_client_cap_get_a_503_that_says_why() {
+    let hub = HubBuilder::new()
+        .arg("--max-connections-per-client")
+        .arg("3")
+        .start()
+        .await;
+    const HOSTILE: &str = "127.0.0.2";
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_from(HOSTILE, hub.port).await);
+    }
+    // Accepted in order: the fourth finds the first three counted.
+    let answer = health_over(connect_from(HOSTILE, hub.port).await).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.contains("TOO_MANY_CONNECTIONS")
+            && answer.contains("127.0.0.2 has 3 connections open")
+            && answer.contains("--max-connections-per-client"),
+        "{answer}"
+    );
+    // Another client is not held back by this one.
+    assert_eq!(hub.get("/api/health").await.0, 200);
+    // One goes, and there is room for this client again.
+    drop(held.pop());
+    eventually("a slot given back", async || {
+        let answer = health_over(connect_from(HOSTILE, hub.port).await).await;
+        answer.starts_with("HTTP/1.1 200").then_some(())
+    })
+    .await;
+    let text = hub.metrics_text().await;
+    let refused = text
+        .lines()
+        .find_map(|l| l.strip_prefix("mcphub_http_connections_refused_total "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no refused count in {text}"));
+    assert!(refused >= 1.0, "{text}");
+    assert!(
+        text.contains("mcphub_http_connections_per_client_limit 3"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let hub = HubBuilder::new()
+        .arg("--header-timeout")
+        .arg("1s")
+        .start()
+        .await;
+    let mut slow = TcpStream::connect(format!("127.0.0.1:{}", hub.port))
+        .await
+        .unwrap();
+    slow.write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    // No answer to a request that never ended: the hub closes the connection.
+    let answer = until_closed(&mut slow).await;
+    assert!(!answer.contains("200 OK"), "{answer}");
+    // And it still answers everyone else.
+    assert_eq!(hub.get("/api/health").await.0, 200);
+}
+
+async fn initialize(hub: &RunningHub) -> reqwest::Response {
+    hub.http
+        .post(hub.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "opener", "version": "0"}}}),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sessions_past_the_cap_are_refused_and_idle_ones_expire() {
+    let hub = HubBuilder::new()
+        .arg("--max-sessions")
+        .arg("2")
+        .arg("--session-idle-timeout")
+        .arg("2s")
+        .start()
+        .await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = initialize(&hub).await;
+        assert_eq!(r.status(), 200);
+        ids.push(r.headers()["mcp-session-id"].to_str().unwrap().to_owned());
+        drop(r.text().await);
+    }
+    eventually("two sessions", async || {
+        (hub.health().await["activeClients"] == 2).then_some(())
+    })
+    .await;
+    let third = initialize(&hub).await;
+    assert_eq!(third.status(), 503);
+    let body = third.text().await.unwrap();
+    assert!(
+        body.contains("TOO_MANY_SESSIONS") && body.contains("--max-sessions"),
+        "{body}"
+    );
+    // Nobody uses them: they expire, and a new one is welcome again.
+    eventually("idle sessions to expire", async || {
+        (hub.health().await["activeClients"] == 0).then_some(())
+    })
+    .await;
+    assert_eq!(initialize(&hub).await.status(), 200);
+}
