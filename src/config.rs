@@ -16,6 +16,10 @@ pub use placeholders::Placeholders;
 /// Per-call timeout when a server sets no `timeoutMs` (mcp-hub's request timeout).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The largest message a stdio server may send when it sets no `maxMessageBytes`: the
+/// protocol SDK's own line limit, which it enforces by dropping the line silently.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{file}: cannot read: {reason}")]
@@ -345,6 +349,16 @@ impl ServerEntry {
             .filter(|ms| *ms > 0)
             .map(Duration::from_millis)
             .unwrap_or(DEFAULT_TIMEOUT)
+    }
+
+    /// The largest message the server may send (`maxMessageBytes`): a larger answer
+    /// fails its call at once, with both sizes.
+    pub fn max_message_bytes(&self) -> usize {
+        self.raw
+            .get("maxMessageBytes")
+            .and_then(Value::as_u64)
+            .filter(|n| *n > 0)
+            .map_or(DEFAULT_MAX_MESSAGE_BYTES, |n| n as usize)
     }
 
     pub fn restart_policy(&self) -> RestartPolicy {
@@ -764,6 +778,13 @@ impl HubConfig {
                 {
                     return Err(invalid(format!(
                         "server `{name}`: `timeoutMs` must be a positive whole number of milliseconds"
+                    )));
+                }
+                if let Some(n) = raw.get("maxMessageBytes")
+                    && n.as_u64().is_none_or(|n| n < 1024)
+                {
+                    return Err(invalid(format!(
+                        "server `{name}`: `maxMessageBytes` must be a whole number of bytes, at least 1024 (default {DEFAULT_MAX_MESSAGE_BYTES})"
                     )));
                 }
                 self.servers.insert(

@@ -13,6 +13,7 @@ pub mod legacy_sse;
 pub mod legacy_sse_client;
 pub mod model;
 pub mod oauth;
+pub mod oversize;
 pub mod rounds;
 pub mod server;
 pub mod sessions;

@@ -628,6 +628,7 @@ impl Backend {
                         args,
                         env,
                         cwd: cwd.as_deref(),
+                        max_message: self.entry.max_message_bytes(),
                     },
                     relay,
                     move |line| {

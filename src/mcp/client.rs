@@ -456,6 +456,8 @@ pub struct StdioSpec<'a> {
     pub args: &'a [String],
     pub env: &'a BTreeMap<String, String>,
     pub cwd: Option<&'a std::path::Path>,
+    /// The largest message the server may send (see [`super::oversize`]).
+    pub max_message: usize,
 }
 
 impl Connection {
@@ -549,9 +551,16 @@ impl Connection {
             });
         }
         let mut process = ChildProcess { child, pid };
+        let server = relay.server.clone();
+        let stdout = super::oversize::Limited::new(stdout, spec.max_message, move |size, limit| {
+            tracing::warn!(server = %server, size, limit, "server {server} sent a message of {size} bytes, over its limit of {limit} (maxMessageBytes): dropped, and its call failed");
+        });
+        // The limit is ours (above): the SDK's own, lower by default, must not cut first.
+        let transport = rmcp::transport::async_rw::AsyncRwTransport::new_client(stdout, stdin)
+            .with_max_line_length(spec.max_message.saturating_add(1));
         let client = relay.into_client();
         let started = tokio::select! {
-            r = tokio::time::timeout(init_timeout, handshake.open(client, (stdout, stdin))) => r,
+            r = tokio::time::timeout(init_timeout, handshake.open(client, transport)) => r,
             status = process.child.wait() => {
                 let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                 return Err(Refused::Other(format!("process exited during initialize ({status})")));

@@ -147,3 +147,50 @@ async fn sessions_past_the_cap_are_refused_and_idle_ones_expire() {
     .await;
     assert_eq!(initialize(&hub).await.status(), 200);
 }
+
+/// An answer over the server's `maxMessageBytes` fails its call at once, saying how
+/// big it was and what the limit is; the server's next answer comes as usual.
+#[tokio::test]
+async fn an_answer_over_the_message_limit_fails_its_call_at_once() {
+    let a = random_name("a");
+    let mut entry = fixture(&a, &[]);
+    entry["maxMessageBytes"] = json!(65536);
+    let hub = HubBuilder::new().server(&a, entry).start().await;
+    let client = hub.mcp().await;
+    let err = client
+        .call(
+            &format!("{a}__echo"),
+            json!({"text": "0123456789", "times": 20000}),
+        )
+        .await
+        .expect_err("200 kB is over 64 kiB");
+    let message = err.to_string();
+    assert!(
+        message.contains("over the hub's limit of 65536 bytes")
+            && message.contains("maxMessageBytes"),
+        "{message}"
+    );
+    assert_eq!(
+        client
+            .call_text(&format!("{a}__echo"), json!({"text": "still here"}))
+            .await,
+        "still here"
+    );
+    assert!(read(&hub.log_file()).contains("over its limit of 65536"));
+}
+
+#[tokio::test]
+async fn a_message_limit_too_small_to_be_meant_is_a_config_error() {
+    let a = random_name("a");
+    let mut entry = fixture(&a, &[]);
+    entry["maxMessageBytes"] = json!(10);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("servers.json");
+    std::fs::write(&config, HubBuilder::new().server(&a, entry).config_text()).unwrap();
+    let out = serve_to_exit(&config, &dir.path().join("state"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("maxMessageBytes") && stderr.contains("at least 1024"),
+        "{stderr}"
+    );
+}
