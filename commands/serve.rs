@@ -35,6 +35,14 @@ pub struct Args {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = mcphub::front::http::DEFAULT_MAX_BODY)]
     max_body: usize,
+    /// Requests a second each client address may make (on /mcp and the REST API);
+    /// past it they get 429 with Retry-After. 0, the default, is no limit.
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 0.0)]
+    rate_limit: f64,
+    /// With --rate-limit: how many requests a client may make at once before the
+    /// rate applies. Default: one second's worth.
+    #[arg(long, value_name = "N")]
+    rate_burst: Option<f64>,
     /// Most MCP sessions open at once; past it a new one is answered 503.
     #[arg(long, value_name = "N", default_value_t = mcphub::front::http::DEFAULT_MAX_SESSIONS)]
     max_sessions: usize,
@@ -94,6 +102,14 @@ pub fn run(args: Args) -> ExitCode {
     security.max_body = args.max_body;
     security.max_sessions = args.max_sessions.max(1);
     security.session_idle = args.session_idle_timeout;
+    if args.rate_limit > 0.0 {
+        let burst = args.rate_burst.unwrap_or(args.rate_limit).max(1.0);
+        security.rate = Some(std::sync::Arc::new(mcphub::util::rate::Buckets::new(
+            args.rate_limit,
+            burst,
+        )));
+        security.rate_per_second = args.rate_limit;
+    }
     let opts = ServeOptions {
         config_files: ConfigFiles::from_args(args.config),
         listen: SocketAddr::new(args.host, args.port),

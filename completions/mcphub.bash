@@ -597,7 +597,7 @@ _mcphub() {
             return 0
             ;;
         mcphub__subcmd__serve)
-            opts="-c -p -w -h -V --config --port --host --token --allow-insecure-bind --allow-host --allow-origin --max-body --max-sessions --session-idle-timeout --max-connections --max-connections-per-client --header-timeout --state-dir --watch --auto-shutdown --shutdown-delay --stdio --startup-timeout --marketplace-url --help --version"
+            opts="-c -p -w -h -V --config --port --host --token --allow-insecure-bind --allow-host --allow-origin --max-body --rate-limit --rate-burst --max-sessions --session-idle-timeout --max-connections --max-connections-per-client --header-timeout --state-dir --watch --auto-shutdown --shutdown-delay --stdio --startup-timeout --marketplace-url --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -636,6 +636,14 @@ _mcphub() {
                     return 0
                     ;;
                 --max-body)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate-burst)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -46,6 +46,8 @@ complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l token -d 'Bearer
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l allow-host -d 'Extra Host name the hub answers to (besides localhost, 127.0.0.1, ::1)' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l allow-origin -d 'Extra browser Origin allowed (besides loopback origins), e.g. https://app.example.com' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l max-body -d 'Largest request body accepted, in bytes' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l rate-limit -d 'Requests a second each client address may make (on /mcp and the REST API); past it they get 429 with Retry-After. 0, the default, is no limit' -r
+complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l rate-burst -d 'With --rate-limit: how many requests a client may make at once before the rate applies. Default: one second\'s worth' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l max-sessions -d 'Most MCP sessions open at once; past it a new one is answered 503' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l session-idle-timeout -d 'How long an MCP session may stay unused before the hub closes it, e.g. 5m' -r
 complete -c mcphub -n "__fish_mcphub_using_subcommand serve" -l max-connections -d 'Most HTTP connections open at once; past it a new one is answered 503' -r

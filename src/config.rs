@@ -361,6 +361,15 @@ impl ServerEntry {
             .map_or(DEFAULT_MAX_MESSAGE_BYTES, |n| n as usize)
     }
 
+    /// Calls a second the hub makes to this server at most (`rateLimit`); `None`, the
+    /// default, is no limit.
+    pub fn rate_limit(&self) -> Option<f64> {
+        self.raw
+            .get("rateLimit")
+            .and_then(Value::as_f64)
+            .filter(|r| *r > 0.0)
+    }
+
     pub fn restart_policy(&self) -> RestartPolicy {
         let mut policy = RestartPolicy::default();
         match self.raw.get("restart") {
@@ -778,6 +787,13 @@ impl HubConfig {
                 {
                     return Err(invalid(format!(
                         "server `{name}`: `timeoutMs` must be a positive whole number of milliseconds"
+                    )));
+                }
+                if let Some(r) = raw.get("rateLimit")
+                    && r.as_f64().is_none_or(|r| r <= 0.0)
+                {
+                    return Err(invalid(format!(
+                        "server `{name}`: `rateLimit` must be a positive number of calls a second"
                     )));
                 }
                 if let Some(n) = raw.get("maxMessageBytes")

@@ -1,6 +1,7 @@
 //! Small pieces with no domain: used anywhere, importing nothing of the crate.
 
 pub mod memory;
+pub mod rate;
 
 /// `s` with every byte but ASCII letters, digits, `-`, `_` and `.` percent-encoded:
 /// safe as a query value and as a file name.

@@ -34,6 +34,10 @@ pub struct Security {
     pub max_sessions: usize,
     /// An MCP session nobody used for this long is closed.
     pub session_idle: Duration,
+    /// Requests a second each client address may make (`--rate-limit`); off when `None`.
+    pub rate: Option<Arc<crate::util::rate::Buckets<std::net::IpAddr>>>,
+    /// `--rate-limit`'s figure, for the error that names it.
+    pub rate_per_second: f64,
 }
 
 pub const DEFAULT_MAX_SESSIONS: usize = 1000;
@@ -48,6 +52,8 @@ impl Security {
             max_body: DEFAULT_MAX_BODY,
             max_sessions: DEFAULT_MAX_SESSIONS,
             session_idle: DEFAULT_SESSION_IDLE,
+            rate: None,
+            rate_per_second: 0.0,
         }
     }
 }
@@ -203,7 +209,11 @@ pub async fn serve(
                 continue;
             }
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // The client's address, for the guard's per-client rate limit.
+        let app = app
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let service = hyper_util::service::TowerToHyperService::new(app);
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(tcp), service)
             .into_owned();
@@ -525,8 +535,51 @@ async fn guard(State(sec): State<Arc<Security>>, req: Request, next: Next) -> Re
         });
         return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
     }
+    if let Some(buckets) = &sec.rate
+        && let Some(axum::extract::ConnectInfo(peer)) = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        && let Err(wait) = buckets.take(&peer.ip())
+    {
+        return rate_limited(&parts, &bytes, peer, sec.rate_per_second, wait);
+    }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// 429 with `Retry-After`: on `/mcp` a JSON-RPC error answering the request, elsewhere
+/// the REST API's error.
+fn rate_limited(
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    peer: &SocketAddr,
+    rate: f64,
+    wait: Duration,
+) -> Response {
+    let message = format!(
+        "rate limited: {} may make {rate} requests a second (--rate-limit); retry in {} ms",
+        peer.ip(),
+        wait.as_millis().max(1)
+    );
+    let mut resp = if parts.uri.path() == "/mcp" {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: Option<serde_json::Value>,
+        }
+        let id = serde_json::from_slice::<Id>(body).ok().and_then(|r| r.id);
+        let error = serde_json::json!({
+            "jsonrpc": "2.0", "id": id,
+            "error": {"code": -32000, "message": message,
+                      "data": {"retryAfterMs": wait.as_millis() as u64}},
+        });
+        (StatusCode::TOO_MANY_REQUESTS, axum::Json(error)).into_response()
+    } else {
+        refuse(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message)
+    };
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    resp
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

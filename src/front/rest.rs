@@ -80,7 +80,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut resp = (
             self.status,
             Json(json!({
                 "error": self.message,
@@ -89,7 +89,15 @@ impl IntoResponse for ApiError {
                 "timestamp": Utc::now().to_rfc3339(),
             })),
         )
-            .into_response()
+            .into_response();
+        // A rate limit's wait, in the data, is also the standard header.
+        if let Some(ms) = self.data.get("retryAfterMs").and_then(Value::as_u64) {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(ms.div_ceil(1000).max(1)),
+            );
+        }
+        resp
     }
 }
 
@@ -191,6 +199,12 @@ fn api_error(what: &str, server: &str, e: HubError) -> ApiError {
         // mcp-hub answers a timeout with a 500; a gateway's timeout is a 504, which
         // lets a client tell "too slow" from "failed".
         Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "TOOL_TIMEOUT"),
+        RateLimited { retry_after, .. } => {
+            return ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", e.to_string())
+                .with_data(
+                    json!({"server": server, "retryAfterMs": retry_after.as_millis() as u64}),
+                );
+        }
         // mcp-hub's: its marketplace and OAuth failures are all 500s with their own code.
         Marketplace { url, reason } => {
             return ApiError::new(

@@ -216,6 +216,7 @@ impl Hub {
         let tool = params.name.to_string();
         let tool = tool.as_str();
         let started = Instant::now();
+        self.within_rate(server)?;
         let _inflight = self.begin_call()?;
         let (handle, configured) = self.handle(server).inspect_err(|_| {
             self.metrics
@@ -272,6 +273,28 @@ impl Hub {
             }
         }
         result.map_err(|e| HubError::from_call(server, e))
+    }
+
+    /// Refuses a call past the server's `rateLimit`.
+    fn within_rate(&self, server: &str) -> Result<(), HubError> {
+        let Some(rate) = self.backend(server).and_then(|b| b.entry.rate_limit()) else {
+            return Ok(());
+        };
+        let mut rates = self.rates.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = rates
+            .entry(server.to_owned())
+            .or_insert_with(|| crate::util::rate::Bucket::new(rate, rate.max(1.0)));
+        if bucket.rate() != rate {
+            // The entry changed on a reload: a fresh bucket at the new rate.
+            *bucket = crate::util::rate::Bucket::new(rate, rate.max(1.0));
+        }
+        bucket
+            .take(Instant::now())
+            .map_err(|retry_after| HubError::RateLimited {
+                server: server.to_owned(),
+                rate,
+                retry_after,
+            })
     }
 
     /// A request handle for `server` and its per-request timeout.

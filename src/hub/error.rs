@@ -43,6 +43,15 @@ pub enum HubError {
         after.as_millis()
     )]
     Timeout { server: String, after: Duration },
+    #[error(
+        "server `{server}` takes at most {rate} calls a second from this hub (`rateLimit` in its entry); retry in {} ms",
+        retry_after.as_millis().max(1)
+    )]
+    RateLimited {
+        server: String,
+        rate: f64,
+        retry_after: Duration,
+    },
     /// The connection broke during the request.
     #[error("server `{server}` is unavailable: {reason}")]
     Unavailable { server: String, reason: String },
@@ -112,6 +121,7 @@ impl HubError {
             | HubError::NoAuthorizationPending { server }
             | HubError::AuthorizationFailed { server, .. }
             | HubError::Timeout { server, .. }
+            | HubError::RateLimited { server, .. }
             | HubError::Unavailable { server, .. }
             | HubError::Backend { server, .. } => Some(server),
             _ => None,
@@ -148,6 +158,15 @@ impl HubError {
             HubError::Timeout { server, .. } => (
                 ErrorCode::INTERNAL_ERROR,
                 Some(json!({"server": server, "reason": "timeout"})),
+            ),
+            HubError::RateLimited {
+                server,
+                retry_after,
+                ..
+            } => (
+                SERVER_UNAVAILABLE,
+                Some(json!({"server": server, "reason": "rate_limited",
+                            "retryAfterMs": retry_after.as_millis() as u64})),
             ),
             HubError::Unavailable { server, .. } => (
                 SERVER_UNAVAILABLE,

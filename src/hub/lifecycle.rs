@@ -57,6 +57,9 @@ pub struct Hub {
     pub sessions: Arc<Sessions>,
     /// Stateless clients' calls to 2025-era backends, parked while their clients
     /// answer the backend's questions.
+    /// Each rate-limited server's bucket (`rateLimit`).
+    pub(crate) rates:
+        std::sync::Mutex<std::collections::HashMap<String, crate::util::rate::Bucket>>,
     /// Tasks 2026-07-28 backends made of calls: who owns each.
     pub(crate) tasks: std::sync::Mutex<crate::hub::catalog::TaskRoutes>,
     pub(crate) rounds: crate::mcp::rounds::Rounds<
@@ -220,6 +223,7 @@ impl Hub {
             sessions: Arc::new(Sessions::default()),
             rounds: Default::default(),
             tasks: Default::default(),
+            rates: Default::default(),
             server_id: crate::api::SERVER_ID.to_owned(),
             started: Instant::now(),
             start_time: Utc::now(),

@@ -194,3 +194,91 @@ async fn a_message_limit_too_small_to_be_meant_is_a_config_error() {
         "{stderr}"
     );
 }
+
+/// `--rate-limit`: a client past its rate gets 429 with `Retry-After` (a JSON-RPC
+/// error on `/mcp`), and other clients are not held back by it.
+#[tokio::test]
+async fn a_client_past_its_rate_gets_429_and_others_do_not() {
+    // One request every 5 s after a burst of 2: nothing refills during the test.
+    let hub = HubBuilder::new()
+        .arg("--rate-limit")
+        .arg("0.2")
+        .arg("--rate-burst")
+        .arg("2")
+        .start()
+        .await;
+    // The test's own client polled the hub while it started: a fresh address.
+    const CLIENT: &str = "127.0.0.4";
+    for _ in 0..2 {
+        let ok = health_over(connect_from(CLIENT, hub.port).await).await;
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    }
+    let limited = health_over(connect_from(CLIENT, hub.port).await).await;
+    assert!(limited.starts_with("HTTP/1.1 429"), "{limited}");
+    assert!(
+        limited.to_lowercase().contains("retry-after: "),
+        "{limited}"
+    );
+    assert!(
+        limited.contains("RATE_LIMITED") && limited.contains("--rate-limit"),
+        "{limited}"
+    );
+    let mut mcp = connect_from(CLIENT, hub.port).await;
+    let body = r#"{"jsonrpc":"2.0","id":7,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"0"}}}"#;
+    mcp.write_all(
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let answer = until_closed(&mut mcp).await;
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert!(
+        answer.contains(r#""id":7"#) && answer.contains("-32000"),
+        "a JSON-RPC error answering the request: {answer}"
+    );
+    // Another client address has its own allowance.
+    let other = health_over(connect_from("127.0.0.3", hub.port).await).await;
+    assert!(other.starts_with("HTTP/1.1 200"), "{other}");
+}
+
+/// A server's `rateLimit`: calls past it fail at once with 429 and `Retry-After` on
+/// REST and an error naming the limit on `/mcp`; the server is not called.
+#[tokio::test]
+async fn a_server_past_its_rate_limit_is_not_called() {
+    let a = random_name("a");
+    let mut entry = fixture(&a, &[]);
+    entry["rateLimit"] = json!(0.2);
+    let hub = HubBuilder::new().server(&a, entry).start().await;
+    hub.wait_connected(&a).await;
+    let client = hub.mcp().await;
+    let echo = format!("{a}__echo");
+    assert_eq!(client.call_text(&echo, json!({"text": "one"})).await, "one");
+    let err = client
+        .call(&echo, json!({"text": "two"}))
+        .await
+        .expect_err("past the rate");
+    assert!(
+        err.to_string().contains("at most 0.2 calls a second")
+            && err.to_string().contains("rateLimit"),
+        "{err}"
+    );
+    let rest = hub
+        .http
+        .post(hub.url("/api/servers/tools"))
+        .json(&json!({"server_name": a, "tool": "echo", "arguments": {"text": "three"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 429);
+    assert!(rest.headers().contains_key("retry-after"));
+    let (_, metrics) = hub.get("/api/metrics").await;
+    assert_eq!(
+        metrics["servers"][&a]["calls"].as_u64().unwrap_or(1),
+        1,
+        "only the first call reached the server: {metrics}"
+    );
+}
