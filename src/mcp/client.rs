@@ -885,13 +885,23 @@ async fn listen_for_changes(peer: Peer<RoleClient>, notices: mpsc::UnboundedSend
         .resources_list_changed()
         .build();
     let mut subscription = match peer.listen(filter).await {
-        Ok(s) => s,
+        Ok(s) => {
+            tracing::debug!(accepted = ?s.acknowledged(), "subscriptions/listen acknowledged");
+            s
+        }
         Err(e) => {
             tracing::debug!("subscriptions/listen refused: {e}");
             return;
         }
     };
-    while let Ok(Some(n)) = subscription.next().await {
+    loop {
+        let n = match subscription.next().await {
+            Ok(Some(n)) => n,
+            other => {
+                tracing::debug!(?other, end = ?subscription.end(), "subscriptions/listen ended");
+                return;
+            }
+        };
         use rmcp::model::ServerNotification as N;
         let notice = match n {
             N::ToolListChangedNotification(_) => Notice::ToolsChanged,

@@ -345,7 +345,11 @@ async fn secrets_stay_out_of_every_report_and_state_files_are_private() {
     }
     for f in &files {
         let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
-        assert!(!text.contains("secret-0451"), "{} holds a secret", f.display());
+        assert!(
+            !text.contains("secret-0451"),
+            "{} holds a secret",
+            f.display()
+        );
         let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{} is {mode:o}, not 0600", f.display());
     }
