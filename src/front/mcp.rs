@@ -183,6 +183,16 @@ impl HubService {
         *self.session.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A `tasks/*` request goes to the server that made the task.
+    async fn to_task_owner<T, F, Fut>(&self, task: &str, send: F) -> Result<T, McpError>
+    where
+        F: FnOnce(crate::mcp::client::Handle, std::time::Duration) -> Fut,
+        Fut: std::future::Future<Output = Result<T, crate::mcp::client::CallError>>,
+    {
+        let server = self.hub.task_owner(task)?;
+        Ok(self.hub.request(&server, send).await?)
+    }
+
     /// Who makes this request: a 2025-era session, or a stateless 2026-07-28 request
     /// whose `_meta` says what its client can do.
     fn caller(&self, context: &RequestContext<RoleServer>) -> Caller {
@@ -433,14 +443,12 @@ impl rmcp::ServerHandler for HubService {
         mut request: rmcp::model::GetTaskParams,
         _: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::GetTaskResult, McpError> {
-        let server = self.hub.task_owner(&request.task_id)?;
         request.meta = None;
-        Ok(self
-            .hub
-            .request(&server, |h, timeout| async move {
-                h.get_task(request, timeout).await
-            })
-            .await?)
+        let task = request.task_id.clone();
+        self.to_task_owner(&task, |h, timeout| async move {
+            h.get_task(request, timeout).await
+        })
+        .await
     }
 
     async fn update_task(
@@ -448,14 +456,12 @@ impl rmcp::ServerHandler for HubService {
         mut request: rmcp::model::UpdateTaskParams,
         _: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let server = self.hub.task_owner(&request.task_id)?;
         request.meta = None;
-        Ok(self
-            .hub
-            .request(&server, |h, timeout| async move {
-                h.update_task(request, timeout).await
-            })
-            .await?)
+        let task = request.task_id.clone();
+        self.to_task_owner(&task, |h, timeout| async move {
+            h.update_task(request, timeout).await
+        })
+        .await
     }
 
     async fn cancel_task(
@@ -463,14 +469,12 @@ impl rmcp::ServerHandler for HubService {
         mut request: rmcp::model::CancelTaskParams,
         _: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        let server = self.hub.task_owner(&request.task_id)?;
         request.meta = None;
-        Ok(self
-            .hub
-            .request(&server, |h, timeout| async move {
-                h.cancel_task(request, timeout).await
-            })
-            .await?)
+        let task = request.task_id.clone();
+        self.to_task_owner(&task, |h, timeout| async move {
+            h.cancel_task(request, timeout).await
+        })
+        .await
     }
 
     async fn list_resources(

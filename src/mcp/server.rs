@@ -65,8 +65,9 @@ pub struct Replay {
 
 /// Events kept per stream: a call's progress, logs and answer, with room to spare.
 pub const REPLAY_EVENTS: usize = 256;
-/// Streams kept; the oldest goes first.
-pub const REPLAY_STREAMS: usize = 2048;
+/// Streams kept; the oldest goes first. Their answers are kept whole, so this also
+/// bounds the memory a few large answers can hold.
+pub const REPLAY_STREAMS: usize = 512;
 
 #[derive(Default)]
 struct ReplayInner {
