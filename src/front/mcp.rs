@@ -441,12 +441,13 @@ impl rmcp::ServerHandler for HubService {
     async fn get_task(
         &self,
         mut request: rmcp::model::GetTaskParams,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::GetTaskResult, McpError> {
         request.meta = None;
         let task = request.task_id.clone();
+        let caller = self.caller(&context);
         self.to_task_owner(&task, |h, timeout| async move {
-            h.get_task(request, timeout).await
+            h.get_task(request, timeout, &caller).await
         })
         .await
     }
@@ -454,12 +455,13 @@ impl rmcp::ServerHandler for HubService {
     async fn update_task(
         &self,
         mut request: rmcp::model::UpdateTaskParams,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         request.meta = None;
         let task = request.task_id.clone();
+        let caller = self.caller(&context);
         self.to_task_owner(&task, |h, timeout| async move {
-            h.update_task(request, timeout).await
+            h.update_task(request, timeout, &caller).await
         })
         .await
     }
@@ -467,12 +469,13 @@ impl rmcp::ServerHandler for HubService {
     async fn cancel_task(
         &self,
         mut request: rmcp::model::CancelTaskParams,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         request.meta = None;
         let task = request.task_id.clone();
+        let caller = self.caller(&context);
         self.to_task_owner(&task, |h, timeout| async move {
-            h.cancel_task(request, timeout).await
+            h.cancel_task(request, timeout, &caller).await
         })
         .await
     }

@@ -1156,12 +1156,7 @@ impl Handle {
                 ServerResult::InputRequiredResult(q) => q,
                 result => match answer(result) {
                     Ok(done) => return Ok(done),
-                    Err(other) => {
-                        return Err(CallError::Unavailable(format!(
-                            "the backend answered with an unexpected result: {}",
-                            serde_json::to_string(&other).unwrap_or_default()
-                        )));
-                    }
+                    Err(other) => return Err(unexpected(&other)),
                 },
             };
             if caller.modern.is_some() {
@@ -1186,28 +1181,60 @@ impl Handle {
         Ok(r)
     }
 
+    /// SEP-2663 `tasks/get`, with the caller's capabilities: a server answers only a
+    /// client that declared the tasks extension.
     pub async fn get_task(
         &self,
         params: rmcp::model::GetTaskParams,
         timeout: Duration,
+        caller: &Caller,
     ) -> Result<rmcp::model::GetTaskResult, CallError> {
-        within(timeout, self.peer.get_task(params)).await
+        let request = ClientRequest::GetTaskRequest(rmcp::model::GetTaskRequest::new(params));
+        match self.send_for(caller, request, timeout).await? {
+            ServerResult::GetTaskResult(r) => Ok(r),
+            other => Err(unexpected(&other)),
+        }
     }
 
     pub async fn update_task(
         &self,
         params: rmcp::model::UpdateTaskParams,
         timeout: Duration,
+        caller: &Caller,
     ) -> Result<(), CallError> {
-        within(timeout, self.peer.update_task(params)).await
+        let request = ClientRequest::UpdateTaskRequest(rmcp::model::UpdateTaskRequest::new(params));
+        match self.send_for(caller, request, timeout).await? {
+            ServerResult::TaskAckResult(_) | ServerResult::EmptyResult(_) => Ok(()),
+            other => Err(unexpected(&other)),
+        }
     }
 
     pub async fn cancel_task(
         &self,
         params: rmcp::model::CancelTaskParams,
         timeout: Duration,
+        caller: &Caller,
     ) -> Result<(), CallError> {
-        within(timeout, self.peer.cancel_task(params)).await
+        let request = ClientRequest::CancelTaskRequest(rmcp::model::CancelTaskRequest::new(params));
+        match self.send_for(caller, request, timeout).await? {
+            ServerResult::TaskAckResult(_) | ServerResult::EmptyResult(_) => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// One request on `caller`'s era's connection, with what a 2026-07-28 server
+    /// learns of the caller.
+    async fn send_for(
+        &self,
+        caller: &Caller,
+        request: ClientRequest,
+        timeout: Duration,
+    ) -> Result<ServerResult, CallError> {
+        let (peer, modern) = self.peer_for(caller);
+        let mut options = PeerRequestOptions::with_timeout(timeout);
+        options.meta = modern.then(|| forwarded_meta(caller)).flatten();
+        let handle = peer.send_request_with_option(request, options).await?;
+        Ok(handle.await_response().await?)
     }
 
     pub async fn set_level(&self, params: SetLevelRequestParams) -> Result<(), CallError> {
@@ -1247,6 +1274,13 @@ fn forwarded_meta(caller: &Caller) -> Option<RequestMetaObject> {
         None => meta.set_log_level(rmcp::model::LoggingLevel::Debug),
     }
     Some(meta)
+}
+
+fn unexpected(result: &ServerResult) -> CallError {
+    CallError::Unavailable(format!(
+        "the backend answered with an unexpected result: {}",
+        serde_json::to_string(result).unwrap_or_default()
+    ))
 }
 
 /// How many rounds of questions the hub answers for one call of a 2025-era session

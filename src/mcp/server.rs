@@ -23,6 +23,8 @@ pub fn server_info() -> ServerConfig {
         .enable_resources_subscribe()
         .enable_completions()
         .enable_logging()
+        // Its servers' tasks (SEP-2663) reach clients, and `tasks/*` reach them back.
+        .enable_tasks()
         .build();
     let mut info = InitializeResult::new(caps);
     info.server_info = Implementation::new("mcphub", env!("CARGO_PKG_VERSION"));

@@ -222,3 +222,84 @@ async fn a_rest_call_of_a_tool_that_asks_says_to_use_an_mcp_client() {
     assert!(!status.is_success(), "{status} {text}");
     assert!(text.contains("only an MCP client"), "{status} {text}");
 }
+
+/// One stateless 2026-07-28 request to the hub's `/mcp`, its JSON-RPC answer.
+async fn modern_request(
+    hub: &RunningHub,
+    method: &str,
+    name: Option<&str>,
+    params: Value,
+) -> Value {
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        // The tasks extension (SEP-2663): without it a server may not make a call a task.
+        "io.modelcontextprotocol/clientCapabilities":
+            {"extensions": {"io.modelcontextprotocol/tasks": {}}},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"}
+    });
+    let mut req = reqwest::Client::new()
+        .post(hub.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(name) = name {
+        req = req.header("mcp-name", name);
+    }
+    let text = req
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // JSON, or the one message of an SSE answer.
+    let json = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .find(|d| d.contains("\"jsonrpc\""))
+        .unwrap_or(&text);
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// A 2026-07-28 server that makes a call a task: the client gets the task, and its
+/// `tasks/get` reaches the server that made it, through the hub.
+#[tokio::test]
+async fn a_task_reaches_a_2026_client_and_tasks_get_reaches_its_server() {
+    let t = random_name("t");
+    let hub = HubBuilder::new()
+        .server(&t, fixture(&t, &["--tasks"]))
+        .start()
+        .await;
+    hub.wait_connected(&t).await;
+    assert_eq!(protocol_of(&hub, &t).await, "2026-07-28");
+    let tool = format!("{t}__task");
+    let started = modern_request(&hub, "tools/call", Some(&tool), json!({"name": tool})).await;
+    assert_eq!(started["result"]["resultType"], "task", "{started}");
+    let id = started["result"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{started}"))
+        .to_owned();
+    let polled = modern_request(&hub, "tasks/get", Some(&id), json!({"taskId": id})).await;
+    assert_eq!(polled["result"]["status"], "completed", "{polled}");
+    assert_eq!(
+        polled["result"]["result"]["content"][0]["text"],
+        format!("{id} done"),
+        "{polled}"
+    );
+    let unknown = modern_request(
+        &hub,
+        "tasks/get",
+        Some("nobody-made-this"),
+        json!({"taskId": "nobody-made-this"}),
+    )
+    .await;
+    assert!(
+        unknown["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unknown task")),
+        "{unknown}"
+    );
+}
