@@ -53,10 +53,11 @@ impl HubService {
     /// The hub's own tools; `None` when `name` is not one that applies now.
     async fn call_meta_tool(
         &self,
-        name: &str,
-        arguments: Option<&serde_json::Map<String, serde_json::Value>>,
+        round: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
     ) -> Option<Result<CallToolResponse, HubError>> {
+        let name = round.name.as_ref();
+        let arguments = round.arguments.as_ref();
         use crate::config::filtering::{Exposure, Mode};
         use crate::hub::filtering::meta;
         // Every other call is a backend's: it pays for none of what follows.
@@ -117,6 +118,9 @@ impl HubService {
                 };
                 let mut params = CallToolRequestParams::new(tool.to_owned());
                 params.arguments = arguments;
+                // A question's answers come back through the same meta-tool call.
+                params.input_responses = round.input_responses.clone();
+                params.request_state = round.request_state.clone();
                 let answer = self
                     .hub
                     .call_tool(params, self.caller(context), &view)
@@ -320,10 +324,7 @@ impl rmcp::ServerHandler for HubService {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         self.hub.until_started().await;
-        if let Some(r) = self
-            .call_meta_tool(&request.name, request.arguments.as_ref(), &context)
-            .await
-        {
+        if let Some(r) = self.call_meta_tool(&request, &context).await {
             return r.map_err(McpError::from);
         }
         self.hub

@@ -127,11 +127,15 @@ fn answered_id(head: &[u8], tail: &[u8]) -> Option<serde_json::Value> {
             "jsonrpc" => keys.skip_short_value()?,
             "id" => {
                 let id = keys.short_value()?;
-                // An answer's next member is its result or error.
-                return match keys.next_key()?.as_str() {
-                    "result" | "error" => plain_id(id),
-                    _ => None,
-                };
+                // An answer's next member (after `jsonrpc`, in alphabetical order) is
+                // its result or error.
+                loop {
+                    match keys.next_key()?.as_str() {
+                        "jsonrpc" => keys.skip_short_value()?,
+                        "result" | "error" => return plain_id(id),
+                        _ => return None,
+                    }
+                }
             }
             // The result comes first (Node's SDK): the id is the last member.
             "result" | "error" => return id_at_end(tail),
@@ -349,6 +353,17 @@ mod tests {
             "no error for an id it cannot be sure of: {out}"
         );
         assert_eq!(cuts.len(), 1);
+    }
+
+    #[test]
+    fn the_id_is_found_first_in_alphabetical_order() {
+        let big = format!(
+            "{{\"id\":9,\"jsonrpc\":\"2.0\",\"result\":\"{}\"}}\n",
+            "a".repeat(4000)
+        );
+        let (out, _) = run(1024, big.as_bytes());
+        let error: serde_json::Value = serde_json::from_str(out.lines().nth(1).unwrap()).unwrap();
+        assert_eq!(error["id"], 9);
     }
 
     #[test]

@@ -53,10 +53,12 @@ pub fn streamable_http_service<S: rmcp::ServerHandler>(
     StreamableHttpService::new(move || Ok(handler()), Arc::new(sessions), config)
 }
 
-/// The last events of each SSE stream a session opened, so that a client whose stream
-/// broke (a network change, a proxy's timeout) reconnects with `Last-Event-ID` and
-/// gets what it missed, the answer included, once. In memory: a hub restart ends its
+/// The last events of each SSE stream, so that a client whose stream broke (a network
+/// change, a proxy's timeout) reconnects with `Last-Event-ID` and gets what it missed,
+/// then what comes next on that stream: a call's answer once it is there, a session's
+/// notifications for as long as the client stays. In memory: a hub restart ends its
 /// sessions anyway. Bounded: [`REPLAY_EVENTS`] per stream, [`REPLAY_STREAMS`] streams.
+/// An event id carries its stream's random secret, so that no client can read another's.
 ///
 /// Written by hand because the SDK's own per-request cache forgets a stream once its
 /// answer has been written to the broken connection, which is the case that matters.
@@ -76,8 +78,34 @@ struct ReplayInner {
     next_stream: u64,
     next_event: u64,
     numbers: std::collections::HashMap<String, u64>,
-    streams: std::collections::HashMap<u64, std::collections::VecDeque<ServerSseMessage>>,
-    order: std::collections::VecDeque<(u64, String)>,
+    streams: std::collections::HashMap<u64, Kept>,
+    order: std::collections::VecDeque<u64>,
+}
+
+struct Kept {
+    name: String,
+    secret: u128,
+    events: std::collections::VecDeque<(u64, ServerSseMessage)>,
+    /// Events as they are stored, for clients that resumed this stream.
+    live: tokio::sync::broadcast::Sender<ServerSseMessage>,
+    /// A call's stream whose answer is stored: nothing comes after it.
+    answered: bool,
+}
+
+impl Kept {
+    /// The SDK names a session's standalone stream `<session>:common`; every other
+    /// stream is one request's, and ends with its answer.
+    fn one_request(&self) -> bool {
+        !self.name.ends_with(":common")
+    }
+}
+
+fn is_answer(event: &ServerSseMessage) -> bool {
+    use rmcp::model::JsonRpcMessage;
+    matches!(
+        event.message.as_deref(),
+        Some(JsonRpcMessage::Response(_) | JsonRpcMessage::Error(_))
+    )
 }
 
 #[async_trait::async_trait]
@@ -87,59 +115,119 @@ impl EventStore for Replay {
         stream_id: &str,
         event: &ServerSseMessage,
     ) -> Result<String, EventStoreError> {
-        let mut r = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let stream = match r.numbers.get(stream_id) {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let r = &mut *guard;
+        let number = match r.numbers.get(stream_id) {
             Some(n) => *n,
             None => {
                 let n = r.next_stream;
                 r.next_stream += 1;
                 r.numbers.insert(stream_id.to_owned(), n);
-                r.order.push_back((n, stream_id.to_owned()));
+                r.streams.insert(
+                    n,
+                    Kept {
+                        name: stream_id.to_owned(),
+                        secret: rand::random(),
+                        events: Default::default(),
+                        live: tokio::sync::broadcast::channel(64).0,
+                        answered: false,
+                    },
+                );
+                r.order.push_back(n);
                 if r.order.len() > REPLAY_STREAMS
-                    && let Some((old, name)) = r.order.pop_front()
+                    && let Some(old) = r.order.pop_front()
+                    && let Some(gone) = r.streams.remove(&old)
                 {
-                    r.numbers.remove(&name);
-                    r.streams.remove(&old);
+                    r.numbers.remove(&gone.name);
                 }
                 n
             }
         };
-        let id = format!("{stream}-{}", r.next_event);
+        let n = r.next_event;
         r.next_event += 1;
-        let mut kept = event.clone();
-        kept.event_id = Some(id.clone());
-        let events = r.streams.entry(stream).or_default();
-        if events.len() >= REPLAY_EVENTS {
-            events.pop_front();
+        let Some(kept) = r.streams.get_mut(&number) else {
+            return Err("the replay lost a stream it had just made".into());
+        };
+        let id = format!("{number}.{:032x}.{n}", kept.secret);
+        let mut event = event.clone();
+        event.event_id = Some(id.clone());
+        if kept.events.len() >= REPLAY_EVENTS {
+            kept.events.pop_front();
         }
-        events.push_back(kept);
+        kept.answered |= kept.one_request() && is_answer(&event);
+        let _ = kept.live.send(event.clone());
+        kept.events.push_back((n, event));
         Ok(id)
     }
 
     async fn replay_events_after(&self, last: &str) -> Result<EventStream, EventStoreError> {
+        use futures::StreamExt;
         let unknown = || -> EventStoreError {
             format!("Last-Event-ID `{last}` is not one this hub gave, or it is too old to replay")
                 .into()
         };
-        let (stream, number) = last
-            .split_once('-')
-            .and_then(|(s, e)| Some((s.parse::<u64>().ok()?, e.parse::<u64>().ok()?)))
-            .ok_or_else(unknown)?;
+        let mut parts = last.split('.');
+        let (Some(stream), Some(secret), Some(after), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(unknown());
+        };
+        let stream = stream.parse::<u64>().map_err(|_| unknown())?;
+        let secret = u128::from_str_radix(secret, 16).map_err(|_| unknown())?;
+        let after = after.parse::<u64>().map_err(|_| unknown())?;
         let r = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let events = r.streams.get(&stream).ok_or_else(unknown)?;
-        let after: Vec<ServerSseMessage> = events
+        let kept = r.streams.get(&stream).ok_or_else(unknown)?;
+        if kept.secret != secret {
+            return Err(unknown());
+        }
+        let missed: Vec<ServerSseMessage> = kept
+            .events
             .iter()
-            .filter(|e| {
-                e.event_id
-                    .as_deref()
-                    .and_then(|id| id.split_once('-'))
-                    .and_then(|(_, n)| n.parse::<u64>().ok())
-                    .is_some_and(|n| n > number)
-            })
-            .cloned()
+            .filter(|(n, _)| *n > after)
+            .map(|(_, e)| e.clone())
             .collect();
-        Ok(Box::pin(futures::stream::iter(after)))
+        // The answer is among what was missed, or was seen already: nothing follows.
+        if kept.answered || missed.iter().any(is_answer) {
+            return Ok(sync_stream(futures::stream::iter(missed)));
+        }
+        // Subscribed under the lock that stores events: nothing falls between what was
+        // missed and what comes next.
+        let one_request = kept.one_request();
+        let live = tokio_stream::wrappers::BroadcastStream::new(kept.live.subscribe());
+        // Until a call's answer (included), or for as long as the client stays; a client
+        // that fell behind (lagged) resumes again from its last id.
+        let next = futures::stream::unfold((live, false), move |(mut live, ended)| async move {
+            if ended {
+                return None;
+            }
+            let event = live.next().await?.ok()?;
+            let ends = one_request && is_answer(&event);
+            Some((event, (live, ends)))
+        });
+        Ok(sync_stream(futures::stream::iter(missed).chain(next)))
     }
+}
+
+/// The SDK wants a `Sync` stream; a stream polled through `&mut` needs no lock to be one.
+fn sync_stream(s: impl futures::Stream<Item = ServerSseMessage> + Send + 'static) -> EventStream {
+    struct SyncStream(
+        std::sync::Mutex<std::pin::Pin<Box<dyn futures::Stream<Item = ServerSseMessage> + Send>>>,
+    );
+    impl futures::Stream for SyncStream {
+        type Item = ServerSseMessage;
+        fn poll_next(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<ServerSseMessage>> {
+            let inner = self
+                .get_mut()
+                .0
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner());
+            inner.as_mut().poll_next(cx)
+        }
+    }
+    Box::pin(SyncStream(std::sync::Mutex::new(Box::pin(s))))
 }
 
 /// One session over this process's stdin/stdout, until it ends.

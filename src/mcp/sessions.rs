@@ -318,6 +318,8 @@ pub struct Link {
     pub logs: bool,
     /// Whether the caller has roots to give (it declared the capability).
     pub roots: bool,
+    /// A 2026-07-28 request's call.
+    pub stateless: bool,
     /// A stateless caller bridged to a backend with server-to-client requests: those
     /// requests become `input_required` rounds through here.
     pub rounds: Option<AskSender>,
@@ -376,6 +378,7 @@ impl Sessions {
                     .as_ref()
                     .is_none_or(|meta| meta.log_level().is_some()),
             roots: caller.has_roots(),
+            stateless: caller.modern.is_some(),
             peer: caller.peer,
             rounds: caller.rounds,
         });

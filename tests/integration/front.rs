@@ -373,61 +373,105 @@ async fn stdio_session(
     (child, client)
 }
 
+/// A client of a session, speaking raw HTTP, to cut and resume its streams.
+struct RawSession<'a> {
+    hub: &'a RunningHub,
+    http: reqwest::Client,
+    id: String,
+}
+
+impl<'a> RawSession<'a> {
+    async fn open(hub: &'a RunningHub) -> RawSession<'a> {
+        let http = reqwest::Client::new();
+        let mut s = RawSession {
+            hub,
+            http,
+            id: String::new(),
+        };
+        let init = s
+            .post(
+                json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "resumer", "version": "0"}}}),
+            )
+            .await;
+        s.id = init.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        drop(init.text().await);
+        s.post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        s
+    }
+
+    async fn post(&self, body: serde_json::Value) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(self.hub.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&body);
+        if !self.id.is_empty() {
+            req = req.header("mcp-session-id", &self.id);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Starts a call of the fixture's `slow` tool, reads the first event of its
+    /// stream, then breaks the connection: the id of that event.
+    async fn call_and_cut(&self, server: &str, id: u64, ms: u64) -> String {
+        let mut call = self
+            .post(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": format!("{server}__slow"), "arguments": {"ms": ms, "steps": 1}}}))
+            .await;
+        let first = String::from_utf8_lossy(&call.chunk().await.unwrap().unwrap()).into_owned();
+        first
+            .lines()
+            .find_map(|l| l.strip_prefix("id:"))
+            .unwrap_or_else(|| panic!("no event id in {first:?}"))
+            .trim()
+            .to_owned()
+    }
+
+    async fn resume(&self, last_id: &str) -> (u16, String) {
+        let resumed = self
+            .http
+            .get(self.hub.url("/mcp"))
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", "2025-11-25")
+            .header("last-event-id", last_id)
+            .send()
+            .await
+            .unwrap();
+        let status = resumed.status().as_u16();
+        (status, resumed.text().await.unwrap())
+    }
+}
+
+/// The answers to request `id` in an SSE body.
+fn answers_to(body: &str, id: u64) -> Vec<serde_json::Value> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok())
+        .filter(|m| m["id"] == id)
+        .collect()
+}
+
 /// A client whose stream breaks in the middle of a call reconnects with the
-/// `Last-Event-ID` it last saw and gets the answer it missed, once.
+/// `Last-Event-ID` it last saw and gets the answer it missed, once: whether the answer
+/// came while it was away or comes after it is back. An id with another stream's
+/// secret gets nothing.
 #[tokio::test]
 async fn a_broken_stream_is_resumed_with_last_event_id_and_the_answer_comes_once() {
     let a = random_name("a");
     let hub = HubBuilder::new().fixture(&a).start().await;
     hub.wait_connected(&a).await;
-    let http = reqwest::Client::new();
-    let post = |body: serde_json::Value, session: Option<&str>| {
-        let mut req = http
-            .post(hub.url("/mcp"))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .json(&body);
-        if let Some(s) = session {
-            req = req.header("mcp-session-id", s);
-        }
-        req.send()
-    };
-    let init = post(
-        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "resumer", "version": "0"}}}),
-        None,
-    )
-    .await
-    .unwrap();
-    let session = init.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    drop(init.text().await);
-    post(
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        Some(&session),
-    )
-    .await
-    .unwrap();
-    let mut call = post(
-        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
-               "params": {"name": format!("{a}__slow"), "arguments": {"ms": 300, "steps": 1}}}),
-        Some(&session),
-    )
-    .await
-    .unwrap();
-    // The first event names the stream's position; then the connection breaks.
-    let first = String::from_utf8_lossy(&call.chunk().await.unwrap().unwrap()).into_owned();
-    let last_id = first
-        .lines()
-        .find_map(|l| l.strip_prefix("id:"))
-        .unwrap_or_else(|| panic!("no event id in {first:?}"))
-        .trim()
-        .to_owned();
-    drop(call);
-    // The call goes on without its client; reconnect once it has answered.
+    let session = RawSession::open(&hub).await;
+
+    // Back after the answer was written to the broken connection.
+    let last_id = session.call_and_cut(&a, 7, 300).await;
     eventually("the call to finish", async || {
         read(&hub.log_file())
             .lines()
@@ -435,26 +479,29 @@ async fn a_broken_stream_is_resumed_with_last_event_id_and_the_answer_comes_once
             .then_some(())
     })
     .await;
-    let resumed = http
-        .get(hub.url("/mcp"))
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
-        .header("last-event-id", &last_id)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resumed.status(), 200);
-    let replay = resumed.text().await.unwrap();
-    let answers: Vec<_> = replay
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok())
-        .filter(|m| m["id"] == 7)
-        .collect();
+    let (status, replay) = session.resume(&last_id).await;
+    assert_eq!(status, 200);
+    let answers = answers_to(&replay, 7);
     assert_eq!(answers.len(), 1, "the answer, once: {replay}");
     assert_eq!(
         answers[0]["result"]["content"][0]["text"], "waited 300 ms",
         "{replay}"
     );
+
+    // Back before the answer: it comes on the resumed stream when it is ready.
+    let last_id = session.call_and_cut(&a, 8, 1500).await;
+    let (status, replay) = session.resume(&last_id).await;
+    assert_eq!(status, 200);
+    let answers = answers_to(&replay, 8);
+    assert_eq!(answers.len(), 1, "the answer, once: {replay}");
+    assert_eq!(
+        answers[0]["result"]["content"][0]["text"], "waited 1500 ms",
+        "{replay}"
+    );
+
+    // Another stream's position with a guessed secret reads nothing.
+    let (stream, _) = last_id.split_once('.').unwrap();
+    let forged = format!("{stream}.{:032x}.0", 1u128);
+    let (_, replay) = session.resume(&forged).await;
+    assert!(answers_to(&replay, 8).is_empty(), "{replay}");
 }
