@@ -915,6 +915,20 @@ async fn listen_for_changes(peer: Peer<RoleClient>, notices: mpsc::UnboundedSend
     }
 }
 
+/// Takes a backend's final result of the named kind, marked `complete`; anything
+/// else is handed back to be reported as unexpected.
+macro_rules! final_result {
+    ($kind:ident) => {
+        |r| match r {
+            ServerResult::$kind(mut r) => {
+                r.result_type = Some(ResultType::COMPLETE);
+                Ok(Answer::Done(r))
+            }
+            other => Err(Box::new(other)),
+        }
+    };
+}
+
 /// A cheap, cloneable way to make requests on a connection.
 ///
 /// A backend on a handshake-era revision answers without `resultType`; 2026-07-28
@@ -1088,21 +1102,9 @@ impl Handle {
     ) -> Result<Answer<ReadResourceResult>, CallError> {
         let request =
             |p| ClientRequest::ReadResourceRequest(rmcp::model::ReadResourceRequest::new(p));
-        self.with_rounds(
-            params,
-            timeout,
-            caller,
-            |_| {},
-            request,
-            |r| match r {
-                ServerResult::ReadResourceResult(mut r) => {
-                    r.result_type = Some(ResultType::COMPLETE);
-                    Ok(Answer::Done(r))
-                }
-                other => Err(Box::new(other)),
-            },
-        )
-        .await
+        let done = final_result!(ReadResourceResult);
+        self.with_rounds(params, timeout, caller, |_| {}, request, done)
+            .await
     }
 
     pub async fn get_prompt(
@@ -1112,21 +1114,9 @@ impl Handle {
         caller: &Caller,
     ) -> Result<Answer<GetPromptResult>, CallError> {
         let request = |p| ClientRequest::GetPromptRequest(rmcp::model::GetPromptRequest::new(p));
-        self.with_rounds(
-            params,
-            timeout,
-            caller,
-            |_| {},
-            request,
-            |r| match r {
-                ServerResult::GetPromptResult(mut r) => {
-                    r.result_type = Some(ResultType::COMPLETE);
-                    Ok(Answer::Done(r))
-                }
-                other => Err(Box::new(other)),
-            },
-        )
-        .await
+        let done = final_result!(GetPromptResult);
+        self.with_rounds(params, timeout, caller, |_| {}, request, done)
+            .await
     }
 
     /// Sends a request that a 2026-07-28 backend may answer with `input_required`.
