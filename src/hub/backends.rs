@@ -54,6 +54,8 @@ pub struct Backend {
     paused: Mutex<bool>,
     /// A list_changed notice came that the offer may not reflect yet.
     offer_stale: AtomicBool,
+    /// A re-read of the offer after list_changed notices is under way.
+    refreshing: AtomicBool,
     /// A sign-in (OAuth) handed out and not completed yet.
     sign_in: Mutex<Option<Arc<crate::mcp::oauth::SignIn>>>,
     /// A call's refusal (`WWW-Authenticate`) that asks for a new sign-in, and the
@@ -104,6 +106,7 @@ impl Backend {
             handle: RwLock::new(None),
             stop: CancellationToken::new(),
             offer_stale: AtomicBool::new(false),
+            refreshing: AtomicBool::new(false),
             kick: Notify::new(),
             paused: Mutex::new(false),
             sign_in: Mutex::new(None),
@@ -353,13 +356,22 @@ impl Backend {
     /// the supervisor reads it after setting the status: one of them sees the other.
     pub fn offer_changed(&self) -> bool {
         self.offer_stale.store(true, Ordering::SeqCst);
-        self.status() == ServerStatus::Connected && self.offer_stale.swap(false, Ordering::SeqCst)
+        self.status() == ServerStatus::Connected && !self.refreshing.swap(true, Ordering::SeqCst)
+    }
+
+    /// Ends a re-read started by `offer_changed`; true when notices came during it, so
+    /// that it must run once more (the caller keeps the turn).
+    pub fn refresh_again(&self) -> bool {
+        self.refreshing.store(false, Ordering::SeqCst);
+        self.offer_stale.load(Ordering::SeqCst) && !self.refreshing.swap(true, Ordering::SeqCst)
     }
 
     /// Re-reads the offer (after `list_changed` or a refresh through the API), bounded
     /// by the server's `timeoutMs`: one that stops answering must not hold its
     /// supervisor or a client.
     pub async fn refresh_offer(&self) -> Result<(), String> {
+        // What was announced before the re-read starts is in what it reads.
+        self.offer_stale.store(false, Ordering::SeqCst);
         let handle = self.handle()?;
         let identity = self.snapshot().identity.unwrap_or_default();
         let identity = identity.as_ref();
@@ -597,7 +609,7 @@ impl Backend {
         } else {
             self.entry.resolve(placeholders)?
         };
-        let (ntx, mut nrx) = mpsc::unbounded_channel();
+        let (ntx, mut nrx) = crate::mcp::client::notices();
         let forward = events.clone();
         let server = self.name.clone();
         tokio::spawn(async move {

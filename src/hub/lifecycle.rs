@@ -204,6 +204,7 @@ impl Hub {
         let (backend_tx, backend_rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);
         let metrics = Arc::new(Metrics::new(Some(options.state_dir.log_file())));
+        let sessions = Arc::new(Sessions::new(metrics.notifications_dropped.clone()));
         let placeholders = Arc::new(placeholders);
         let filtering = crate::hub::filtering::Filtering::new(
             config.filtering.clone(),
@@ -220,7 +221,7 @@ impl Hub {
             filtering,
             marketplace,
             options,
-            sessions: Arc::new(Sessions::default()),
+            sessions,
             rounds: Default::default(),
             tasks: Default::default(),
             rates: Default::default(),
@@ -534,22 +535,24 @@ impl Hub {
         }
     }
 
-    fn on_notice(self: &Arc<Self>, server: &str, notice: Notice) {
-        match notice {
-            Notice::ToolsChanged | Notice::PromptsChanged | Notice::ResourcesChanged => {
-                if let Some(b) = self.backend(server)
-                    && b.offer_changed()
-                {
-                    let hub = self.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = b.refresh_offer().await {
-                            tracing::warn!(server = %b.name, error = %e, "refreshing the offer of {} failed: {e}", b.name);
-                        }
-                        hub.rebuild_catalog();
-                    });
+    /// A backend's list changed: its offer is re-read, one re-read at a time however
+    /// many notices come meanwhile (`Backend::refresh_again`).
+    fn on_notice(self: &Arc<Self>, server: &str, _: Notice) {
+        if let Some(b) = self.backend(server)
+            && b.offer_changed()
+        {
+            let hub = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Err(e) = b.refresh_offer().await {
+                        tracing::warn!(server = %b.name, error = %e, "refreshing the offer of {} failed: {e}", b.name);
+                    }
+                    hub.rebuild_catalog();
+                    if !b.refresh_again() {
+                        break;
+                    }
                 }
-            }
-            Notice::ResourceUpdated(r) => self.sessions.route_resource_updated(r),
+            });
         }
     }
 

@@ -34,20 +34,75 @@ use super::rounds;
 use super::sessions::{Caller, Link, Sessions};
 use crate::config::RemoteMode;
 
-/// What a backend tells the hub outside of a request's answer.
-#[derive(Debug)]
+/// What a backend tells the hub outside of a request's answer, for the hub itself
+/// (what goes to clients is relayed by `Sessions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
     ToolsChanged,
     ResourcesChanged,
     PromptsChanged,
-    ResourceUpdated(ResourceUpdatedNotificationParam),
+}
+
+impl Notice {
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// A backend's list changes on their way to the hub, coalesced: while one of a kind
+/// waits to be taken, another says nothing new. So a server that floods them queues
+/// at most one of each, however fast it sends.
+#[derive(Clone)]
+pub struct Notices {
+    tx: mpsc::UnboundedSender<Notice>,
+    waiting: Arc<std::sync::atomic::AtomicU8>,
+}
+
+/// The hub's end of `Notices`.
+pub struct NoticeReceiver {
+    rx: mpsc::UnboundedReceiver<Notice>,
+    waiting: Arc<std::sync::atomic::AtomicU8>,
+}
+
+/// A channel for one backend's notices.
+pub fn notices() -> (Notices, NoticeReceiver) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let waiting = Arc::default();
+    (
+        Notices {
+            tx,
+            waiting: Arc::clone(&waiting),
+        },
+        NoticeReceiver { rx, waiting },
+    )
+}
+
+impl Notices {
+    /// False once the hub no longer listens.
+    fn send(&self, notice: Notice) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.waiting.fetch_or(notice.bit(), Ordering::AcqRel) & notice.bit() != 0 {
+            return !self.tx.is_closed();
+        }
+        self.tx.send(notice).is_ok()
+    }
+}
+
+impl NoticeReceiver {
+    pub async fn recv(&mut self) -> Option<Notice> {
+        let notice = self.rx.recv().await?;
+        // Taken: a notice from now on may say something the hub has not acted on.
+        self.waiting
+            .fetch_and(!notice.bit(), std::sync::atomic::Ordering::AcqRel);
+        Some(notice)
+    }
 }
 
 /// The client side handler: passes the backend's notifications to the hub, and its
 /// requests (sampling, elicitation, roots) to the client session that caused them.
 struct UpstreamHandler {
     server: String,
-    notices: mpsc::UnboundedSender<Notice>,
+    notices: Notices,
     sessions: Arc<Sessions>,
 }
 
@@ -149,16 +204,18 @@ impl rmcp::ClientHandler for UpstreamHandler {
         params: ResourceUpdatedNotificationParam,
         _: NotificationContext<RoleClient>,
     ) {
-        let _ = self.notices.send(Notice::ResourceUpdated(params));
+        self.sessions
+            .route_resource_updated(&self.server, params)
+            .await;
     }
     async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
-        let _ = self.notices.send(Notice::ToolsChanged);
+        self.notices.send(Notice::ToolsChanged);
     }
     async fn on_resource_list_changed(&self, _: NotificationContext<RoleClient>) {
-        let _ = self.notices.send(Notice::ResourcesChanged);
+        self.notices.send(Notice::ResourcesChanged);
     }
     async fn on_prompt_list_changed(&self, _: NotificationContext<RoleClient>) {
-        let _ = self.notices.send(Notice::PromptsChanged);
+        self.notices.send(Notice::PromptsChanged);
     }
     fn get_info(&self) -> ClientConfig {
         // Offered to every backend; a request no client session can answer gets an error.
@@ -180,7 +237,7 @@ impl rmcp::ClientHandler for UpstreamHandler {
 #[derive(Clone)]
 pub struct Relay {
     pub server: String,
-    pub notices: mpsc::UnboundedSender<Notice>,
+    pub notices: Notices,
     pub sessions: Arc<Sessions>,
 }
 
@@ -878,7 +935,7 @@ impl Connection {
 
 /// Relays a 2026-07-28 backend's list changes (`subscriptions/listen`) as the
 /// notices a 2025-era backend sends unasked, for as long as the connection lasts.
-async fn listen_for_changes(peer: Peer<RoleClient>, notices: mpsc::UnboundedSender<Notice>) {
+async fn listen_for_changes(peer: Peer<RoleClient>, notices: Notices) {
     let filter = SubscriptionFilter::builder()
         .tools_list_changed()
         .prompts_list_changed()
@@ -909,7 +966,7 @@ async fn listen_for_changes(peer: Peer<RoleClient>, notices: mpsc::UnboundedSend
             N::ResourceListChangedNotification(_) => Notice::ResourcesChanged,
             _ => continue,
         };
-        if notices.send(notice).is_err() {
+        if !notices.send(notice) {
             return;
         }
     }

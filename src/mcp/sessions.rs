@@ -16,6 +16,14 @@ use rmcp::model::{
 use rmcp::service::{Peer, RoleServer};
 
 use super::rounds::AskSender;
+use crate::telemetry::metrics::{DroppedLabels, DroppedNotifications};
+
+/// How many of one server's progress, log and resource-update notifications may be on
+/// their way to clients at once. Each waits for its client's stream to take it; past
+/// this a flood is dropped and counted (`mcphub_notifications_dropped_total`) rather
+/// than held in memory for a client that reads slower than the server writes. A relay
+/// waiting costs about 8 kB (the SDK's task and the message), so this is 2 MB a server.
+pub const RELAY_BACKLOG: usize = 256;
 
 /// One MCP session of a client of the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,6 +57,7 @@ pub struct Sessions {
     /// `relays_settled`).
     relaying: Mutex<HashMap<String, usize>>,
     relayed: tokio::sync::Notify,
+    dropped: DroppedNotifications,
 }
 
 /// The call a backend's progress token belongs to, and the caller's own token.
@@ -79,6 +88,13 @@ impl Drop for Relaying<'_> {
 
 impl Default for Sessions {
     fn default() -> Self {
+        Sessions::new(DroppedNotifications::default())
+    }
+}
+
+impl Sessions {
+    /// `dropped` counts the notifications a flood made the hub drop.
+    pub fn new(dropped: DroppedNotifications) -> Self {
         Sessions {
             listeners: tokio::sync::broadcast::channel(64).0,
             next: AtomicU64::default(),
@@ -90,6 +106,7 @@ impl Default for Sessions {
             retiring: Mutex::default(),
             relaying: Mutex::default(),
             relayed: tokio::sync::Notify::new(),
+            dropped,
         }
     }
 }
@@ -179,7 +196,14 @@ impl Sessions {
     }
 
     /// `notifications/resources/updated` goes to the sessions subscribed to that URI.
-    pub fn route_resource_updated(&self, params: ResourceUpdatedNotificationParam) {
+    pub async fn route_resource_updated(
+        &self,
+        server: &str,
+        params: ResourceUpdatedNotificationParam,
+    ) {
+        let Some(_relaying) = self.relaying(server, "notifications/resources/updated") else {
+            return;
+        };
         let ids = self
             .subscriptions
             .lock()
@@ -189,10 +213,7 @@ impl Sessions {
             .unwrap_or_default();
         for id in ids {
             if let Some(peer) = self.peer(id) {
-                let params = params.clone();
-                tokio::spawn(async move {
-                    let _ = peer.notify_resource_updated(params).await;
-                });
+                let _ = peer.notify_resource_updated(params.clone()).await;
             }
         }
     }
@@ -240,17 +261,26 @@ impl Sessions {
         })
     }
 
-    fn relaying<'a>(&'a self, server: &'a str) -> Relaying<'a> {
-        *self
-            .relaying
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(server.to_owned())
-            .or_default() += 1;
-        Relaying {
+    /// Counts one relay from `server`, or drops it (and counts that) when the server
+    /// already has `RELAY_BACKLOG` on their way.
+    fn relaying<'a>(&'a self, server: &'a str, method: &str) -> Option<Relaying<'a>> {
+        let mut relaying = self.relaying.lock().unwrap_or_else(|p| p.into_inner());
+        let n = relaying.entry(server.to_owned()).or_default();
+        if *n >= RELAY_BACKLOG {
+            drop(relaying);
+            self.dropped
+                .get_or_create(&DroppedLabels {
+                    server: server.to_owned(),
+                    method: method.to_owned(),
+                })
+                .inc();
+            return None;
+        }
+        *n += 1;
+        Some(Relaying {
             sessions: self,
             server,
-        }
+        })
     }
 
     /// Resolves once the notifications a backend sent before its answer have been
@@ -276,7 +306,9 @@ impl Sessions {
     /// A backend's progress goes to the session that made the call, under the token
     /// that session chose.
     pub async fn route_progress(&self, server: &str, mut params: ProgressNotificationParam) {
-        let _relaying = self.relaying(server);
+        let Some(_relaying) = self.relaying(server, "notifications/progress") else {
+            return;
+        };
         let key = (server.to_owned(), params.progress_token.clone());
         let target = self
             .progress
@@ -294,7 +326,9 @@ impl Sessions {
 
     /// A backend's log message goes to the sessions with calls in flight on it.
     pub async fn route_log(&self, server: &str, params: LoggingMessageNotificationParam) {
-        let _relaying = self.relaying(server);
+        let Some(_relaying) = self.relaying(server, "notifications/message") else {
+            return;
+        };
         for link in self.callers(server) {
             if link.logs
                 && let Some(peer) = &link.peer

@@ -94,6 +94,25 @@ pub struct ServerStatusLabels {
     pub status: String,
 }
 
+/// The notifications the hub drops rather than queue without bound; list changes are
+/// coalesced instead (one pending re-read stands for any number of them).
+pub const DROPPABLE: [&str; 3] = [
+    "notifications/message",
+    "notifications/progress",
+    "notifications/resources/updated",
+];
+
+/// The counter family `mcp::sessions` counts its drops in.
+pub type DroppedNotifications = Family<DroppedLabels, Counter>;
+
+/// A backend's notification the hub did not pass on, and its method.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DroppedLabels {
+    pub server: String,
+    /// `notifications/message`, `notifications/progress`, `notifications/resources/updated`
+    pub method: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderLabels {
     pub provider: String,
@@ -124,6 +143,9 @@ pub struct Metrics {
     /// The front's limits, exported so that a dashboard can draw the ceiling.
     pub connection_limit: Gauge,
     pub connection_limit_per_client: Gauge,
+    /// A backend's notifications dropped because its clients could not take them as
+    /// fast as it sent them.
+    pub notifications_dropped: DroppedNotifications,
     tools_total: Gauge,
     tools_exposed: Gauge,
     /// The LLM categorizer's families. Labelled by provider, so they carry no samples
@@ -241,6 +263,12 @@ impl Metrics {
             "Most connections one client address may keep open (--max-connections-per-client)",
             connection_limit_per_client.clone(),
         );
+        let notifications_dropped = DroppedNotifications::default();
+        registry.register(
+            "notifications_dropped",
+            "A backend's notifications dropped, not queued, while as many of its notifications as the hub relays at once were still on their way to slow clients",
+            notifications_dropped.clone(),
+        );
         let active_clients = Gauge::default();
         registry.register(
             "active_clients",
@@ -333,6 +361,7 @@ impl Metrics {
             refused_connections,
             connection_limit,
             connection_limit_per_client,
+            notifications_dropped,
             tools_total,
             tools_exposed,
             llm_requests,
@@ -435,6 +464,12 @@ impl Metrics {
         self.reconnects.remove(&ServerLabels {
             server: server.to_owned(),
         });
+        for method in DROPPABLE {
+            self.notifications_dropped.remove(&DroppedLabels {
+                server: server.to_owned(),
+                method: method.to_owned(),
+            });
+        }
         for s in crate::api::ServerStatus::ALL.map(crate::api::ServerStatus::as_str) {
             self.server_status.remove(&ServerStatusLabels {
                 server: server.to_owned(),

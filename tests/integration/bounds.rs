@@ -1,8 +1,10 @@
-//! The hub stays bounded under hostile clients: connections past the caps are turned
-//! away with a 503 that says why, a client that never finishes its headers is cut
-//! off, sessions past the cap are refused and idle ones expire.
+//! The hub stays bounded under hostile clients and servers: connections past the caps
+//! are turned away with a 503 that says why, a client that never finishes its headers
+//! is cut off, sessions past the cap are refused and idle ones expire, floods of
+//! notifications are dropped and counted or coalesced, never queued without bound.
 
 use serde_json::json;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -281,4 +283,114 @@ async fn a_server_past_its_rate_limit_is_not_called() {
         1,
         "only the first call reached the server: {metrics}"
     );
+}
+
+fn dropped_logs(server: &str) -> String {
+    format!(
+        "mcphub_notifications_dropped_total{{server=\"{server}\",method=\"notifications/message\"}}"
+    )
+}
+
+/// A server floods log messages (20,000 of 1 kB) at a client that reads nothing
+/// until the flood is over. The hub keeps a bounded number on their way, drops the
+/// rest and counts them: every message is delivered or counted, the hub's memory
+/// grows by a fraction of the flood, and the call's answer still comes.
+#[tokio::test]
+async fn a_flood_of_log_messages_is_dropped_and_counted_not_buffered() {
+    const SENT: u64 = 20_000;
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let pid = hub.child.id().unwrap();
+    let session = RawSession::open(&hub).await;
+    // Log messages go on the session's own stream, which the client opens and then
+    // leaves unread.
+    let mut stream = session.standalone_stream().await;
+    let idle = rss_kib(pid);
+    let call = session
+        .post(
+            json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+            "name": format!("{a}__flood"), "arguments": {"count": SENT, "bytes": 1000}}}),
+        )
+        .await;
+    assert_eq!(call.status(), 200);
+    let mut peak = idle;
+    eventually("the hub to drop log messages", async || {
+        peak = peak.max(rss_kib(pid));
+        (metric(&hub, &dropped_logs(&a)).await > 0.0).then_some(())
+    })
+    .await;
+    peak = peak.max(rss_kib(pid));
+    // Now the client reads both streams: the answer comes, and with what was dropped,
+    // every log message is accounted for.
+    let answer = tokio::spawn(call.text());
+    let mut delivered = 0;
+    let mut dropped = 0;
+    let read_all = tokio::time::timeout(DEADLINE, async {
+        let mut pending = String::new();
+        while delivered + dropped < SENT {
+            // The drop count is read again whenever the stream pauses.
+            match tokio::time::timeout(Duration::from_millis(200), stream.chunk()).await {
+                Ok(chunk) => {
+                    let chunk = chunk.unwrap().expect("the stream stays open");
+                    pending.push_str(&String::from_utf8_lossy(&chunk));
+                    // Whole events only: a chunk may end inside one.
+                    if let Some(end) = pending.rfind("\n\n") {
+                        let whole: String = pending.drain(..end + 2).collect();
+                        delivered += sse_messages(&whole)
+                            .filter(|m| m["method"] == "notifications/message")
+                            .count() as u64;
+                    }
+                }
+                Err(_) => dropped = metric(&hub, &dropped_logs(&a)).await as u64,
+            }
+        }
+    })
+    .await;
+    assert!(
+        read_all.is_ok(),
+        "{delivered} delivered and {dropped} dropped: not all of {SENT} accounted for"
+    );
+    let answer = answer.await.unwrap().unwrap();
+    assert_eq!(
+        answers_to(&answer, 9)[0]["result"]["content"][0]["text"],
+        format!("sent {SENT}"),
+        "{answer}"
+    );
+    assert!(dropped < SENT, "something got through");
+    // The flood is 20 MB (160 MB once queued as relays: 8 kB each); what the hub held
+    // of it at once is a few MB, and it gives that back once the flood is over.
+    assert!(
+        peak - idle < 16 * 1024,
+        "the hub grew by {} KiB during a 20 MB flood",
+        peak - idle
+    );
+    eventually("the hub's memory back near idle", async || {
+        (rss_kib(pid) < idle + 4 * 1024).then_some(())
+    })
+    .await;
+}
+
+/// A server floods `tools/list_changed`: the hub re-reads its tools one time after
+/// another, with the notices that came meanwhile standing for one more re-read, not
+/// one each (5000 re-reads before).
+#[tokio::test]
+async fn a_flood_of_list_changes_costs_a_few_rereads_not_one_each() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    let client = hub.mcp().await;
+    let flood = client
+        .call_text(&format!("{a}__flood"), json!({"count": 5000, "list": true}))
+        .await;
+    assert_eq!(flood, "sent 5000");
+    let listed: u64 = eventually("a re-read after the flood", async || {
+        let n: u64 = client
+            .call_text(&format!("{a}__listed"), json!({}))
+            .await
+            .parse()
+            .unwrap();
+        (n >= 2).then_some(n)
+    })
+    .await;
+    assert!(listed < 500, "{listed} re-reads for 5000 notices");
 }

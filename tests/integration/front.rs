@@ -11,7 +11,7 @@ async fn tools_resources_and_prompts_of_all_servers_are_aggregated_and_callable(
     hub.wait_connected(&b).await;
     let client = hub.mcp().await;
     let names = client.tool_names().await;
-    assert_eq!(names.len(), 16, "{names:?}");
+    assert_eq!(names.len(), 20, "{names:?}");
     assert!(
         names.contains(&format!("{a}__echo")) && names.contains(&format!("{b}__add")),
         "{names:?}"
@@ -140,7 +140,7 @@ async fn a_server_that_appears_sends_tools_list_changed_to_connected_clients() {
         .expect("tools/list_changed within the deadline");
     hub.wait_connected(&late).await;
     let names = hub.mcp().await.tool_names().await;
-    assert_eq!(names.len(), before + 8);
+    assert_eq!(names.len(), before + 10);
 }
 
 #[tokio::test]
@@ -373,51 +373,7 @@ async fn stdio_session(
     (child, client)
 }
 
-/// A client of a session, speaking raw HTTP, to cut and resume its streams.
-struct RawSession<'a> {
-    hub: &'a RunningHub,
-    http: reqwest::Client,
-    id: String,
-}
-
-impl<'a> RawSession<'a> {
-    async fn open(hub: &'a RunningHub) -> RawSession<'a> {
-        let http = reqwest::Client::new();
-        let mut s = RawSession {
-            hub,
-            http,
-            id: String::new(),
-        };
-        let init = s
-            .post(
-                json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-                "protocolVersion": "2025-11-25", "capabilities": {},
-                "clientInfo": {"name": "resumer", "version": "0"}}}),
-            )
-            .await;
-        s.id = init.headers()["mcp-session-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        drop(init.text().await);
-        s.post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .await;
-        s
-    }
-
-    async fn post(&self, body: serde_json::Value) -> reqwest::Response {
-        let mut req = self
-            .http
-            .post(self.hub.url("/mcp"))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .json(&body);
-        if !self.id.is_empty() {
-            req = req.header("mcp-session-id", &self.id);
-        }
-        req.send().await.unwrap()
-    }
-
+impl RawSession<'_> {
     /// Starts a call of the fixture's `slow` tool, reads the first event of its
     /// stream, then breaks the connection: the id of that event.
     async fn call_and_cut(&self, server: &str, id: u64, ms: u64) -> String {
@@ -448,15 +404,6 @@ impl<'a> RawSession<'a> {
         let status = resumed.status().as_u16();
         (status, resumed.text().await.unwrap())
     }
-}
-
-/// The answers to request `id` in an SSE body.
-fn answers_to(body: &str, id: u64) -> Vec<serde_json::Value> {
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d.trim()).ok())
-        .filter(|m| m["id"] == id)
-        .collect()
 }
 
 /// A client whose stream breaks in the middle of a call reconnects with the

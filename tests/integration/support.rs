@@ -737,3 +737,96 @@ impl Events {
             .collect()
     }
 }
+
+/// A client of a session, speaking raw HTTP: to cut and resume its streams, or to
+/// read them as slowly as it likes.
+pub struct RawSession<'a> {
+    pub hub: &'a RunningHub,
+    pub http: reqwest::Client,
+    pub id: String,
+}
+
+impl<'a> RawSession<'a> {
+    pub async fn open(hub: &'a RunningHub) -> RawSession<'a> {
+        let http = reqwest::Client::new();
+        let mut s = RawSession {
+            hub,
+            http,
+            id: String::new(),
+        };
+        let init = s
+            .post(
+                json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "resumer", "version": "0"}}}),
+            )
+            .await;
+        s.id = init.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        drop(init.text().await);
+        s.post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        s
+    }
+
+    pub async fn post(&self, body: serde_json::Value) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(self.hub.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&body);
+        if !self.id.is_empty() {
+            req = req.header("mcp-session-id", &self.id);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// The session's standalone stream (a GET of `/mcp`), open.
+    pub async fn standalone_stream(&self) -> reqwest::Response {
+        let stream = self
+            .http
+            .get(self.hub.url("/mcp"))
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", "2025-11-25")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        stream
+    }
+}
+
+/// The messages in an SSE body.
+pub fn sse_messages(body: &str) -> impl Iterator<Item = Value> + '_ {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+}
+
+/// The answers to request `id` in an SSE body.
+pub fn answers_to(body: &str, id: u64) -> Vec<serde_json::Value> {
+    sse_messages(body).filter(|m| m["id"] == id).collect()
+}
+
+/// A process's resident memory, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    read(Path::new(&format!("/proc/{pid}/status")))
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// The value of one Prometheus sample of the hub's `/metrics`, 0 when absent.
+pub async fn metric(hub: &RunningHub, name_and_labels: &str) -> f64 {
+    hub.metrics_text()
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().expect("a number"))
+        .unwrap_or(0.0)
+}
