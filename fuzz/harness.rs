@@ -826,6 +826,155 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
+// ----- the HTTP front, from the socket up -----
+
+/// The hub's own accept loop (connection caps, header timeout) and router on a
+/// loopback port, over a hub with no servers. The bytes go to a fresh connection as
+/// they are, any method, path, header or framing, then its write side is closed. What
+/// comes back must be nothing (the hub may just close) or an HTTP/1.1 answer whose head
+/// arrives in time, with a status below 500 but for the two a client is told to expect
+/// (503: a cap reached; 505: an HTTP version hyper does not speak). HTTP/2's preface
+/// gets HTTP/2 frames, not checked here. After it, the hub still answers a health check.
+pub fn http_front(data: &[u8]) {
+    let socket = Socket::get();
+    socket.rt.block_on(async {
+        let head = socket.send(data).await;
+        let h2 = data.starts_with(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        if !h2 && !head.is_empty() {
+            let status = status_of(&head).unwrap_or_else(|why| {
+                panic!(
+                    "{why}: {:?}",
+                    String::from_utf8_lossy(&head[..head.len().min(2000)])
+                )
+            });
+            assert!(
+                status < 500 || status == 503 || status == 505,
+                "answered {status}: {:?}",
+                String::from_utf8_lossy(&head[..head.len().min(2000)])
+            );
+        }
+        let health = socket
+            .send(b"GET /api/health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+            .await;
+        assert_eq!(status_of(&health), Ok(200), "the hub stopped answering");
+    });
+}
+
+/// The status of an answer's head.
+fn status_of(head: &[u8]) -> Result<u16, String> {
+    let line_end = head
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .ok_or("no status line")?;
+    let line = std::str::from_utf8(&head[..line_end]).map_err(|_| "status line not UTF-8")?;
+    let mut parts = line.splitn(3, ' ');
+    if !parts
+        .next()
+        .is_some_and(|v| v == "HTTP/1.1" || v == "HTTP/1.0")
+    {
+        return Err(format!("bad status line {line:?}"));
+    }
+    parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .filter(|s| (100..600).contains(s))
+        .ok_or_else(|| format!("bad status in {line:?}"))
+}
+
+struct Socket {
+    rt: tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+}
+
+impl Socket {
+    fn get() -> &'static Socket {
+        static ONE: OnceLock<Socket> = OnceLock::new();
+        ONE.get_or_init(Socket::start)
+    }
+
+    fn start() -> Socket {
+        // As in the hub's own binary (Rust's `main` does it; libFuzzer's does not): a
+        // write to a connection the other side closed is an error, not a SIGPIPE that
+        // ends the process.
+        // SAFETY: setting a signal's disposition to "ignore" has no preconditions.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        let rt = runtime();
+        let addr = rt.block_on(async {
+            let state = scratch_dir().join("state-http");
+            let hub = mcphub::hub::lifecycle::Hub::new(
+                HubConfig::default(),
+                mcphub::hub::lifecycle::HubOptions {
+                    config_files: mcphub::config::ConfigFiles::Given(vec![]),
+                    state_dir: mcphub::state::StateDir::new(state),
+                    startup_timeout: mcphub::hub::lifecycle::DEFAULT_STARTUP_TIMEOUT,
+                    marketplace_url: mcphub::hub::marketplace::DEFAULT_REGISTRY_URL.into(),
+                },
+                Placeholders::from_process().expect("bad MCP_HUB_ENV"),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a loopback port");
+            let addr = listener.local_addr().expect("its address");
+            hub.set_port(addr.port());
+            hub.start();
+            let metrics = hub.metrics.clone();
+            let app = mcphub::front::http::router(
+                hub,
+                mcphub::front::http::Security::loopback(None),
+                tokio_util::sync::CancellationToken::new(),
+            );
+            let limits = mcphub::front::http::ConnectionLimits {
+                max_connections: mcphub::front::http::DEFAULT_MAX_CONNECTIONS,
+                max_per_client: mcphub::front::http::DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+                header_timeout: Duration::from_secs(1),
+            };
+            tokio::spawn(mcphub::front::http::serve(
+                listener,
+                app,
+                limits,
+                metrics,
+                std::future::pending(),
+            ));
+            addr
+        });
+        Socket { rt, addr }
+    }
+
+    /// Writes `bytes` on a new connection and closes its write side; returns what came
+    /// back up to the end of the first answer's head (all of it if the hub closed
+    /// first). An answer may be a stream that never ends, so its body is not awaited.
+    async fn send(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut tcp = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("the front accepts");
+        let talk = async {
+            let (mut rd, mut wr) = tcp.split();
+            let write = async {
+                // The hub may answer (and close) before reading everything.
+                let _ = wr.write_all(bytes).await;
+                let _ = wr.shutdown().await;
+            };
+            let read = async {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 8192];
+                loop {
+                    match rd.read(&mut buf).await {
+                        Ok(0) | Err(_) => return got,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                    if got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        return got;
+                    }
+                }
+            };
+            tokio::join!(write, read).1
+        };
+        tokio::time::timeout(ANSWER_DEADLINE, talk)
+            .await
+            .unwrap_or_else(|_| panic!("no answer and no close within {ANSWER_DEADLINE:?}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,3 +73,8 @@ fn crontab_corpus() {
 fn jsonrpc_corpus() {
     replay("jsonrpc", harness::jsonrpc);
 }
+
+#[test]
+fn http_front_corpus() {
+    replay("http_front", harness::http_front);
+}
