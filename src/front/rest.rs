@@ -261,7 +261,7 @@ pub struct ServerView<'a> {
     reconnects: u64,
     pid: Option<u32>,
     prefix: String,
-    capabilities: &'a serde_json::value::RawValue,
+    capabilities: Capabilities<'a>,
     #[serde(rename = "serverInfo")]
     server_info: &'a Value,
     #[serde(rename = "protocolVersion")]
@@ -272,10 +272,76 @@ pub struct ServerView<'a> {
     authorization_url: Option<String>,
 }
 
+/// Most bytes of servers' `capabilities` (their full tool, resource and prompt lists)
+/// one answer about every server carries (`/api/health`, `/api/servers`). Past it, the
+/// next servers' lists are summarized, so that those answers stay small however large
+/// the catalog grows (100 servers of 200 tools with 1 kB descriptions are 20 MB);
+/// `/api/servers/info` still gives one server's whole lists. A few dozen servers of
+/// ordinary size fit well within it.
+pub const CAPABILITIES_BUDGET: usize = 2 * 1024 * 1024;
+
+/// A server's `capabilities`, whole or summarized.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Capabilities<'a> {
+    Whole(&'a serde_json::value::RawValue),
+    /// mcp-hub's four lists, empty, and what they would hold.
+    Summarized {
+        tools: [(); 0],
+        resources: [(); 0],
+        #[serde(rename = "resourceTemplates")]
+        resource_templates: [(); 0],
+        prompts: [(); 0],
+        summarized: Summary,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Summary {
+    tools: usize,
+    resources: usize,
+    resource_templates: usize,
+    prompts: usize,
+    why: String,
+}
+
 impl<'a> ServerView<'a> {
+    /// The server with its whole lists.
     pub fn new(b: &'a Backend, s: &'a Snapshot) -> ServerView<'a> {
+        let mut unlimited = usize::MAX;
+        Self::within(b, s, &mut unlimited)
+    }
+
+    /// The server with its whole lists if they fit in what is left of `budget` bytes
+    /// (which they use up), else summarized.
+    fn within(b: &'a Backend, s: &'a Snapshot, budget: &mut usize) -> ServerView<'a> {
         static NULL: Value = Value::Null;
         let identity = s.identity.as_ref();
+        let whole = s.offer.json();
+        let capabilities = if whole.get().len() <= *budget {
+            *budget -= whole.get().len();
+            Capabilities::Whole(whole)
+        } else {
+            *budget = 0;
+            Capabilities::Summarized {
+                tools: [],
+                resources: [],
+                resource_templates: [],
+                prompts: [],
+                summarized: Summary {
+                    tools: s.offer.tools.len(),
+                    resources: s.offer.resources.len(),
+                    resource_templates: s.offer.templates.len(),
+                    prompts: s.offer.prompts.len(),
+                    why: format!(
+                        "the servers' lists are over {} MiB in all; POST /api/servers/info {{\"server_name\": \"{}\"}} gives this one's",
+                        CAPABILITIES_BUDGET / (1024 * 1024),
+                        b.name
+                    ),
+                },
+            }
+        };
         ServerView {
             name: &b.name,
             display_name: b.entry.display_name(),
@@ -288,7 +354,7 @@ impl<'a> ServerView<'a> {
             reconnects: s.reconnects,
             pid: s.pid,
             prefix: b.entry.prefix(),
-            capabilities: s.offer.json(),
+            capabilities,
             server_info: identity.map_or(&NULL, |i| &i.server_info),
             protocol_version: identity
                 .map(|i| i.protocol_version.as_str())
@@ -296,6 +362,16 @@ impl<'a> ServerView<'a> {
             config_source: b.entry.source.display().to_string(),
             authorization_url: s.authorization_url.clone(),
         }
+    }
+
+    /// Every server, within [`CAPABILITIES_BUDGET`].
+    fn all(backends: &'a [Arc<Backend>], snapshots: &'a [Snapshot]) -> Vec<ServerView<'a>> {
+        let mut budget = CAPABILITIES_BUDGET;
+        backends
+            .iter()
+            .zip(snapshots)
+            .map(|(b, s)| ServerView::within(b, s, &mut budget))
+            .collect()
     }
 }
 
@@ -394,11 +470,7 @@ async fn health(State(hub): State<Arc<Hub>>) -> Response {
         version: crate::api::MCP_HUB_API_VERSION,
         active_clients: clients,
         timestamp: Utc::now().to_rfc3339(),
-        servers: backends
-            .iter()
-            .zip(&snapshots)
-            .map(|(b, s)| ServerView::new(b, s))
-            .collect(),
+        servers: ServerView::all(&backends, &snapshots),
         connections: {
             let events_clients = hub.events_clients();
             ConnectionsView {
@@ -464,9 +536,18 @@ fn json_response(v: &impl Serialize) -> Response {
         .into_response()
 }
 
-async fn servers(State(hub): State<Arc<Hub>>) -> Json<Value> {
-    let servers: Vec<Value> = hub.backends().iter().map(|b| server_json(b)).collect();
-    Json(json!({"servers": servers, "timestamp": Utc::now().to_rfc3339()}))
+async fn servers(State(hub): State<Arc<Hub>>) -> Response {
+    #[derive(Serialize)]
+    struct ServersView<'a> {
+        servers: Vec<ServerView<'a>>,
+        timestamp: String,
+    }
+    let backends = hub.backends();
+    let snapshots: Vec<Snapshot> = backends.iter().map(|b| b.snapshot()).collect();
+    json_response(&ServersView {
+        servers: ServerView::all(&backends, &snapshots),
+        timestamp: Utc::now().to_rfc3339(),
+    })
 }
 
 async fn server_info(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiResult {

@@ -394,3 +394,64 @@ async fn a_flood_of_list_changes_costs_a_few_rereads_not_one_each() {
     .await;
     assert!(listed < 500, "{listed} re-reads for 5000 notices");
 }
+
+/// A catalog too big to repeat on every health poll: three servers of 2000 tools with
+/// 500-byte descriptions (3.6 MB of lists). `/api/health` and `/api/servers` carry
+/// whole lists up to 2 MiB and summarize the rest (empty lists, their counts and where
+/// to get them); `/api/servers/info` and `tools/list` still give everything.
+#[tokio::test]
+async fn health_stays_small_with_a_catalog_of_thousands_of_tools() {
+    let names: Vec<String> = (0..3).map(|i| random_name(&format!("big{i}"))).collect();
+    let mut builder = HubBuilder::new();
+    for name in &names {
+        builder = builder.server(
+            name,
+            fixture(
+                name,
+                &["--vague-tools", "2000", "--description-bytes", "500"],
+            ),
+        );
+    }
+    let hub = builder.start().await;
+    for name in &names {
+        hub.wait_connected(name).await;
+    }
+    let per_server = 2000 + 10;
+    for path in ["/api/health", "/api/servers"] {
+        let body = hub.get_text(path).await;
+        assert!(
+            body.len() < 2 * 1024 * 1024 + 64 * 1024,
+            "{path} is {} bytes",
+            body.len()
+        );
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let servers = v["servers"].as_array().unwrap();
+        let whole = servers
+            .iter()
+            .filter(|s| s["capabilities"]["tools"].as_array().unwrap().len() == per_server)
+            .count();
+        let summarized: Vec<_> = servers
+            .iter()
+            .filter(|s| s["capabilities"]["summarized"]["tools"] == per_server)
+            .collect();
+        assert_eq!((whole, summarized.len()), (1, 2), "{path}");
+        let why = summarized[0]["capabilities"]["summarized"]["why"]
+            .as_str()
+            .unwrap();
+        assert!(why.contains("/api/servers/info"), "{why}");
+    }
+    for name in &names {
+        let (status, info) = hub
+            .post("/api/servers/info", json!({"server_name": name}))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            info["server"]["capabilities"]["tools"]
+                .as_array()
+                .map(Vec::len),
+            Some(per_server),
+            "{name}"
+        );
+    }
+    assert_eq!(hub.mcp().await.tool_names().await.len(), 3 * per_server);
+}
