@@ -21,6 +21,7 @@ use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer, Subsc
 use serde_json::json;
 
 use crate::api::events;
+use crate::hub::catalog::page;
 use crate::hub::error::HubError;
 use crate::hub::filtering::listing::{Listing, SessionView};
 use crate::hub::lifecycle::Hub;
@@ -309,13 +310,14 @@ impl rmcp::ServerHandler for HubService {
 
     async fn list_tools(
         &self,
-        _: Option<PaginatedRequestParams>,
+        params: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         self.hub.until_started().await;
-        Ok(ListToolsResult::with_all_items(
-            self.hub.visible_tools(&self.view()),
-        ))
+        let (tools, next) = self.hub.visible_tools(&self.view(), cursor(&params)?);
+        let mut r = ListToolsResult::with_all_items(tools);
+        r.next_cursor = next.map(|n| n.to_string());
+        Ok(r)
     }
 
     async fn call_tool(
@@ -336,13 +338,15 @@ impl rmcp::ServerHandler for HubService {
 
     async fn list_prompts(
         &self,
-        _: Option<PaginatedRequestParams>,
+        params: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
         self.hub.until_started().await;
-        Ok(ListPromptsResult::with_all_items(
-            self.hub.listing().catalog.prompts.clone(),
-        ))
+        let listing = self.hub.listing();
+        let (prompts, next) = page(listing.catalog.prompts.iter().cloned(), cursor(&params)?);
+        let mut r = ListPromptsResult::with_all_items(prompts);
+        r.next_cursor = next.map(|n| n.to_string());
+        Ok(r)
     }
 
     async fn get_prompt(
@@ -483,24 +487,28 @@ impl rmcp::ServerHandler for HubService {
 
     async fn list_resources(
         &self,
-        _: Option<PaginatedRequestParams>,
+        params: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         self.hub.until_started().await;
-        Ok(ListResourcesResult::with_all_items(
-            self.hub.listing().catalog.resources.clone(),
-        ))
+        let listing = self.hub.listing();
+        let (resources, next) = page(listing.catalog.resources.iter().cloned(), cursor(&params)?);
+        let mut r = ListResourcesResult::with_all_items(resources);
+        r.next_cursor = next.map(|n| n.to_string());
+        Ok(r)
     }
 
     async fn list_resource_templates(
         &self,
-        _: Option<PaginatedRequestParams>,
+        params: Option<PaginatedRequestParams>,
         _: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
         self.hub.until_started().await;
-        Ok(ListResourceTemplatesResult::with_all_items(
-            self.hub.listing().catalog.templates.clone(),
-        ))
+        let listing = self.hub.listing();
+        let (templates, next) = page(listing.catalog.templates.iter().cloned(), cursor(&params)?);
+        let mut r = ListResourceTemplatesResult::with_all_items(templates);
+        r.next_cursor = next.map(|n| n.to_string());
+        Ok(r)
     }
 
     async fn read_resource(
@@ -551,4 +559,18 @@ pub fn legacy_sse(
 /// `mcphub serve --stdio`: one session over this process's stdin/stdout.
 pub async fn serve_stdio(hub: Arc<Hub>) -> anyhow::Result<()> {
     crate::mcp::server::serve_stdio(HubService::new(hub)).await
+}
+
+/// Where a list request's page starts. The hub's cursors are the index of a page's
+/// first item; anything else was not written by this hub.
+fn cursor(params: &Option<PaginatedRequestParams>) -> Result<usize, McpError> {
+    match params.as_ref().and_then(|p| p.cursor.as_deref()) {
+        None => Ok(0),
+        Some(c) => c.parse().map_err(|_| {
+            McpError::invalid_params(
+                format!("cursor `{c}` is not one this hub gave: list again without a cursor"),
+                None,
+            )
+        }),
+    }
 }

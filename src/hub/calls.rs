@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::api::events;
+use crate::hub::catalog::page;
 use crate::hub::error::HubError;
 use crate::hub::filtering::listing::{Listing, SessionView};
 use crate::hub::lifecycle::Hub;
@@ -178,31 +179,27 @@ impl Hub {
         }
     }
 
-    /// What `tools/list` shows one session.
-    pub fn visible_tools(&self, view: &SessionView) -> Vec<Tool> {
+    /// What `tools/list` shows one session: the page that starts at `from`, and where
+    /// the next one starts.
+    pub fn visible_tools(&self, view: &SessionView, from: usize) -> (Vec<Tool>, Option<usize>) {
         use crate::config::filtering::{Exposure, Mode};
         use crate::hub::filtering::meta;
         let settings = self.filtering.settings();
         let listing = self.listing();
         let analyze =
             listing.filtering_active && settings.mode == Mode::PromptBased && settings.meta_tools;
-        let mut tools = Vec::new();
-        if analyze {
-            tools.push(meta::analyze_prompt_tool());
-        }
+        let meta_tools = analyze.then(meta::analyze_prompt_tool);
         if settings.exposure == Exposure::Search {
-            tools.extend(meta::search_mode_tools(&settings.known_categories()));
-            return tools;
+            let search = meta::search_mode_tools(&settings.known_categories());
+            return page(meta_tools.into_iter().chain(search), from);
         }
-        tools.extend(
-            listing
-                .catalog
-                .tools
-                .iter()
-                .filter(|t| view.allows(&settings, &listing, t.name.as_ref()))
-                .cloned(),
-        );
-        tools
+        let exposed = listing
+            .catalog
+            .tools
+            .iter()
+            .filter(|t| view.allows(&settings, &listing, t.name.as_ref()))
+            .cloned();
+        page(meta_tools.into_iter().chain(exposed), from)
     }
 
     /// Calls `server`'s tool `tool`, counted in the metrics and the log.

@@ -11,6 +11,23 @@ use crate::mcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 pub const MAX_NAME_LEN: usize = 64;
 pub const SEPARATOR: &str = "__";
 
+/// Items in one page of a list an MCP client asks for (`tools/list` and the others).
+/// A list this long or shorter is one page, as it always was; a longer one comes in
+/// pages, each naming the next (`nextCursor`, which clients follow as the protocol has
+/// them do). 1000 tools are about 1 MB: a page stays quick to write and read, and well
+/// within the SDKs' message limits (rmcp's client gives up on a 22 MB `tools/list`).
+pub const LIST_PAGE: usize = 1000;
+
+/// The page of `items` that starts at index `from`, and where the next one starts.
+pub fn page<T>(items: impl Iterator<Item = T>, from: usize) -> (Vec<T>, Option<usize>) {
+    let mut page: Vec<T> = items.skip(from).take(LIST_PAGE + 1).collect();
+    let next = (page.len() > LIST_PAGE).then(|| {
+        page.truncate(LIST_PAGE);
+        from + LIST_PAGE
+    });
+    (page, next)
+}
+
 /// Where an exposed name leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {

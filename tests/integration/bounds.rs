@@ -398,7 +398,8 @@ async fn a_flood_of_list_changes_costs_a_few_rereads_not_one_each() {
 /// A catalog too big to repeat on every health poll: three servers of 2000 tools with
 /// 500-byte descriptions (3.6 MB of lists). `/api/health` and `/api/servers` carry
 /// whole lists up to 2 MiB and summarize the rest (empty lists, their counts and where
-/// to get them); `/api/servers/info` and `tools/list` still give everything.
+/// to get them); `/api/servers/info` still gives everything, and `tools/list` gives it
+/// in pages.
 #[tokio::test]
 async fn health_stays_small_with_a_catalog_of_thousands_of_tools() {
     let names: Vec<String> = (0..3).map(|i| random_name(&format!("big{i}"))).collect();
@@ -453,5 +454,24 @@ async fn health_stays_small_with_a_catalog_of_thousands_of_tools() {
             "{name}"
         );
     }
-    assert_eq!(hub.mcp().await.tool_names().await.len(), 3 * per_server);
+    // tools/list comes in pages of 1000, each naming the next; all of them together
+    // are the whole catalog, once each.
+    let client = hub.mcp().await;
+    let peer = client.service.peer();
+    let first = peer.list_tools(None).await.unwrap();
+    assert_eq!(first.tools.len(), 1000);
+    assert_eq!(first.next_cursor.as_deref(), Some("1000"));
+    let names = client.tool_names().await;
+    let unique: std::collections::BTreeSet<_> = names.iter().collect();
+    assert_eq!(
+        (names.len(), unique.len()),
+        (3 * per_server, 3 * per_server)
+    );
+    let err = peer
+        .list_tools(Some(
+            rmcp::model::PaginatedRequestParams::default().with_cursor(Some("x".into())),
+        ))
+        .await
+        .expect_err("a cursor the hub never gave");
+    assert!(err.to_string().contains("cursor `x`"), "{err}");
 }
