@@ -233,9 +233,23 @@ fn no_nagle(tcp: &TcpStream) {
     }
 }
 
-/// Answers a connection past the caps with a 503 that says why, and closes it.
+/// Answers a connection past the caps with a 503 that says why, and closes it. The
+/// request's head is read first (within a second, up to 8 KiB): an answer that came
+/// before the request was written is one HTTP clients take for a broken connection
+/// (hyper's "unexpected message") rather than a 503 they can report or retry.
 async fn turn_away(mut tcp: TcpStream, why: String) {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut head = Vec::with_capacity(1024);
+        let mut buf = [0u8; 1024];
+        while head.len() < 8 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
     let body = serde_json::json!({
         "error": format!("too many connections: {why}; close idle ones or raise the limit"),
         "code": "TOO_MANY_CONNECTIONS",

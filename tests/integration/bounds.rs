@@ -59,6 +59,14 @@ async fn connections_past_the_per_client_cap_get_a_503_that_says_why() {
             && answer.contains("--max-connections-per-client"),
         "{answer}"
     );
+    // An HTTP client of that address gets the 503 as its request's answer.
+    let client = reqwest::Client::builder()
+        .local_address(HOSTILE.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let refused = client.get(hub.url("/api/health")).send().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
     // Another client is not held back by this one.
     assert_eq!(hub.get("/api/health").await.0, 200);
     // One goes, and there is room for this client again.
