@@ -69,9 +69,12 @@ pub struct Replay {
 
 /// Events kept per stream: a call's progress, logs and answer, with room to spare.
 pub const REPLAY_EVENTS: usize = 256;
-/// Streams kept; the oldest goes first. Their answers are kept whole, so this also
-/// bounds the memory a few large answers can hold.
+/// Streams kept; the oldest goes first.
 pub const REPLAY_STREAMS: usize = 512;
+/// Bytes of JSON kept in all; past it the oldest streams go first. Answers are kept
+/// whole, and a client that lists a large catalog page after page (1 MB each) would
+/// otherwise have the hub keep 512 of them.
+pub const REPLAY_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Default)]
 struct ReplayInner {
@@ -80,12 +83,16 @@ struct ReplayInner {
     numbers: std::collections::HashMap<String, u64>,
     streams: std::collections::HashMap<u64, Kept>,
     order: std::collections::VecDeque<u64>,
+    /// What the kept events weigh, as JSON.
+    bytes: usize,
 }
 
 struct Kept {
     name: String,
     secret: u128,
-    events: std::collections::VecDeque<(u64, ServerSseMessage)>,
+    /// Each event with its number and its size as JSON.
+    events: std::collections::VecDeque<(u64, ServerSseMessage, usize)>,
+    bytes: usize,
     /// Events as they are stored, for clients that resumed this stream.
     live: tokio::sync::broadcast::Sender<ServerSseMessage>,
     /// A call's stream whose answer is stored: nothing comes after it.
@@ -106,6 +113,36 @@ fn is_answer(event: &ServerSseMessage) -> bool {
         event.message.as_deref(),
         Some(JsonRpcMessage::Response(_) | JsonRpcMessage::Error(_))
     )
+}
+
+impl ReplayInner {
+    fn forget_oldest(&mut self) {
+        if let Some(old) = self.order.pop_front()
+            && let Some(gone) = self.streams.remove(&old)
+        {
+            self.numbers.remove(&gone.name);
+            self.bytes -= gone.bytes;
+        }
+    }
+}
+
+/// An event's message as JSON, in bytes, counted without keeping the text.
+fn json_size(event: &ServerSseMessage) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    if let Some(message) = &event.message {
+        let _ = serde_json::to_writer(&mut count, message.as_ref());
+    }
+    count.0
 }
 
 #[async_trait::async_trait]
@@ -129,16 +166,14 @@ impl EventStore for Replay {
                         name: stream_id.to_owned(),
                         secret: rand::random(),
                         events: Default::default(),
+                        bytes: 0,
                         live: tokio::sync::broadcast::channel(64).0,
                         answered: false,
                     },
                 );
                 r.order.push_back(n);
-                if r.order.len() > REPLAY_STREAMS
-                    && let Some(old) = r.order.pop_front()
-                    && let Some(gone) = r.streams.remove(&old)
-                {
-                    r.numbers.remove(&gone.name);
+                if r.order.len() > REPLAY_STREAMS {
+                    r.forget_oldest();
                 }
                 n
             }
@@ -151,12 +186,21 @@ impl EventStore for Replay {
         let id = format!("{number}.{:032x}.{n}", kept.secret);
         let mut event = event.clone();
         event.event_id = Some(id.clone());
-        if kept.events.len() >= REPLAY_EVENTS {
-            kept.events.pop_front();
+        let mut freed = 0;
+        if kept.events.len() >= REPLAY_EVENTS
+            && let Some((_, _, size)) = kept.events.pop_front()
+        {
+            freed = size;
         }
+        let size = json_size(&event);
+        kept.bytes = kept.bytes + size - freed;
         kept.answered |= kept.one_request() && is_answer(&event);
         let _ = kept.live.send(event.clone());
-        kept.events.push_back((n, event));
+        kept.events.push_back((n, event, size));
+        r.bytes = r.bytes + size - freed;
+        while r.bytes > REPLAY_BYTES && !r.order.is_empty() {
+            r.forget_oldest();
+        }
         Ok(id)
     }
 
@@ -183,8 +227,8 @@ impl EventStore for Replay {
         let missed: Vec<ServerSseMessage> = kept
             .events
             .iter()
-            .filter(|(n, _)| *n > after)
-            .map(|(_, e)| e.clone())
+            .filter(|(n, _, _)| *n > after)
+            .map(|(_, e, _)| e.clone())
             .collect();
         // The answer is among what was missed, or was seen already: nothing follows.
         if kept.answered || missed.iter().any(is_answer) {
@@ -239,4 +283,57 @@ pub async fn serve_stdio<S: rmcp::ServerHandler>(handler: S) -> anyhow::Result<(
         .map_err(|e| anyhow::anyhow!("stdio session failed to start: {e}"))?;
     service.waiting().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn answer(id: u32, text_bytes: usize) -> ServerSseMessage {
+        let message: rmcp::model::ServerJsonRpcMessage =
+            serde_json::from_value(serde_json::json!({
+                "jsonrpc": "2.0", "id": id,
+                "result": {"content": [{"type": "text", "text": "x".repeat(text_bytes)}]}
+            }))
+            .expect("a tool call's answer");
+        ServerSseMessage::from_message(message)
+    }
+
+    /// 40 answers of 1 MB (a client listing a large catalog page after page): the
+    /// store keeps the newest within its byte budget and forgets the oldest, whose
+    /// ids then say they are too old.
+    #[tokio::test]
+    async fn large_answers_are_kept_within_the_byte_budget_newest_first() {
+        let replay = Replay::default();
+        let mut primed = Vec::new();
+        for i in 0..40 {
+            let stream = format!("session_{i}");
+            let priming = ServerSseMessage::retry(std::time::Duration::from_secs(3));
+            primed.push(replay.store_event(&stream, &priming).await.unwrap());
+            replay
+                .store_event(&stream, &answer(i, 1024 * 1024))
+                .await
+                .unwrap();
+        }
+        let kept = replay.inner.lock().unwrap().bytes;
+        assert!(
+            (REPLAY_BYTES / 2..=REPLAY_BYTES).contains(&kept),
+            "{kept} bytes kept"
+        );
+        let newest = replay
+            .replay_events_after(primed.last().unwrap())
+            .await
+            .expect("the newest stream is kept");
+        let missed: Vec<_> = newest.collect().await;
+        assert_eq!(missed.len(), 1);
+        assert!(is_answer(&missed[0]));
+        let oldest = replay.replay_events_after(&primed[0]).await;
+        assert!(
+            oldest
+                .err()
+                .is_some_and(|e| e.to_string().contains("too old to replay")),
+            "the oldest stream is forgotten"
+        );
+    }
 }
