@@ -318,10 +318,10 @@ impl<'a> ServerView<'a> {
     fn within(b: &'a Backend, s: &'a Snapshot, budget: &mut usize) -> ServerView<'a> {
         static NULL: Value = Value::Null;
         let identity = s.identity.as_ref();
-        let whole = s.offer.json();
-        let capabilities = if whole.get().len() <= *budget {
-            *budget -= whole.get().len();
-            Capabilities::Whole(whole)
+        let size = s.offer.json_len();
+        let capabilities = if size <= *budget {
+            *budget -= size;
+            Capabilities::Whole(s.offer.json())
         } else {
             *budget = 0;
             Capabilities::Summarized {

@@ -276,29 +276,49 @@ pub struct Offer {
     pub templates: Vec<ResourceTemplate>,
     pub prompts: Vec<Prompt>,
     pub(crate) json: std::sync::OnceLock<Box<serde_json::value::RawValue>>,
+    /// The length of `json`, known without keeping it: a server whose lists an answer
+    /// summarizes need not have them written out at all.
+    pub(crate) json_len: std::sync::OnceLock<usize>,
+}
+
+/// mcp-hub's `capabilities` of a server, as serialized.
+#[derive(serde::Serialize)]
+struct CapabilitiesView<'a> {
+    tools: &'a [Tool],
+    resources: &'a [Resource],
+    #[serde(rename = "resourceTemplates")]
+    resource_templates: &'a [ResourceTemplate],
+    prompts: &'a [Prompt],
 }
 
 impl Offer {
+    fn view(&self) -> CapabilitiesView<'_> {
+        CapabilitiesView {
+            tools: &self.tools,
+            resources: &self.resources,
+            resource_templates: &self.templates,
+            prompts: &self.prompts,
+        }
+    }
+
     /// `{"tools", "resources", "resourceTemplates", "prompts"}`: mcp-hub's
     /// `capabilities` of a server.
     pub fn json(&self) -> &serde_json::value::RawValue {
-        #[derive(serde::Serialize)]
-        struct View<'a> {
-            tools: &'a [Tool],
-            resources: &'a [Resource],
-            #[serde(rename = "resourceTemplates")]
-            resource_templates: &'a [ResourceTemplate],
-            prompts: &'a [Prompt],
-        }
         self.json.get_or_init(|| {
-            let view = View {
-                tools: &self.tools,
-                resources: &self.resources,
-                resource_templates: &self.templates,
-                prompts: &self.prompts,
-            };
-            serde_json::value::to_raw_value(&view)
+            serde_json::value::to_raw_value(&self.view())
                 .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
+        })
+    }
+
+    /// How long `json` is, in bytes.
+    pub fn json_len(&self) -> usize {
+        if let Some(json) = self.json.get() {
+            return json.get().len();
+        }
+        *self.json_len.get_or_init(|| {
+            let mut count = crate::util::ByteCount::default();
+            let _ = serde_json::to_writer(&mut count, &self.view());
+            count.0
         })
     }
 }
@@ -1122,6 +1142,7 @@ impl Handle {
             templates,
             prompts,
             json: Default::default(),
+            json_len: Default::default(),
         })
     }
 

@@ -57,7 +57,8 @@ pub fn streamable_http_service<S: rmcp::ServerHandler>(
 /// change, a proxy's timeout) reconnects with `Last-Event-ID` and gets what it missed,
 /// then what comes next on that stream: a call's answer once it is there, a session's
 /// notifications for as long as the client stays. In memory: a hub restart ends its
-/// sessions anyway. Bounded: [`REPLAY_EVENTS`] per stream, [`REPLAY_STREAMS`] streams.
+/// sessions anyway. Bounded: [`REPLAY_EVENTS`] per stream, [`REPLAY_STREAMS`] streams,
+/// [`REPLAY_BYTES`] in all.
 /// An event id carries its stream's random secret, so that no client can read another's.
 ///
 /// Written by hand because the SDK's own per-request cache forgets a stream once its
@@ -128,17 +129,7 @@ impl ReplayInner {
 
 /// An event's message as JSON, in bytes, counted without keeping the text.
 fn json_size(event: &ServerSseMessage) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
+    let mut count = crate::util::ByteCount::default();
     if let Some(message) = &event.message {
         let _ = serde_json::to_writer(&mut count, message.as_ref());
     }
