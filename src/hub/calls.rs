@@ -147,7 +147,7 @@ impl Hub {
             server: server.to_owned(),
             reason,
         })?;
-        let listing = self.listing();
+        let listing = self.current_listing();
         match listing.catalog.exposed_tool_name(server, tool) {
             Some(exposed) => self.authorize(&listing, exposed, None)?,
             None if listing.filtering_active => {
