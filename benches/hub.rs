@@ -21,6 +21,10 @@
 //! `cargo bench --bench hub` (release, about 3 minutes on 2 quiet cores);
 //! `cargo bench --bench hub --profile dev -- --quick` (a short run, for CI).
 //!
+//! `cargo bench --bench hub -- --scale`: mcphub alone with 100 backends and 20,000
+//! tools (tools/list, /api/health, time to ready, RSS, 1,000 sessions, concurrency
+//! 256, the toolkit), against the performance issue's scale targets.
+//!
 //! `cargo bench --bench hub -- --soak 60`: an hour (the number is minutes) of steady
 //! load on mcphub alone (REST calls from 8 clients, MCP sessions opened, used and
 //! closed all along), RSS and open file descriptors sampled; it says whether either
@@ -129,6 +133,11 @@ fn fixture_entry(name: &str, extra: &[&str]) -> Value {
 /// Starts one hub on `config`. `quiet` sets RUST_LOG=warn (the soak: no log line per
 /// call); otherwise mcphub runs with its default log level, as users run it.
 fn start_hub(kind: Kind, dir: &Path, config: &Path, quiet: bool) -> Hub {
+    start_hub_with(kind, dir, config, quiet, &[])
+}
+
+/// `start_hub` with more of mcphub's flags (`extra` is ignored for the peer).
+fn start_hub_with(kind: Kind, dir: &Path, config: &Path, quiet: bool, extra: &[&str]) -> Hub {
     std::fs::create_dir_all(dir).expect("hub dir");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -139,7 +148,8 @@ fn start_hub(kind: Kind, dir: &Path, config: &Path, quiet: bool) -> Hub {
             cmd.args(["serve", "--port", &port.to_string(), "-c"])
                 .arg(config)
                 .arg("--state-dir")
-                .arg(&state);
+                .arg(&state)
+                .args(extra);
             if quiet {
                 cmd.env("RUST_LOG", "warn");
             } else {
@@ -186,10 +196,16 @@ fn is_ready(h: &Value, servers: usize) -> bool {
     h["state"] == "ready" && connected == servers
 }
 
+/// Tools in a health answer, counting those of servers whose lists mcphub summarized.
 fn tools_of(h: &Value) -> usize {
     h["servers"].as_array().map_or(0, |s| {
         s.iter()
-            .map(|s| s["capabilities"]["tools"].as_array().map_or(0, Vec::len))
+            .map(|s| {
+                let c = &s["capabilities"];
+                c["summarized"]["tools"]
+                    .as_u64()
+                    .map_or_else(|| c["tools"].as_array().map_or(0, Vec::len), |n| n as usize)
+            })
             .sum()
     })
 }
@@ -1468,6 +1484,345 @@ fn rows(
     rows
 }
 
+/// `total` REST calls of `server`'s echo from `conc` concurrent clients; each call's
+/// latency in µs.
+async fn latencies(
+    http: &reqwest::Client,
+    hub: &Hub,
+    server: &str,
+    total: usize,
+    conc: usize,
+) -> Vec<f64> {
+    let url = Arc::new(format!("{}/api/servers/tools", hub.base));
+    let body =
+        Arc::new(json!({"server_name": server, "tool": "echo", "arguments": {"text": "hello"}}));
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..conc {
+        let (http, url, body, next) = (http.clone(), url.clone(), body.clone(), next.clone());
+        set.spawn(async move {
+            let mut mine = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                let t = Instant::now();
+                let r = http
+                    .post(url.as_str())
+                    .json(&*body)
+                    .send()
+                    .await
+                    .expect("a tool call");
+                assert!(r.status().is_success(), "a call failed: {}", r.status());
+                r.bytes().await.expect("the answer");
+                mine.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            mine
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(mine) = set.join_next().await {
+        all.extend(mine.expect("a client task"));
+    }
+    all
+}
+
+/// Opens an MCP session with a bare `initialize` and leaves it open.
+async fn open_session(http: &reqwest::Client, hub: &Hub) {
+    let r = http
+        .post(format!("{}/mcp", hub.base))
+        .header("accept", "application/json, text/event-stream")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "scale", "version": "0"}}}),
+        )
+        .send()
+        .await
+        .expect("initialize");
+    assert!(r.status().is_success(), "initialize: {}", r.status());
+    r.bytes().await.expect("initialize answer");
+}
+
+/// `--scale`: mcphub alone with 100 stdio backends of 200 tools each (1 kB
+/// descriptions: 20,000 tools), against the scale targets of the performance issue.
+/// `--quick` makes it 10 backends of 50 tools, to check that it runs.
+async fn scale(quick: bool) {
+    let (servers, tools_each, reps) = if quick { (10, 50, 3) } else { (100, 200, 5) };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let http = reqwest::Client::new();
+    println!(
+        "mcphub at scale: {servers} stdio backends of {tools_each} tools (1 kB descriptions), {} UTC, {}",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M"),
+        machine()
+    );
+    // The fixture offers 10 tools of its own besides the padded ones.
+    let vague = (tools_each - 10).to_string();
+    let backend_args = [
+        "--vague-tools",
+        vague.as_str(),
+        "--description-bytes",
+        "1000",
+    ];
+
+    // One backend's start-up alone: the floor for time to ready.
+    let mut alone = Vec::new();
+    for _ in 0..reps {
+        let mut args = vec!["--name", "alone"];
+        args.extend_from_slice(&backend_args);
+        let t = Instant::now();
+        let (mut child, client) = fixture_stdio(&args).await;
+        client.peer().list_all_tools().await.expect("its tools");
+        alone.push(t.elapsed().as_secs_f64() * 1e3);
+        let _ = client.cancel().await;
+        let _ = child.kill().await;
+    }
+    let alone_ms = median(&alone);
+    // The machine's floor for time to ready: all of them started at once by this
+    // process (no hub), until every one has answered initialize and tools/list.
+    let mut together = Vec::new();
+    for _ in 0..reps.min(3) {
+        let t = Instant::now();
+        let all = futures::future::join_all((0..servers).map(|i| {
+            let name = format!("s{i:03}");
+            async move {
+                let mut args = vec!["--name", name.as_str()];
+                args.extend_from_slice(&backend_args);
+                let (child, client) = fixture_stdio(&args).await;
+                client.peer().list_all_tools().await.expect("its tools");
+                (child, client)
+            }
+        }))
+        .await;
+        together.push(t.elapsed().as_secs_f64() * 1e3);
+        for (mut child, client) in all {
+            let _ = client.cancel().await;
+            let _ = child.kill().await;
+        }
+    }
+    let together_ms = median(&together);
+
+    // Idle: no servers at all.
+    let empty = write_config(root, "empty.json", json!({}));
+    let hub = start_hub(Kind::Ours, &root.join("idle"), &empty, false);
+    wait_ready(&http, &hub, 0, Duration::from_millis(20)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_mb = rss_mb(hub.pid());
+    hub.stop().await;
+
+    let servers_json: serde_json::Map<String, Value> = (0..servers)
+        .map(|i| {
+            let name = format!("s{i:03}");
+            let entry = fixture_entry(&name, &backend_args);
+            (name, entry)
+        })
+        .collect();
+    let config = write_config(root, "scale.json", Value::Object(servers_json));
+    let mut ready = Vec::new();
+    let mut ready_rss = Vec::new();
+    for rep in 0..reps.min(3) {
+        let t = Instant::now();
+        let hub = start_hub(
+            Kind::Ours,
+            &root.join(format!("ready-{rep}")),
+            &config,
+            false,
+        );
+        wait_ready(&http, &hub, servers, Duration::from_millis(5)).await;
+        ready.push(t.elapsed().as_secs_f64() * 1e3);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        ready_rss.push(rss_mb(hub.pid()));
+        hub.stop().await;
+    }
+
+    let hub = start_hub_with(
+        Kind::Ours,
+        &root.join("scale"),
+        &config,
+        true,
+        // 256 concurrent clients from one address, beside the bench's other pooled
+        // connections, are past the default per-address cap of 256.
+        &[
+            "--max-sessions",
+            "2000",
+            "--max-connections-per-client",
+            "1024",
+        ],
+    );
+    let h = wait_ready(&http, &hub, servers, Duration::from_millis(20)).await;
+    let tools_seen = tools_of(&h);
+    // tools/list over /mcp, every page, as a client sees it.
+    let client = hub_mcp(&hub).await;
+    let (mut page_ms, mut list_ms) = (Vec::new(), Vec::new());
+    let mut listed = 0;
+    // One page as bytes on the wire (no client-side parsing, which for 1 MB of tools
+    // costs the client more than the hub), on a session of its own.
+    let session = http
+        .post(format!("{}/mcp", hub.base))
+        .header("accept", "application/json, text/event-stream")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "scale", "version": "0"}}}),
+        )
+        .send()
+        .await
+        .expect("initialize");
+    let sid = session.headers()["mcp-session-id"]
+        .to_str()
+        .expect("a session id")
+        .to_owned();
+    session.bytes().await.expect("initialize answer");
+    let raw = |body: Value| {
+        http.post(format!("{}/mcp", hub.base))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &sid)
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&body)
+            .send()
+    };
+    raw(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .await
+        .expect("initialized");
+    let mut page_bytes = 0;
+    for i in 0..reps * 4 {
+        let t = Instant::now();
+        let page = raw(json!({"jsonrpc": "2.0", "id": i + 1, "method": "tools/list"}))
+            .await
+            .expect("tools/list")
+            .bytes()
+            .await
+            .expect("a page");
+        page_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        page_bytes = page.len();
+        let t = Instant::now();
+        listed = client
+            .peer()
+            .list_all_tools()
+            .await
+            .expect("tools/list")
+            .len();
+        list_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let _ = client.cancel().await;
+    // /api/health: time and size.
+    let mut health_ms = Vec::new();
+    let mut health_bytes = 0;
+    for _ in 0..reps * 10 {
+        let t = Instant::now();
+        let body = http
+            .get(format!("{}/api/health", hub.base))
+            .send()
+            .await
+            .expect("health")
+            .bytes()
+            .await
+            .expect("health body");
+        health_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        health_bytes = body.len();
+    }
+    // The toolkit against it.
+    let state = hub.state.to_str().expect("utf-8 path").to_owned();
+    let mut toolkit = Vec::new();
+    for cmd in ["check-alerts", "validate"] {
+        let args = [
+            cmd,
+            "--hub",
+            hub.base.as_str(),
+            "--state-dir",
+            state.as_str(),
+        ];
+        let walls: Vec<f64> = (0..reps)
+            .map(|_| run_toolkit(&args, None).wall_s * 1e3)
+            .collect();
+        toolkit.push((cmd, median(&walls)));
+    }
+    // Calls at concurrency 1 and 256.
+    latencies(&http, &hub, "s000", 500, 16).await; // warm-up
+    let mut c1 = latencies(&http, &hub, "s000", 2000, 1).await;
+    let mut c256 = latencies(&http, &hub, "s000", 20_000, 256).await;
+    let (p99_1, p99_256) = (percentile(&mut c1, 0.99), percentile(&mut c256, 0.99));
+    // 1,000 live sessions.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before_sessions = rss_mb(hub.pid());
+    for _ in 0..1000 {
+        open_session(&http, &hub).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sessions_mb = rss_mb(hub.pid()) - before_sessions;
+    let loaded_mb = rss_mb(hub.pid());
+    hub.stop().await;
+
+    let ready_ms = median(&ready);
+    let rows = [
+        (
+            "backends connected / tools (health, tools/list)".to_owned(),
+            format!("{servers} / {tools_seen}, {listed}"),
+            none(),
+        ),
+        (
+            "tools/list over /mcp, one page of 1000 as bytes (ms, median / p99; bytes)".to_owned(),
+            format!(
+                "{:.2} / {:.2}; {page_bytes}",
+                median(&page_ms),
+                percentile(&mut page_ms.clone(), 0.99)
+            ),
+            at_most(median(&page_ms), 5.0, "≤ 5 ms"),
+        ),
+        (
+            "tools/list over /mcp, every page, parsed by rmcp's client (ms, median / p99)"
+                .to_owned(),
+            format!(
+                "{:.1} / {:.1}",
+                median(&list_ms),
+                percentile(&mut list_ms.clone(), 0.99)
+            ),
+            none(),
+        ),
+        (
+            "/api/health (ms, median; bytes)".to_owned(),
+            format!("{:.2}; {health_bytes}", median(&health_ms)),
+            at_most(median(&health_ms), 5.0, "≤ 5 ms"),
+        ),
+        (
+            "time to ready (ms) / one backend alone / all started at once without a hub".to_owned(),
+            format!("{ready_ms:.0} / {alone_ms:.0} / {together_ms:.0}"),
+            at_most(
+                ready_ms,
+                together_ms.max(alone_ms) + 50.0,
+                "≤ all at once + 50 ms",
+            ),
+        ),
+        (
+            "RSS when ready (MB)".to_owned(),
+            format!("{:.1}", median(&ready_rss)),
+            at_most(median(&ready_rss), 64.0, "≤ 64 MB"),
+        ),
+        (
+            "RSS idle, no servers (MB)".to_owned(),
+            format!("{idle_mb:.1}"),
+            at_most(idle_mb, 8.0, "≤ 8 MB"),
+        ),
+        (
+            "1,000 live sessions: RSS added (MB)".to_owned(),
+            format!("{sessions_mb:.1} (hub at {loaded_mb:.1})"),
+            at_most(sessions_mb, 64.0, "≤ 64 MB"),
+        ),
+        (
+            "REST call p99 at concurrency 1 / 256 (µs)".to_owned(),
+            format!("{p99_1:.0} / {p99_256:.0}"),
+            at_most(p99_256, 3.0 * p99_1, "256 within 3× of 1"),
+        ),
+    ];
+    println!();
+    println!("| metric | mcphub | target |");
+    println!("|---|---|---|");
+    for (metric, value, target) in rows {
+        println!("| {metric} | {value} | {target} |");
+    }
+    for (cmd, ms) in toolkit {
+        println!("| `mcphub {cmd}` wall time (ms) | {ms:.0} | — |");
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -1475,6 +1830,10 @@ async fn main() {
         let minutes = args.get(i + 1).and_then(|m| m.parse().ok()).unwrap_or(60.0);
         let steady = soak(minutes).await;
         std::process::exit(if steady { 0 } else { 1 });
+    }
+    if args.iter().any(|a| a == "--scale") {
+        scale(args.iter().any(|a| a == "--quick")).await;
+        return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let ctx = Ctx {
