@@ -25,6 +25,11 @@
 //! tools (tools/list, /api/health, time to ready, RSS, 1,000 sessions, concurrency
 //! 256, the toolkit), against the performance issue's scale targets.
 //!
+//! `cargo bench --bench hub -- --hostile 10`: ten minutes (the number is minutes) of
+//! every hostile peer at once (half-open connections, sessions never closed, a log
+//! flood, oversized answers) while a well-behaved client calls; its p99 against its
+//! quiet p99, RSS and descriptors after against before; exits 1 if they stay up.
+//!
 //! `cargo bench --bench hub -- --soak 60`: an hour (the number is minutes) of steady
 //! load on mcphub alone (REST calls from 8 clients, MCP sessions opened, used and
 //! closed all along), RSS and open file descriptors sampled; it says whether either
@@ -441,6 +446,240 @@ fn median(v: &[f64]) -> f64 {
 
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// One well-behaved REST call of `calm`'s echo; its latency in µs, `None` if it failed.
+async fn calm_call(http: &reqwest::Client, base: &str) -> Option<f64> {
+    let body = json!({"server_name": "calm", "tool": "echo", "arguments": {"text": "calm"}});
+    let t = Instant::now();
+    let r = http
+        .post(format!("{base}/api/servers/tools"))
+        .json(&body)
+        .send()
+        .await
+        .ok()?;
+    let ok = r.status().is_success();
+    r.bytes().await.ok()?;
+    ok.then(|| t.elapsed().as_secs_f64() * 1e6)
+}
+
+/// `--hostile MINUTES`: mcphub under every hostile peer of the bounds issue at once
+/// while a well-behaved client calls a quiet backend: connections that never finish
+/// their headers, sessions opened and never closed, a server flooding log messages at
+/// a session, answers over the server's message limit. The well-behaved client's p99
+/// is compared with its p99 before the attack, and RSS and open descriptors after it
+/// (once idle sessions expired) with before. Exits 1 if RSS or descriptors stay up.
+async fn hostile(minutes: f64) -> bool {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut noisy = fixture_entry("noisy", &[]);
+    noisy["maxMessageBytes"] = json!(65536);
+    let config = write_config(
+        dir.path(),
+        "servers.json",
+        json!({"calm": fixture_entry("calm", &[]), "noisy": noisy}),
+    );
+    let hub = start_hub_with(
+        Kind::Ours,
+        dir.path(),
+        &config,
+        true,
+        &[
+            "--session-idle-timeout",
+            "5s",
+            "--max-sessions",
+            "200",
+            "--header-timeout",
+            "2s",
+        ],
+    );
+    let http = reqwest::Client::new();
+    wait_ready(&http, &hub, 2, Duration::from_millis(50)).await;
+    let pid = hub.pid();
+    let mut quiet = Vec::new();
+    for _ in 0..3000 {
+        quiet.extend(calm_call(&http, &hub.base).await);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (rss_before, fds_before) = (rss_mb(pid), open_fds(pid));
+    println!(
+        "mcphub under hostile peers for {minutes} min, {} UTC, {}",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M"),
+        machine()
+    );
+    let end = Instant::now() + Duration::from_secs_f64(minutes * 60.0);
+    let counts: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
+    let mut attacks = tokio::task::JoinSet::new();
+    let port: u16 = hub
+        .base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the hub's port");
+    {
+        // Half a request header, held open, from another loopback address.
+        let counts = counts.clone();
+        attacks.spawn(async move {
+            let mut held = std::collections::VecDeque::new();
+            while Instant::now() < end {
+                let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+                let _ = socket.bind("127.0.0.2:0".parse().expect("an address"));
+                if let Ok(mut tcp) = socket
+                    .connect(format!("127.0.0.1:{port}").parse().expect("an address"))
+                    .await
+                {
+                    use tokio::io::AsyncWriteExt;
+                    let _ = tcp.write_all(b"GET /api/health HTTP/1.1\r\nx-slow: ").await;
+                    held.push_back(tcp);
+                    counts[0].fetch_add(1, Ordering::Relaxed);
+                }
+                if held.len() > 300 {
+                    held.pop_front();
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+    }
+    {
+        // Sessions opened and never closed, from a third address.
+        let (counts, base) = (counts.clone(), hub.base.clone());
+        attacks.spawn(async move {
+            let opener = reqwest::Client::builder()
+                .local_address("127.0.0.3".parse::<std::net::IpAddr>().ok())
+                .build()
+                .expect("a client");
+            while Instant::now() < end {
+                let r = opener
+                    .post(format!("{base}/mcp"))
+                    .header("accept", "application/json, text/event-stream")
+                    .json(
+                        &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                        "protocolVersion": "2025-11-25", "capabilities": {},
+                        "clientInfo": {"name": "hostile", "version": "0"}}}),
+                    )
+                    .send()
+                    .await;
+                if let Ok(r) = r {
+                    let _ = r.bytes().await;
+                    counts[1].fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+    }
+    {
+        // A server flooding log messages at a session (20,000 of 1 kB per call).
+        let (counts, url) = (counts.clone(), format!("{}/mcp", hub.base));
+        attacks.spawn(async move {
+            let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url);
+            let client = ().serve(transport).await.expect("a session");
+            while Instant::now() < end {
+                let mut p = rmcp::model::CallToolRequestParams::new("noisy__flood");
+                p.arguments = json!({"count": 20000, "bytes": 1000}).as_object().cloned();
+                let _ = client.peer().call_tool(p).await;
+                counts[2].fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = client.cancel().await;
+        });
+    }
+    {
+        // Answers of 200 kB from a server whose limit is 64 KiB.
+        let (counts, http, base) = (counts.clone(), http.clone(), hub.base.clone());
+        attacks.spawn(async move {
+            let body = json!({"server_name": "noisy", "tool": "echo",
+                "arguments": {"text": "0123456789", "times": 20000}});
+            while Instant::now() < end {
+                if let Ok(r) = http
+                    .post(format!("{base}/api/servers/tools"))
+                    .json(&body)
+                    .send()
+                    .await
+                {
+                    let _ = r.bytes().await;
+                    counts[3].fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    let mut under = Vec::new();
+    let mut failed = 0u64;
+    let mut peak_rss: f64 = 0.0;
+    let mut peak_fds = 0;
+    while Instant::now() < end {
+        match calm_call(&http, &hub.base).await {
+            Some(us) => under.push(us),
+            None => failed += 1,
+        }
+        if under.len() % 500 == 0 {
+            peak_rss = peak_rss.max(rss_mb(pid));
+            peak_fds = peak_fds.max(open_fds(pid));
+        }
+    }
+    while attacks.join_next().await.is_some() {}
+    // Idle sessions expire (5 s here), half-open connections were dropped.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (rss_after, fds_after) = (rss_mb(pid), open_fds(pid));
+    let metrics = http
+        .get(format!("{}/metrics", hub.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    hub.stop().await;
+    let (p99_quiet, p99_under) = (
+        percentile(&mut quiet.clone(), 0.99),
+        percentile(&mut under.clone(), 0.99),
+    );
+    let sample = |name: &str| {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let rss_flat = rss_after <= rss_before * 1.10 + 2.0;
+    let fds_flat = fds_after <= fds_before + 2;
+    println!();
+    println!("| metric | value | target |");
+    println!("|---|---|---|");
+    println!(
+        "| well-behaved REST call p99, quiet / under attack (µs) | {p99_quiet:.0} / {p99_under:.0} | {} |",
+        at_most(p99_under, 2.0 * p99_quiet, "within 2× of quiet")
+    );
+    println!(
+        "| well-behaved calls under attack: done / failed | {} / {failed} | none fail |",
+        under.len()
+    );
+    println!(
+        "| half-open connections / sessions opened / floods of 20,000 logs / oversized answers | {} / {} / {} / {} | — |",
+        counts[0].load(Ordering::Relaxed),
+        counts[1].load(Ordering::Relaxed),
+        counts[2].load(Ordering::Relaxed),
+        counts[3].load(Ordering::Relaxed)
+    );
+    println!(
+        "| log messages dropped and counted / connections refused past the caps | {:.0} / {:.0} | — |",
+        sample("mcphub_notifications_dropped_total"),
+        sample("mcphub_http_connections_refused_total")
+    );
+    println!(
+        "| RSS before / peak / after (MB) | {rss_before:.1} / {peak_rss:.1} / {rss_after:.1} | {} |",
+        if rss_flat {
+            "flat — met"
+        } else {
+            "grew — not met"
+        }
+    );
+    println!(
+        "| open fds before / peak / after | {fds_before} / {peak_fds} / {fds_after} | {} |",
+        if fds_flat {
+            "flat — met"
+        } else {
+            "grew — not met"
+        }
+    );
+    rss_flat && fds_flat
 }
 
 /// Steady load for `minutes`, sampling the hub's RSS and open descriptors.
@@ -1830,6 +2069,11 @@ async fn main() {
         let minutes = args.get(i + 1).and_then(|m| m.parse().ok()).unwrap_or(60.0);
         let steady = soak(minutes).await;
         std::process::exit(if steady { 0 } else { 1 });
+    }
+    if let Some(i) = args.iter().position(|a| a == "--hostile") {
+        let minutes = args.get(i + 1).and_then(|m| m.parse().ok()).unwrap_or(10.0);
+        let flat = hostile(minutes).await;
+        std::process::exit(if flat { 0 } else { 1 });
     }
     if args.iter().any(|a| a == "--scale") {
         scale(args.iter().any(|a| a == "--quick")).await;
