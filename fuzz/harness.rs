@@ -561,6 +561,20 @@ pub fn jsonrpc(data: &[u8]) {
 /// The protocol revision of the sessions [`jsonrpc`] opens.
 const SESSION_VERSION: &str = "2025-06-18";
 
+/// A hub with no servers, its state in the scratch directory's `state`.
+fn empty_hub(state: &str) -> Arc<mcphub::hub::lifecycle::Hub> {
+    mcphub::hub::lifecycle::Hub::new(
+        HubConfig::default(),
+        mcphub::hub::lifecycle::HubOptions {
+            config_files: mcphub::config::ConfigFiles::Given(vec![]),
+            state_dir: mcphub::state::StateDir::new(scratch_dir().join(state)),
+            startup_timeout: mcphub::hub::lifecycle::DEFAULT_STARTUP_TIMEOUT,
+            marketplace_url: mcphub::hub::marketplace::DEFAULT_REGISTRY_URL.into(),
+        },
+        Placeholders::from_process().expect("bad MCP_HUB_ENV"),
+    )
+}
+
 /// An in-memory listener: each exchange hands the server one end of a duplex pipe.
 struct MemListener(tokio::sync::mpsc::UnboundedReceiver<tokio::io::DuplexStream>);
 
@@ -611,17 +625,7 @@ impl Front {
         let rt = runtime();
         let (connect, accept) = tokio::sync::mpsc::unbounded_channel();
         rt.block_on(async {
-            let state = scratch_dir().join("state");
-            let hub = mcphub::hub::lifecycle::Hub::new(
-                HubConfig::default(),
-                mcphub::hub::lifecycle::HubOptions {
-                    config_files: mcphub::config::ConfigFiles::Given(vec![]),
-                    state_dir: mcphub::state::StateDir::new(state),
-                    startup_timeout: mcphub::hub::lifecycle::DEFAULT_STARTUP_TIMEOUT,
-                    marketplace_url: mcphub::hub::marketplace::DEFAULT_REGISTRY_URL.into(),
-                },
-                Placeholders::from_process().expect("bad MCP_HUB_ENV"),
-            );
+            let hub = empty_hub("state");
             hub.set_port(7000);
             hub.start();
             let app = mcphub::front::http::router(
@@ -751,20 +755,13 @@ fn parse_response(raw: &[u8]) -> Result<Answer, String> {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .ok_or("no end of headers")?;
-    let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| "headers are not UTF-8")?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().ok_or("no status line")?;
-    let mut parts = status_line.splitn(3, ' ');
-    if parts.next() != Some("HTTP/1.1") {
-        return Err(format!("bad status line {status_line:?}"));
+    if !raw.starts_with(b"HTTP/1.1 ") {
+        return Err("not an HTTP/1.1 answer".into());
     }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .filter(|s| (100..600).contains(s))
-        .ok_or_else(|| format!("bad status in {status_line:?}"))?;
+    let status = status_of(&raw[..head_end + 2])?;
+    let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| "headers are not UTF-8")?;
     let mut headers = Vec::new();
-    for line in lines {
+    for line in head.split("\r\n").skip(1) {
         let (name, value) = line
             .split_once(':')
             .ok_or_else(|| format!("bad header line {line:?}"))?;
@@ -900,17 +897,7 @@ impl Socket {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
         let rt = runtime();
         let addr = rt.block_on(async {
-            let state = scratch_dir().join("state-http");
-            let hub = mcphub::hub::lifecycle::Hub::new(
-                HubConfig::default(),
-                mcphub::hub::lifecycle::HubOptions {
-                    config_files: mcphub::config::ConfigFiles::Given(vec![]),
-                    state_dir: mcphub::state::StateDir::new(state),
-                    startup_timeout: mcphub::hub::lifecycle::DEFAULT_STARTUP_TIMEOUT,
-                    marketplace_url: mcphub::hub::marketplace::DEFAULT_REGISTRY_URL.into(),
-                },
-                Placeholders::from_process().expect("bad MCP_HUB_ENV"),
-            );
+            let hub = empty_hub("state-http");
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("a loopback port");

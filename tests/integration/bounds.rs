@@ -313,7 +313,8 @@ async fn a_flood_of_log_messages_is_dropped_and_counted_not_buffered() {
     let session = RawSession::open(&hub).await;
     // Log messages go on the session's own stream, which the client opens and then
     // leaves unread.
-    let mut stream = session.standalone_stream().await;
+    let mut stream = session.stream(None).await;
+    assert_eq!(stream.status(), 200);
     let idle = rss_kib(pid);
     let call = session
         .post(

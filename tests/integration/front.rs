@@ -391,16 +391,7 @@ impl RawSession<'_> {
     }
 
     async fn resume(&self, last_id: &str) -> (u16, String) {
-        let resumed = self
-            .http
-            .get(self.hub.url("/mcp"))
-            .header("accept", "text/event-stream")
-            .header("mcp-session-id", &self.id)
-            .header("mcp-protocol-version", "2025-11-25")
-            .header("last-event-id", last_id)
-            .send()
-            .await
-            .unwrap();
+        let resumed = self.stream(Some(last_id)).await;
         let status = resumed.status().as_u16();
         (status, resumed.text().await.unwrap())
     }

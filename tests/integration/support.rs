@@ -784,19 +784,19 @@ impl<'a> RawSession<'a> {
         req.send().await.unwrap()
     }
 
-    /// The session's standalone stream (a GET of `/mcp`), open.
-    pub async fn standalone_stream(&self) -> reqwest::Response {
-        let stream = self
+    /// A GET of `/mcp` on the session: its standalone stream, or with `last_event_id`
+    /// the stream that id is from, resumed after it.
+    pub async fn stream(&self, last_event_id: Option<&str>) -> reqwest::Response {
+        let mut req = self
             .http
             .get(self.hub.url("/mcp"))
             .header("accept", "text/event-stream")
             .header("mcp-session-id", &self.id)
-            .header("mcp-protocol-version", "2025-11-25")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(stream.status(), 200);
-        stream
+            .header("mcp-protocol-version", "2025-11-25");
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        req.send().await.unwrap()
     }
 }
 
