@@ -980,6 +980,27 @@ fn run_toolkit(args: &[&str], time_file: Option<&Path>) -> Run {
     }
 }
 
+/// `check-alerts` and `validate` against a live `hub`: each run once to warm the page
+/// cache, then `runs` times; the median wall time (ms) and the last exit status.
+fn toolkit_walls(hub: &Hub, runs: usize) -> Vec<(&'static str, f64, Option<i32>)> {
+    let state = hub.state.to_str().expect("utf-8 path");
+    ["check-alerts", "validate"]
+        .into_iter()
+        .map(|cmd| {
+            let args = [cmd, "--hub", hub.base.as_str(), "--state-dir", state];
+            run_toolkit(&args, None);
+            let mut walls = Vec::new();
+            let mut code = None;
+            for _ in 0..runs {
+                let r = run_toolkit(&args, None);
+                walls.push(r.wall_s * 1e3);
+                code = r.code;
+            }
+            (cmd, median(&walls), code)
+        })
+        .collect()
+}
+
 /// A generated hub log: its size and the byte offset where each UTC day starts.
 struct Log {
     bytes: u64,
@@ -1456,26 +1477,10 @@ async fn toolkit_phase(
     phase("toolkit: check-alerts and validate against a live hub");
     let hub = start_hub(Kind::Ours, &root.join("toolkit-hub"), config, false);
     wait_ready(http, &hub, backends, Duration::from_millis(50)).await;
-    let state = hub.state.to_str().expect("utf-8 path").to_owned();
     let mut toolkit_ms = Vec::new();
-    for cmd in ["check-alerts", "validate"] {
-        let args = [
-            cmd,
-            "--hub",
-            hub.base.as_str(),
-            "--state-dir",
-            state.as_str(),
-        ];
-        run_toolkit(&args, None); // Warm the page cache.
-        let mut walls = Vec::new();
-        let mut code = None;
-        for _ in 0..plan.toolkit_runs {
-            let r = run_toolkit(&args, None);
-            walls.push(r.wall_s * 1e3);
-            code = r.code;
-        }
+    for (cmd, ms, code) in toolkit_walls(&hub, plan.toolkit_runs) {
         notes.push(format!("`mcphub {cmd}` exit status: {code:?}"));
-        toolkit_ms.push((cmd, median(&walls)));
+        toolkit_ms.push((cmd, ms));
     }
     hub.stop().await;
     phase("toolkit: log scanning");
@@ -1944,21 +1949,7 @@ async fn scale(quick: bool) {
         health_bytes = body.len();
     }
     // The toolkit against it.
-    let state = hub.state.to_str().expect("utf-8 path").to_owned();
-    let mut toolkit = Vec::new();
-    for cmd in ["check-alerts", "validate"] {
-        let args = [
-            cmd,
-            "--hub",
-            hub.base.as_str(),
-            "--state-dir",
-            state.as_str(),
-        ];
-        let walls: Vec<f64> = (0..reps)
-            .map(|_| run_toolkit(&args, None).wall_s * 1e3)
-            .collect();
-        toolkit.push((cmd, median(&walls)));
-    }
+    let toolkit = toolkit_walls(&hub, reps);
     // Calls at concurrency 1 and 256.
     latencies(&http, &hub, "s000", 500, 16).await; // warm-up
     let mut c1 = latencies(&http, &hub, "s000", 2000, 1).await;
@@ -2042,7 +2033,7 @@ async fn scale(quick: bool) {
     for (metric, value, target) in rows {
         println!("| {metric} | {value} | {target} |");
     }
-    for (cmd, ms) in toolkit {
+    for (cmd, ms, _) in toolkit {
         println!("| `mcphub {cmd}` wall time (ms) | {ms:.0} | — |");
     }
 }
