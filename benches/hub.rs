@@ -595,14 +595,17 @@ async fn hostile(minutes: f64) -> bool {
     let mut failed = 0u64;
     let mut peak_rss: f64 = 0.0;
     let mut peak_fds = 0;
+    // Sampled between calls, every half second.
+    let mut sampled = Instant::now() - Duration::from_secs(1);
     while Instant::now() < end {
+        if sampled.elapsed() >= Duration::from_millis(500) {
+            peak_rss = peak_rss.max(rss_mb(pid));
+            peak_fds = peak_fds.max(open_fds(pid));
+            sampled = Instant::now();
+        }
         match calm_call(&http, &hub.base).await {
             Some(us) => under.push(us),
             None => failed += 1,
-        }
-        if under.len() % 500 == 0 {
-            peak_rss = peak_rss.max(rss_mb(pid));
-            peak_fds = peak_fds.max(open_fds(pid));
         }
     }
     while attacks.join_next().await.is_some() {}
