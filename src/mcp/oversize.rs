@@ -288,6 +288,14 @@ mod tests {
         (String::from_utf8(out).unwrap(), cuts)
     }
 
+    /// The id of the error a single over-long message at a 1 KiB limit became
+    /// (its cut start is the first line out, the error the second).
+    fn error_id_of_cut(message: &str) -> serde_json::Value {
+        let (out, _) = run(1024, message.as_bytes());
+        let error: serde_json::Value = serde_json::from_str(out.lines().nth(1).unwrap()).unwrap();
+        error["id"].clone()
+    }
+
     #[test]
     fn lines_under_the_limit_pass_unchanged() {
         let input = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n{\"a\":1}\n";
@@ -327,9 +335,7 @@ mod tests {
             "{{\"result\":\"{}\",\"jsonrpc\":\"2.0\",\"id\":3}}\n",
             "y".repeat(4000)
         );
-        let (out, _) = run(1024, big.as_bytes());
-        let error: serde_json::Value = serde_json::from_str(out.lines().nth(1).unwrap()).unwrap();
-        assert_eq!(error["id"], 3);
+        assert_eq!(error_id_of_cut(&big), 3);
     }
 
     #[test]
@@ -338,9 +344,7 @@ mod tests {
             "{{\"result\":{{\"items\":[{{\"id\":99}}],\"pad\":\"{}\"}},\"jsonrpc\":\"2.0\",\"id\":4}}\n",
             "p".repeat(4000)
         );
-        let (out, _) = run(1024, big.as_bytes());
-        let error: serde_json::Value = serde_json::from_str(out.lines().nth(1).unwrap()).unwrap();
-        assert_eq!(error["id"], 4);
+        assert_eq!(error_id_of_cut(&big), 4);
         // A nested id at the very end is not the message's.
         let nested = format!(
             "{{\"result\":{{\"pad\":\"{}\",\"last\":{{\"id\":99}}}},\"jsonrpc\":\"2.0\"}}\n",
@@ -361,9 +365,7 @@ mod tests {
             "{{\"id\":9,\"jsonrpc\":\"2.0\",\"result\":\"{}\"}}\n",
             "a".repeat(4000)
         );
-        let (out, _) = run(1024, big.as_bytes());
-        let error: serde_json::Value = serde_json::from_str(out.lines().nth(1).unwrap()).unwrap();
-        assert_eq!(error["id"], 9);
+        assert_eq!(error_id_of_cut(&big), 9);
     }
 
     #[test]
