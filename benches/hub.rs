@@ -21,6 +21,10 @@
 //! `cargo bench --bench hub` (release, about 3 minutes on 2 quiet cores);
 //! `cargo bench --bench hub --profile dev -- --quick` (a short run, for CI).
 //!
+//! Then the same fixture behind the floor (a relay that only moves the bytes), mcphub,
+//! supergateway, FastMCP and mcp-hub, at the MCP level (hub/peers.rs); `-- --peers`
+//! runs that part alone.
+//!
 //! `cargo bench --bench hub -- --scale`: mcphub alone with 100 backends and 20,000
 //! tools (tools/list, /api/health, time to ready, RSS, 1,000 sessions, concurrency
 //! 256, the toolkit), against the performance issue's scale targets.
@@ -39,6 +43,8 @@
 #[path = "../tests/integration/deps.rs"]
 #[allow(dead_code)]
 mod deps;
+#[path = "hub/peers.rs"]
+mod peers;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -2044,6 +2050,14 @@ async fn scale(quick: bool) {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--relay") {
+        peers::relay(&args[i + 1..]);
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    if args.iter().any(|a| a == "--peers") {
+        peers::peers(quick).await;
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--soak") {
         let minutes = args.get(i + 1).and_then(|m| m.parse().ok()).unwrap_or(60.0);
         let steady = soak(minutes).await;
@@ -2122,4 +2136,5 @@ async fn main() {
         println!("{n}");
     }
     println!("run took {:.0} s", ctx.started.elapsed().as_secs_f64());
+    peers::peers(ctx.plan.quick).await;
 }

@@ -47,7 +47,9 @@ fn run(cmd: &mut Command, what: &str) {
     );
 }
 
-fn install(root: &Path) {
+/// Installs `npm` packages under `root/npm` and `pip` ones into `root/venv`, once per
+/// set of pins (a stamp file remembers which).
+pub fn install_set(root: &Path, npm: &[&str], pip: &[&str]) {
     std::fs::create_dir_all(root).unwrap();
     // One installer at a time across test processes.
     let lock = std::fs::File::create(root.join(".lock")).unwrap();
@@ -55,7 +57,7 @@ fn install(root: &Path) {
         .map_err(|(_, e)| e)
         .unwrap();
     let stamp = root.join(".installed");
-    let want = format!("{NPM_PACKAGES:?}{PIP_PACKAGES:?}");
+    let want = format!("{npm:?}{pip:?}");
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str()) {
         return;
     }
@@ -71,7 +73,7 @@ fn install(root: &Path) {
                 "--prefix",
             ])
             .arg(&npm_dir)
-            .args(NPM_PACKAGES),
+            .args(npm),
         "npm install",
     );
     let venv = root.join("venv");
@@ -84,7 +86,7 @@ fn install(root: &Path) {
     run(
         Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", "--disable-pip-version-check"])
-            .args(PIP_PACKAGES),
+            .args(pip),
         "pip install",
     );
     std::fs::write(&stamp, want).unwrap();
@@ -97,7 +99,7 @@ pub fn deps() -> &'static Deps {
             .parent()
             .unwrap()
             .join("test-deps");
-        install(&root);
+        install_set(&root, NPM_PACKAGES, PIP_PACKAGES);
         Deps { root }
     })
 }
