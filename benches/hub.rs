@@ -83,6 +83,20 @@ fn rss_mb(pid: u32) -> f64 {
     mcphub::telemetry::sample_process(pid).map_or(0.0, |s| s.rss_bytes as f64 / 1_048_576.0)
 }
 
+/// Anonymous (heap, stacks) and file-backed (the binary's own code pages, mostly)
+/// resident MiB of a process, from /proc/PID/status.
+fn anon_and_file_mb(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (kib("RssAnon:") / 1024.0, kib("RssFile:") / 1024.0)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -507,6 +521,7 @@ async fn hostile(minutes: f64) -> bool {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (rss_before, fds_before) = (rss_mb(pid), open_fds(pid));
+    let split_before = anon_and_file_mb(pid);
     println!(
         "mcphub under hostile peers for {minutes} min, {} UTC, {}",
         chrono::Utc::now().format("%Y-%m-%d %H:%M"),
@@ -618,6 +633,10 @@ async fn hostile(minutes: f64) -> bool {
     // Idle sessions expire (5 s here), half-open connections were dropped.
     tokio::time::sleep(Duration::from_secs(8)).await;
     let (rss_after, fds_after) = (rss_mb(pid), open_fds(pid));
+    let split_after = anon_and_file_mb(pid);
+    let sessions_after = health(&http, &hub).await.map_or(-1, |h| {
+        h["activeClients"].as_i64().unwrap_or(-1)
+    });
     let metrics = http
         .get(format!("{}/metrics", hub.base))
         .send()
@@ -671,6 +690,11 @@ async fn hostile(minutes: f64) -> bool {
             "grew — not met"
         }
     );
+    println!(
+        "| of which heap and stacks / the binary's pages and other files, before → after (MB) | {:.1} → {:.1} / {:.1} → {:.1} | — |",
+        split_before.0, split_after.0, split_before.1, split_after.1
+    );
+    println!("| sessions still open after (`activeClients`) | {sessions_after} | — |");
     println!(
         "| open fds before / peak / after | {fds_before} / {peak_fds} / {fds_after} | {} |",
         if fds_flat {
