@@ -94,8 +94,10 @@ struct Kept {
     /// Each event with its number and its size as JSON.
     events: std::collections::VecDeque<(u64, ServerSseMessage, usize)>,
     bytes: usize,
-    /// Events as they are stored, for clients that resumed this stream.
-    live: tokio::sync::broadcast::Sender<ServerSseMessage>,
+    /// Events as they are stored, for clients that resumed this stream. Made at the
+    /// first resumption: most streams never have one, and a channel's slots cost
+    /// about 5 kB a stream before anything is sent.
+    live: Option<tokio::sync::broadcast::Sender<ServerSseMessage>>,
     /// A call's stream whose answer is stored: nothing comes after it.
     answered: bool,
 }
@@ -158,7 +160,7 @@ impl EventStore for Replay {
                         secret: rand::random(),
                         events: Default::default(),
                         bytes: 0,
-                        live: tokio::sync::broadcast::channel(64).0,
+                        live: None,
                         answered: false,
                     },
                 );
@@ -186,7 +188,9 @@ impl EventStore for Replay {
         let size = json_size(&event);
         kept.bytes = kept.bytes + size - freed;
         kept.answered |= kept.one_request() && is_answer(&event);
-        let _ = kept.live.send(event.clone());
+        if let Some(live) = &kept.live {
+            let _ = live.send(event.clone());
+        }
         kept.events.push_back((n, event, size));
         r.bytes = r.bytes + size - freed;
         while r.bytes > REPLAY_BYTES && !r.order.is_empty() {
@@ -210,8 +214,8 @@ impl EventStore for Replay {
         let stream = stream.parse::<u64>().map_err(|_| unknown())?;
         let secret = u128::from_str_radix(secret, 16).map_err(|_| unknown())?;
         let after = after.parse::<u64>().map_err(|_| unknown())?;
-        let r = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let kept = r.streams.get(&stream).ok_or_else(unknown)?;
+        let mut r = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = r.streams.get_mut(&stream).ok_or_else(unknown)?;
         if kept.secret != secret {
             return Err(unknown());
         }
@@ -228,7 +232,11 @@ impl EventStore for Replay {
         // Subscribed under the lock that stores events: nothing falls between what was
         // missed and what comes next.
         let one_request = kept.one_request();
-        let live = tokio_stream::wrappers::BroadcastStream::new(kept.live.subscribe());
+        let live = kept
+            .live
+            .get_or_insert_with(|| tokio::sync::broadcast::channel(64).0)
+            .subscribe();
+        let live = tokio_stream::wrappers::BroadcastStream::new(live);
         // Until a call's answer (included), or for as long as the client stays; a client
         // that fell behind (lagged) resumes again from its last id.
         let next = futures::stream::unfold((live, false), move |(mut live, ended)| async move {
