@@ -83,6 +83,10 @@ fn rss_mb(pid: u32) -> f64 {
     mcphub::telemetry::sample_process(pid).map_or(0.0, |s| s.rss_bytes as f64 / 1_048_576.0)
 }
 
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
+}
+
 /// Anonymous (heap, stacks) and file-backed (the binary's own code pages, mostly)
 /// resident MiB of a process, from /proc/PID/status.
 fn anon_and_file_mb(pid: u32) -> (f64, f64) {
@@ -121,6 +125,14 @@ struct Hub {
 impl Hub {
     fn pid(&self) -> u32 {
         self.child.id().expect("hub running")
+    }
+
+    fn port(&self) -> u16 {
+        self.base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the hub's port")
     }
 
     /// SIGTERM, then SIGKILL if it is still there after 5 s: a hub that stops
@@ -522,6 +534,7 @@ async fn hostile(minutes: f64) -> bool {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (rss_before, fds_before) = (rss_mb(pid), open_fds(pid));
     let split_before = anon_and_file_mb(pid);
+    let threads_before = threads(pid);
     println!(
         "mcphub under hostile peers for {minutes} min, {} UTC, {}",
         chrono::Utc::now().format("%Y-%m-%d %H:%M"),
@@ -530,12 +543,7 @@ async fn hostile(minutes: f64) -> bool {
     let end = Instant::now() + Duration::from_secs_f64(minutes * 60.0);
     let counts: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
     let mut attacks = tokio::task::JoinSet::new();
-    let port: u16 = hub
-        .base
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("the hub's port");
+    let port = hub.port();
     {
         // Half a request header, held open, from another loopback address.
         let counts = counts.clone();
@@ -634,9 +642,10 @@ async fn hostile(minutes: f64) -> bool {
     tokio::time::sleep(Duration::from_secs(8)).await;
     let (rss_after, fds_after) = (rss_mb(pid), open_fds(pid));
     let split_after = anon_and_file_mb(pid);
-    let sessions_after = health(&http, &hub).await.map_or(-1, |h| {
-        h["activeClients"].as_i64().unwrap_or(-1)
-    });
+    let threads_after = threads(pid);
+    let sessions_after = health(&http, &hub)
+        .await
+        .map_or(-1, |h| h["activeClients"].as_i64().unwrap_or(-1));
     let metrics = http
         .get(format!("{}/metrics", hub.base))
         .send()
@@ -694,7 +703,9 @@ async fn hostile(minutes: f64) -> bool {
         "| of which heap and stacks / the binary's pages and other files, before → after (MB) | {:.1} → {:.1} / {:.1} → {:.1} | — |",
         split_before.0, split_after.0, split_before.1, split_after.1
     );
-    println!("| sessions still open after (`activeClients`) | {sessions_after} | — |");
+    println!(
+        "| sessions still open after (`activeClients`); threads before → after | {sessions_after}; {threads_before} → {threads_after} | — |"
+    );
     println!(
         "| open fds before / peak / after | {fds_before} / {peak_fds} / {fds_after} | {} |",
         if fds_flat {
