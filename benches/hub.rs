@@ -83,6 +83,24 @@ fn rss_mb(pid: u32) -> f64 {
     mcphub::telemetry::sample_process(pid).map_or(0.0, |s| s.rss_bytes as f64 / 1_048_576.0)
 }
 
+/// The hub's `mcphub_heap_in_use_bytes` and `mcphub_heap_free_bytes`, in MiB.
+async fn heap_mb(http: &reqwest::Client, base: &str) -> (f64, f64) {
+    let text = match http.get(format!("{base}/metrics")).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let gauge = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |b| b / 1_048_576.0)
+    };
+    (
+        gauge("mcphub_heap_in_use_bytes"),
+        gauge("mcphub_heap_free_bytes"),
+    )
+}
+
 fn threads(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
 }
@@ -534,6 +552,7 @@ async fn hostile(minutes: f64) -> bool {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (rss_before, fds_before) = (rss_mb(pid), open_fds(pid));
     let split_before = anon_and_file_mb(pid);
+    let heap_before = heap_mb(&http, &hub.base).await;
     let threads_before = threads(pid);
     println!(
         "mcphub under hostile peers for {minutes} min, {} UTC, {}",
@@ -642,6 +661,7 @@ async fn hostile(minutes: f64) -> bool {
     tokio::time::sleep(Duration::from_secs(8)).await;
     let (rss_after, fds_after) = (rss_mb(pid), open_fds(pid));
     let split_after = anon_and_file_mb(pid);
+    let heap_after = heap_mb(&http, &hub.base).await;
     let threads_after = threads(pid);
     let sessions_after = health(&http, &hub)
         .await
@@ -702,6 +722,10 @@ async fn hostile(minutes: f64) -> bool {
     println!(
         "| of which heap and stacks / the binary's pages and other files, before → after (MB) | {:.1} → {:.1} / {:.1} → {:.1} | — |",
         split_before.0, split_after.0, split_before.1, split_after.1
+    );
+    println!(
+        "| the heap's live data / free bytes it keeps, before → after (MB) | {:.1} → {:.1} / {:.1} → {:.1} | — |",
+        heap_before.0, heap_after.0, heap_before.1, heap_after.1
     );
     println!(
         "| sessions still open after (`activeClients`); threads before → after | {sessions_after}; {threads_before} → {threads_after} | — |"

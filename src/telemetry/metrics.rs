@@ -342,6 +342,7 @@ impl Metrics {
             "LLM answers that could not be used (the heuristic answer stood)",
             llm_parse_errors.clone(),
         );
+        registry.register_collector(Box::new(HeapCollector));
         if let Some(log) = log {
             registry.register_collector(Box::new(LogCollector { log }));
         }
@@ -719,6 +720,36 @@ impl Collector for LogCollector {
             None,
             bytes.metric_type(),
         )?)?;
+        Ok(())
+    }
+}
+
+/// `mcphub_heap_in_use_bytes` and `mcphub_heap_free_bytes`, read at scrape time: RSS
+/// that stays up after a burst is either live data or free heap the allocator cannot
+/// give back, and only these two tell which.
+#[derive(Debug)]
+struct HeapCollector;
+
+impl Collector for HeapCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(heap) = crate::util::memory::heap() else {
+            return Ok(());
+        };
+        for (name, help, bytes) in [
+            (
+                "heap_in_use_bytes",
+                "Heap the hub's data occupies",
+                heap.in_use,
+            ),
+            (
+                "heap_free_bytes",
+                "Heap the allocator keeps free (resident where it shares pages with live data)",
+                heap.free,
+            ),
+        ] {
+            let gauge = ConstGauge::new(bytes as i64);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
         Ok(())
     }
 }

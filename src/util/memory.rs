@@ -41,12 +41,35 @@ fn worth_a_trim(free: usize, free_after_last_trim: usize) -> bool {
     free > free_after_last_trim.saturating_add(TRIM_ABOVE)
 }
 
-/// Free bytes inside glibc's heap. `mallinfo`, not `mallinfo2`: the latter needs glibc
-/// 2.33, and a count that wraps past 4 GiB free only costs a missed or an extra trim.
+/// What the allocator holds: bytes handed out (in its arenas and in their own
+/// mappings) and bytes it keeps free. Free bytes that stay resident after a trim lie
+/// in pages that still hold something live: the heap is fragmented, not leaking.
+pub struct Heap {
+    pub in_use: usize,
+    pub free: usize,
+}
+
+/// glibc's figures. `mallinfo`, not `mallinfo2`: the latter needs glibc 2.33, and a
+/// count that wraps past 4 GiB only costs a wrong gauge or a missed or extra trim.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn heap() -> Option<Heap> {
+    // SAFETY: reads the allocator's statistics; no preconditions.
+    let m = unsafe { libc::mallinfo() };
+    Some(Heap {
+        in_use: (m.uordblks as u32) as usize + (m.hblkhd as u32) as usize,
+        free: (m.fordblks as u32) as usize,
+    })
+}
+
+/// Other allocators keep their own statistics, if any.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn heap() -> Option<Heap> {
+    None
+}
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn heap_free_bytes() -> usize {
-    // SAFETY: reads the allocator's statistics; no preconditions.
-    (unsafe { libc::mallinfo() }.fordblks as u32) as usize
+    heap().map_or(0, |h| h.free)
 }
 
 #[cfg(test)]
