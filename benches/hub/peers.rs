@@ -20,9 +20,20 @@ use tokio::net::TcpStream;
 use super::*;
 
 /// Pinned like the test dependencies, in their own prefix (`target/bench-peers`): the
-/// tests pin an older supergateway for its old-SSE client.
-const PEER_NPM: &[&str] = &["supergateway@4.0.0"];
-const PEER_PIP: &[&str] = &["fastmcp==4.1.6"];
+/// tests pin an older supergateway for its old-SSE client. Macros, so that the pins
+/// and the names printed come from one place.
+macro_rules! supergateway_version {
+    () => {
+        "4.0.0"
+    };
+}
+macro_rules! fastmcp_version {
+    () => {
+        "4.1.6"
+    };
+}
+const PEER_NPM: &[&str] = &[concat!("supergateway@", supergateway_version!())];
+const PEER_PIP: &[&str] = &[concat!("fastmcp==", fastmcp_version!())];
 const FASTMCP_HUB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/hub/fastmcp_hub.py");
 
 fn peer_deps() -> deps::Deps {
@@ -265,6 +276,26 @@ struct Peer {
 }
 
 impl Peer {
+    /// A peer reached at `path` on `port`, whose CPU and memory are `pid`'s.
+    fn new(
+        name: &'static str,
+        port: u16,
+        path: &'static str,
+        call: &'static str,
+        pid: u32,
+    ) -> Peer {
+        Peer {
+            name,
+            port,
+            path,
+            call,
+            mcp: path == "/mcp",
+            pids: vec![pid],
+            sequential_only: false,
+            session: None,
+        }
+    }
+
     async fn wire(&self) -> Wire {
         Wire::connect(self.port, self.path, self.session.clone()).await
     }
@@ -416,6 +447,7 @@ async fn concurrent(peer: &Peer, total: usize, conc: usize, f: &mut PeerFigures)
 const CALL_MCP_HUB: &str = r#"{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{"name":"bench__echo","arguments":{"text":"hello"}}}"#;
 const CALL_MCP_PLAIN: &str = r#"{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#;
 const CALL_MCP_FASTMCP: &str = r#"{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{"name":"bench_echo","arguments":{"text":"hello"}}}"#;
+const REST: &str = "/api/servers/tools";
 const CALL_REST: &str = r#"{"server_name":"bench","tool":"echo","arguments":{"text":"hello"}}"#;
 
 fn spawn(cmd: &mut Command, what: &str) -> Child {
@@ -486,65 +518,38 @@ pub async fn peers(quick: bool) {
     let pid = |c: &Child| c.id().expect("running");
     let mut peers = vec![
         Peer {
-            name: "floor (relay)",
-            port: floor_port,
-            path: "/mcp",
-            call: CALL_MCP_PLAIN,
-            mcp: true,
-            pids: vec![pid(&floor)],
             sequential_only: true,
-            session: None,
+            ..Peer::new(
+                "floor (relay)",
+                floor_port,
+                "/mcp",
+                CALL_MCP_PLAIN,
+                pid(&floor),
+            )
         },
-        Peer {
-            name: "mcphub /mcp",
-            port: ours.port(),
-            path: "/mcp",
-            call: CALL_MCP_HUB,
-            mcp: true,
-            pids: vec![ours.pid()],
-            sequential_only: false,
-            session: None,
-        },
-        Peer {
-            name: "mcphub REST",
-            port: ours.port(),
-            path: "/api/servers/tools",
-            call: CALL_REST,
-            mcp: false,
-            pids: vec![ours.pid()],
-            sequential_only: false,
-            session: None,
-        },
-        Peer {
-            name: "supergateway 4.0.0",
-            port: sg_port,
-            path: "/mcp",
-            call: CALL_MCP_PLAIN,
-            mcp: true,
-            pids: vec![pid(&sg)],
-            sequential_only: false,
-            session: None,
-        },
-        Peer {
-            name: "FastMCP 4.1.6",
-            port: fm_port,
-            path: "/mcp",
-            call: CALL_MCP_FASTMCP,
-            mcp: true,
-            pids: vec![pid(&fm)],
-            sequential_only: false,
-            session: None,
-        },
-        Peer {
-            name: "mcp-hub 4.2.1 REST",
-            port: mcp_hub.port(),
-            path: "/api/servers/tools",
-            call: CALL_REST,
-            mcp: false,
-            pids: vec![mcp_hub.pid()],
-            sequential_only: false,
-            session: None,
-        },
+        Peer::new("mcphub /mcp", ours.port(), "/mcp", CALL_MCP_HUB, ours.pid()),
+        Peer::new("mcphub REST", ours.port(), REST, CALL_REST, ours.pid()),
+        Peer::new(
+            concat!("supergateway ", supergateway_version!()),
+            sg_port,
+            "/mcp",
+            CALL_MCP_PLAIN,
+            pid(&sg),
+        ),
+        Peer::new(
+            concat!("FastMCP ", fastmcp_version!()),
+            fm_port,
+            "/mcp",
+            CALL_MCP_FASTMCP,
+            pid(&fm),
+        ),
+        Peer::new(
+            "mcp-hub 4.2.1 REST",
+            mcp_hub.port(),
+            REST,
+            CALL_REST,
+            mcp_hub.pid(),
+        ),
     ];
     for peer in &mut peers {
         open(peer).await;
