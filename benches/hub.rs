@@ -83,21 +83,28 @@ fn rss_mb(pid: u32) -> f64 {
     mcphub::telemetry::sample_process(pid).map_or(0.0, |s| s.rss_bytes as f64 / 1_048_576.0)
 }
 
-/// The hub's `mcphub_heap_in_use_bytes` and `mcphub_heap_free_bytes`, in MiB.
-async fn heap_mb(http: &reqwest::Client, base: &str) -> (f64, f64) {
-    let text = match http.get(format!("{base}/metrics")).send().await {
+/// The hub's `/metrics` text, empty if it did not answer.
+async fn metrics_text(http: &reqwest::Client, base: &str) -> String {
+    match http.get(format!("{base}/metrics")).send().await {
         Ok(r) => r.text().await.unwrap_or_default(),
         Err(_) => String::new(),
-    };
-    let gauge = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .map_or(f64::NAN, |b| b / 1_048_576.0)
-    };
+    }
+}
+
+/// The sum of a metric's samples (all its label sets) in a `/metrics` text.
+fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The heap's live data and the free heap the allocator keeps, in MiB.
+fn heap_mb(metrics: &str) -> (f64, f64) {
     (
-        gauge("mcphub_heap_in_use_bytes"),
-        gauge("mcphub_heap_free_bytes"),
+        sample(metrics, "mcphub_heap_in_use_bytes") / 1_048_576.0,
+        sample(metrics, "mcphub_heap_free_bytes") / 1_048_576.0,
     )
 }
 
@@ -552,7 +559,7 @@ async fn hostile(minutes: f64) -> bool {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (rss_before, fds_before) = (rss_mb(pid), open_fds(pid));
     let split_before = anon_and_file_mb(pid);
-    let heap_before = heap_mb(&http, &hub.base).await;
+    let heap_before = heap_mb(&metrics_text(&http, &hub.base).await);
     let threads_before = threads(pid);
     println!(
         "mcphub under hostile peers for {minutes} min, {} UTC, {}",
@@ -661,31 +668,17 @@ async fn hostile(minutes: f64) -> bool {
     tokio::time::sleep(Duration::from_secs(8)).await;
     let (rss_after, fds_after) = (rss_mb(pid), open_fds(pid));
     let split_after = anon_and_file_mb(pid);
-    let heap_after = heap_mb(&http, &hub.base).await;
+    let metrics = metrics_text(&http, &hub.base).await;
+    let heap_after = heap_mb(&metrics);
     let threads_after = threads(pid);
     let sessions_after = health(&http, &hub)
         .await
         .map_or(-1, |h| h["activeClients"].as_i64().unwrap_or(-1));
-    let metrics = http
-        .get(format!("{}/metrics", hub.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
     hub.stop().await;
     let (p99_quiet, p99_under) = (
         percentile(&mut quiet.clone(), 0.99),
         percentile(&mut under.clone(), 0.99),
     );
-    let sample = |name: &str| {
-        metrics
-            .lines()
-            .filter(|l| l.starts_with(name))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>()
-    };
     let rss_flat = rss_after <= rss_before * 1.10 + 2.0;
     let fds_flat = fds_after <= fds_before + 2;
     println!();
@@ -708,8 +701,8 @@ async fn hostile(minutes: f64) -> bool {
     );
     println!(
         "| log messages dropped and counted / connections refused past the caps | {:.0} / {:.0} | — |",
-        sample("mcphub_notifications_dropped_total"),
-        sample("mcphub_http_connections_refused_total")
+        sample(&metrics, "mcphub_notifications_dropped_total"),
+        sample(&metrics, "mcphub_http_connections_refused_total")
     );
     println!(
         "| RSS before / peak / after (MB) | {rss_before:.1} / {peak_rss:.1} / {rss_after:.1} | {} |",
