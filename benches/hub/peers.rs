@@ -136,18 +136,20 @@ struct Wire {
 }
 
 impl Wire {
-    async fn connect(port: u16, path: &'static str, session: Option<String>) -> Wire {
-        let stream = TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connecting to a peer");
-        stream.set_nodelay(true).expect("TCP_NODELAY");
-        Wire {
+    async fn connect(
+        port: u16,
+        path: &'static str,
+        session: Option<String>,
+    ) -> std::io::Result<Wire> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(Wire {
             stream,
             buf: Vec::with_capacity(16 * 1024),
             host: format!("127.0.0.1:{port}"),
             path,
             session,
-        }
+        })
     }
 
     /// Linux turns quick ACKs back off by itself, so this is set before every read.
@@ -297,7 +299,9 @@ impl Peer {
     }
 
     async fn wire(&self) -> Wire {
-        Wire::connect(self.port, self.path, self.session.clone()).await
+        Wire::connect(self.port, self.path, self.session.clone())
+            .await
+            .expect("connecting to a peer")
     }
 
     /// One call on `wire`; whether the echo came back.
@@ -344,9 +348,8 @@ fn user_kernel(pid: u32) -> (f64, f64) {
 async fn open(peer: &mut Peer) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Ok(stream) = TcpStream::connect(("127.0.0.1", peer.port)).await {
-            drop(stream);
-            let mut wire = peer.wire().await;
+        // Until the peer listens, connecting fails.
+        if let Ok(mut wire) = Wire::connect(peer.port, peer.path, None).await {
             if !peer.mcp {
                 if peer.call(&mut wire, 0).await {
                     return;
