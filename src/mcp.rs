@@ -17,3 +17,4 @@ pub mod oversize;
 pub mod rounds;
 pub mod server;
 pub mod sessions;
+pub mod stdio;

@@ -632,9 +632,7 @@ impl Connection {
         let stdout = super::oversize::Limited::new(stdout, spec.max_message, move |size, limit| {
             tracing::warn!(server = %server, size, limit, "server {server} sent a message of {size} bytes, over its limit of {limit} (maxMessageBytes): dropped, and its call failed");
         });
-        // The limit is ours (above): the SDK's own, lower by default, must not cut first.
-        let transport = rmcp::transport::async_rw::AsyncRwTransport::new_client(stdout, stdin)
-            .with_max_line_length(spec.max_message.saturating_add(1));
+        let transport = super::stdio::Lines::new(stdout, stdin, &relay.server);
         let client = relay.into_client();
         let started = tokio::select! {
             r = tokio::time::timeout(init_timeout, handshake.open(client, transport)) => r,

@@ -189,6 +189,34 @@ async fn an_answer_over_the_message_limit_fails_its_call_at_once() {
     assert!(read(&hub.log_file()).contains("over its limit of 65536"));
 }
 
+/// A large answer under the limit costs memory while it passes, not after: the heap's
+/// live data goes back to where it was (the server's line buffer does not stay at the
+/// answer's size).
+#[tokio::test]
+async fn a_large_answer_is_not_kept_after_it_passes() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().server(&a, fixture(&a, &[])).start().await;
+    let small = hub.call_rest(&a, "echo", json!({"text": "warm"})).await;
+    assert_eq!(small.0, 200, "{small:?}");
+    let before = metric(&hub, "mcphub_heap_in_use_bytes").await;
+    // 6 MB of text: under the 16 MiB default limit.
+    let (status, answer) = hub
+        .call_rest(&a, "echo", json!({"text": "0123456789", "times": 600_000}))
+        .await;
+    assert_eq!(status, 200);
+    let text = answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(text.len(), 6_000_000, "the whole answer came back");
+    drop(answer);
+    let after = metric(&hub, "mcphub_heap_in_use_bytes").await;
+    let kept = after - before;
+    assert!(
+        kept < 1_000_000.0,
+        "the hub holds {kept} more bytes of heap after one 6 MB answer ({before} → {after})"
+    );
+}
+
 #[tokio::test]
 async fn a_message_limit_too_small_to_be_meant_is_a_config_error() {
     let a = random_name("a");

@@ -25,7 +25,7 @@ const INNER: &[(&str, &[&[&str]])] = &[
     (
         "mcp",
         &[
-            &["model", "oversize"],
+            &["model", "oversize", "stdio"],
             &["rounds"],
             &["sessions", "legacy_sse_client", "oauth"],
             &["client"],

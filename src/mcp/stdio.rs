@@ -1,0 +1,321 @@
+//! A stdio server's JSON-RPC messages, one a line, as the SDK's transport.
+//!
+//! The SDK's line transport keeps its line buffer at the size of the longest line it
+//! ever read, and its writer's buffer at the size of the longest message it ever
+//! wrote: 100 servers that each once listed 200 tools hold 26 MB of buffers for good,
+//! and one answer near the message limit holds 16 MiB until its server stops. Here a
+//! buffer a long line grew is given back once the line is read, and each message is
+//! written from a buffer of its own. Written by hand because the SDK's buffers are
+//! private to its transport and it has no knob for them.
+//!
+//! The lines come through [`super::oversize::Limited`], which has already cut any line
+//! over the server's message limit: this reader never holds more than that.
+
+use std::sync::Arc;
+
+use rmcp::RoleClient;
+use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::Mutex;
+
+/// A line buffer up to this size is kept for the next line; a larger one is freed.
+/// Most messages (calls, their answers, notifications) are far smaller.
+const KEEP: usize = 64 * 1024;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+pub struct Lines<R, W> {
+    read: BufReader<R>,
+    /// The line being read. It lives here, not in `receive`, because the SDK drops a
+    /// pending `receive` whenever something else is ready: the next one resumes it.
+    line: Vec<u8>,
+    write: Arc<Mutex<Option<W>>>,
+    /// Names the server in what is logged.
+    server: Arc<str>,
+}
+
+impl<R, W> Lines<R, W>
+where
+    R: AsyncRead + Send + Unpin,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    pub fn new(read: R, write: W, server: &str) -> Self {
+        Lines {
+            read: BufReader::new(read),
+            line: Vec::new(),
+            write: Arc::new(Mutex::new(Some(write))),
+            server: server.into(),
+        }
+    }
+
+    /// Reads up to the end of the next line into `self.line`; `false` at the end of
+    /// the stream (a last line without its newline is incomplete: dropped).
+    async fn read_line(&mut self) -> std::io::Result<bool> {
+        loop {
+            let available = self.read.fill_buf().await?;
+            if available.is_empty() {
+                return Ok(false);
+            }
+            let (take, ends) = match memchr::memchr(b'\n', available) {
+                Some(at) => (at + 1, true),
+                None => (available.len(), false),
+            };
+            // No await between the copy and the consume: a dropped `receive` loses
+            // nothing.
+            self.line.extend_from_slice(&available[..take]);
+            self.read.consume(take);
+            if ends {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// The message on the line just read, if it is one the client should see.
+    fn message(&self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        let line = self.line.strip_prefix(BOM).unwrap_or(&self.line);
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return None;
+        }
+        match serde_json::from_slice(line) {
+            Ok(message) => Some(message),
+            Err(e) => self.unreadable(line, e),
+        }
+    }
+
+    /// A line that is not a message the SDK reads. Not JSON (a server's stray
+    /// print): skipped, as every SDK does, since answering it could start an echo
+    /// storm. JSON of the wrong shape: an answer fails its call now, with the reason
+    /// (not after the call's whole timeout); a request is refused; a notification
+    /// (a method of another protocol, say) is skipped.
+    fn unreadable(
+        &self,
+        line: &[u8],
+        error: serde_json::Error,
+    ) -> Option<RxJsonRpcMessage<RoleClient>> {
+        let server = &self.server;
+        let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(line) else {
+            tracing::debug!(server = %server, "server {server} wrote a line that is not JSON-RPC, skipped: {error}");
+            return None;
+        };
+        let id = object
+            .get("id")
+            .filter(|id| id.is_string() || id.is_number());
+        match id {
+            Some(id) if object.contains_key("method") => {
+                tracing::warn!(server = %server, "server {server} sent a request the hub cannot read, refused: {error}");
+                self.reply(json!({
+                    "jsonrpc": "2.0",
+                    "id": id,
+                    "error": {"code": -32600, "message": format!("Invalid request: {error}")},
+                }));
+                None
+            }
+            Some(id) => {
+                tracing::warn!(server = %server, "server {server} sent an answer the hub cannot read: {error}");
+                serde_json::from_value(json!({
+                    "jsonrpc": "2.0",
+                    "id": id,
+                    "error": {
+                        "code": -32603,
+                        "message": format!("server {server} sent an answer that is not valid MCP: {error}"),
+                    },
+                }))
+                .ok()
+            }
+            None => {
+                tracing::debug!(server = %server, "server {server} sent a notification the hub cannot read, skipped: {error}");
+                None
+            }
+        }
+    }
+
+    /// Writes `message` to the server beside the reads: a `receive` that is dropped
+    /// half-way must not leave half a line written.
+    fn reply(&self, message: Value) {
+        let write = self.write.clone();
+        tokio::spawn(async move {
+            let _ = write_line(&write, serde_json::to_vec(&message)).await;
+        });
+    }
+}
+
+async fn write_line<W: AsyncWrite + Unpin>(
+    write: &Mutex<Option<W>>,
+    bytes: serde_json::Result<Vec<u8>>,
+) -> std::io::Result<()> {
+    let mut bytes = bytes.map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    let mut write = write.lock().await;
+    let Some(w) = write.as_mut() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotConnected,
+            "the server's stdin is closed",
+        ));
+    };
+    w.write_all(&bytes).await?;
+    w.flush().await
+}
+
+impl<R, W> Transport<RoleClient> for Lines<R, W>
+where
+    R: AsyncRead + Send + Unpin,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    type Error = std::io::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let write = self.write.clone();
+        // Serialized now, so the future owns bytes, not the message.
+        let bytes = serde_json::to_vec(&item);
+        async move { write_line(&write, bytes).await }
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        loop {
+            match self.read_line().await {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => {
+                    let server = &self.server;
+                    tracing::warn!(server = %server, "reading server {server}'s stdout failed: {e}");
+                    return None;
+                }
+            }
+            let message = self.message();
+            if self.line.capacity() > KEEP {
+                self.line = Vec::new();
+            } else {
+                self.line.clear();
+            }
+            if let Some(message) = message {
+                return Some(message);
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        // Dropping the pipe is what tells the server to stop.
+        drop(self.write.lock().await.take());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, DuplexStream};
+
+    /// A transport over a pipe: what the test writes to the first stream the
+    /// transport reads; what it writes, the test reads from the second.
+    fn pipe() -> (
+        Lines<DuplexStream, DuplexStream>,
+        DuplexStream,
+        DuplexStream,
+    ) {
+        let (server_out, read) = tokio::io::duplex(1 << 20);
+        let (write, server_in) = tokio::io::duplex(1 << 20);
+        (Lines::new(read, write, "s"), server_out, server_in)
+    }
+
+    fn answer_id(message: &RxJsonRpcMessage<RoleClient>) -> Value {
+        serde_json::to_value(message).unwrap()["id"].clone()
+    }
+
+    #[tokio::test]
+    async fn a_long_line_is_read_whole_and_its_buffer_given_back() {
+        let (mut lines, mut server, _) = pipe();
+        let text = "x".repeat(300_000);
+        let answer = json!({"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": text}]}});
+        let small = json!({"jsonrpc": "2.0", "id": 2, "result": {}});
+        let wire = format!("{answer}\n{small}\n");
+        let writer = tokio::spawn(async move {
+            // In pieces, as a pipe delivers them.
+            for piece in wire.as_bytes().chunks(4096) {
+                server.write_all(piece).await.unwrap();
+            }
+            server
+        });
+        let first = lines.receive().await.expect("the long answer");
+        assert_eq!(
+            serde_json::to_value(&first).unwrap()["result"]["content"][0]["text"]
+                .as_str()
+                .map(str::len),
+            Some(300_000)
+        );
+        assert!(lines.line.capacity() <= KEEP, "{}", lines.line.capacity());
+        let second = lines.receive().await.expect("the next answer");
+        assert_eq!(answer_id(&second), json!(2));
+        drop(writer.await.unwrap());
+        assert!(lines.receive().await.is_none(), "the end of the stream");
+    }
+
+    #[tokio::test]
+    async fn an_answer_of_the_wrong_shape_fails_its_call_with_the_reason() {
+        let (mut lines, mut server, _) = pipe();
+        server
+            .write_all(b"not json at all\n{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":\"no\"}\n")
+            .await
+            .unwrap();
+        let message = serde_json::to_value(lines.receive().await.unwrap()).unwrap();
+        assert_eq!(message["id"], json!(7));
+        let said = message["error"]["message"].as_str().unwrap();
+        assert!(
+            said.contains("server s sent an answer that is not valid MCP"),
+            "{said}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_of_the_wrong_shape_is_refused_with_its_id() {
+        let (mut lines, mut server, mut server_in) = pipe();
+        server
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":\"r1\",\"method\":\"sampling/createMessage\",\"params\":7}\n{\"jsonrpc\":\"2.0\",\"method\":\"other/protocol\",\"params\":7}\n{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}\n")
+            .await
+            .unwrap();
+        // The bad request and the foreign notification are not handed on.
+        assert_eq!(answer_id(&lines.receive().await.unwrap()), json!(3));
+        let mut refusal = Vec::new();
+        while !refusal.ends_with(b"\n") {
+            let mut byte = [0u8; 1];
+            server_in.read_exact(&mut byte).await.unwrap();
+            refusal.push(byte[0]);
+        }
+        let refusal: Value = serde_json::from_slice(&refusal).unwrap();
+        assert_eq!(refusal["id"], json!("r1"));
+        assert_eq!(refusal["error"]["code"], json!(-32600));
+    }
+
+    #[tokio::test]
+    async fn a_receive_dropped_mid_line_loses_nothing() {
+        let (mut lines, mut server, _) = pipe();
+        server.write_all(b"{\"jsonrpc\":\"2.0\",").await.unwrap();
+        let pending = tokio::time::timeout(std::time::Duration::ZERO, lines.receive()).await;
+        assert!(pending.is_err(), "half a line is not a message");
+        server
+            .write_all(b"\"id\":4,\"result\":{}}\r\n")
+            .await
+            .unwrap();
+        assert_eq!(answer_id(&lines.receive().await.unwrap()), json!(4));
+    }
+
+    #[tokio::test]
+    async fn each_message_sent_is_one_line() {
+        let (mut lines, _, mut server_in) = pipe();
+        let ping: TxJsonRpcMessage<RoleClient> =
+            serde_json::from_value(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})).unwrap();
+        lines.send(ping).await.unwrap();
+        lines.close().await.unwrap();
+        let mut wrote = String::new();
+        server_in.read_to_string(&mut wrote).await.unwrap();
+        assert_eq!(wrote.matches('\n').count(), 1, "{wrote}");
+        let sent: Value = serde_json::from_str(wrote.trim_end()).unwrap();
+        assert_eq!(sent["method"], json!("ping"));
+    }
+}
