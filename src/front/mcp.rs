@@ -273,7 +273,8 @@ impl rmcp::ServerHandler for HubService {
     // The SDK checks a 2026-07-28 request's `Mcp-Param-*` headers (SEP-2243) against
     // the called tool's schema, as the backend would: a mismatch is a 400 here.
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
-        self.hub.listing().catalog.tool_definition(name).cloned()
+        let listing = self.hub.listing();
+        Some(listing.listed(listing.catalog.exposed_tool(name)?))
     }
 
     async fn initialize(

@@ -197,8 +197,8 @@ impl Hub {
             .catalog
             .tools
             .iter()
-            .filter(|t| view.allows(&settings, &listing, t.name.as_ref()))
-            .cloned();
+            .filter(|t| view.allows(&settings, &listing, &t.name))
+            .map(|t| listing.listed(t));
         page(meta_tools.into_iter().chain(exposed), from)
     }
 

@@ -37,9 +37,45 @@ pub struct Route {
     pub at: usize,
 }
 
+/// A tool as the catalog lists it: the name clients see, over the backend's own
+/// definition, which stays in its offer. A copy per catalog would hold every
+/// description and schema twice (20 MB for 20,000 tools of 1 kB).
+#[derive(Debug, Clone)]
+pub struct ExposedTool {
+    pub name: String,
+    offer: Arc<Offer>,
+    at: usize,
+}
+
+impl ExposedTool {
+    /// The backend's definition of the tool, under the server's own name.
+    pub fn definition(&self) -> &Tool {
+        &self.offer.tools[self.at]
+    }
+
+    pub fn description(&self) -> &str {
+        self.definition().description.as_deref().unwrap_or_default()
+    }
+
+    /// The definition under the exposed name: what a client is shown.
+    pub fn renamed(&self) -> Tool {
+        let mut tool = self.definition().clone();
+        tool.name = self.name.clone().into();
+        tool
+    }
+}
+
+impl PartialEq for ExposedTool {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && ((Arc::ptr_eq(&self.offer, &other.offer) && self.at == other.at)
+                || self.definition() == other.definition())
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Catalog {
-    pub tools: Vec<Tool>,
+    pub tools: Vec<ExposedTool>,
     pub prompts: Vec<Prompt>,
     pub resources: Vec<Resource>,
     pub templates: Vec<ResourceTemplate>,
@@ -71,7 +107,7 @@ impl Catalog {
         let mut tool_names = HashSet::new();
         let mut prompt_names = HashSet::new();
         for part in parts {
-            for tool in &part.offer.tools {
+            for (at, tool) in part.offer.tools.iter().enumerate() {
                 let exposed = unique_name(
                     &exposed_name(part.prefix, &tool.name),
                     &mut tool_names,
@@ -80,21 +116,23 @@ impl Catalog {
                     "tool",
                     &mut c.collisions,
                 );
-                let mut t = tool.clone();
-                t.name = exposed.clone().into();
                 c.exposed_by_server
                     .entry(part.server.to_owned())
                     .or_default()
                     .insert(tool.name.to_string(), exposed.clone());
                 c.tool_routes.insert(
-                    exposed,
+                    exposed.clone(),
                     Route {
                         server: part.server.to_owned(),
                         name: tool.name.to_string(),
                         at: c.tools.len(),
                     },
                 );
-                c.tools.push(t);
+                c.tools.push(ExposedTool {
+                    name: exposed,
+                    offer: part.offer.clone(),
+                    at,
+                });
             }
             for prompt in &part.offer.prompts {
                 let exposed = unique_name(
@@ -155,8 +193,8 @@ impl Catalog {
         self.tool_routes.get(exposed)
     }
 
-    /// The exposed tool named `exposed`, as `tools/list` shows it.
-    pub fn tool_definition(&self, exposed: &str) -> Option<&Tool> {
+    /// The exposed tool named `exposed`.
+    pub fn exposed_tool(&self, exposed: &str) -> Option<&ExposedTool> {
         self.tools.get(self.tool(exposed)?.at)
     }
 
@@ -211,15 +249,15 @@ impl Catalog {
             .iter()
             .filter(|t| {
                 self.tool_routes
-                    .get(t.name.as_ref())
+                    .get(t.name.as_str())
                     .is_some_and(|r| r.server == server)
             })
-            .map(|t| t.name.as_ref())
+            .map(|t| t.name.as_str())
             .collect()
     }
 
     pub fn tool_name_set(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.tools.iter().map(|t| t.name.as_ref()).collect();
+        let mut v: Vec<&str> = self.tools.iter().map(|t| t.name.as_str()).collect();
         v.sort_unstable();
         v
     }

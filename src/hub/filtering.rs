@@ -42,9 +42,6 @@ use category::{Categorized, Guess, Source};
 use engine::Engine;
 use listing::{Listing, briefs};
 
-/// The `_meta` key under which `tools/list` tells clients each tool's category.
-pub const META_CATEGORY: &str = "mcphub/category";
-
 type OnChange = Box<dyn Fn() + Send + Sync>;
 
 /// The LLM queue, if any, and the settings it is (being) started for.
@@ -262,7 +259,7 @@ impl Filtering {
     /// Gives every tool of `catalog` a category (a custom mapping, else a cached LLM
     /// answer, else the heuristic's, queueing the unsure ones for the LLM), tags it in
     /// `_meta`, and computes which tools the settings allow.
-    pub fn apply(&self, mut catalog: Catalog) -> Listing {
+    pub fn apply(&self, catalog: Catalog) -> Listing {
         let settings = self.settings();
         let engine = self.engine();
         let ttl_threshold = engine
@@ -328,13 +325,11 @@ impl Filtering {
             .iter()
             .map(|(exposed, b)| (exposed.as_str(), b.server.as_str()))
             .collect();
-        for tool in &mut catalog.tools {
-            let name = tool.name.to_string();
+        for tool in &catalog.tools {
+            let name = tool.name.clone();
             let Some(c) = categories.get(&name) else {
                 continue;
             };
-            let meta = tool.meta.get_or_insert_with(Default::default);
-            meta.insert(META_CATEGORY.into(), json!(c.category));
             let server = server_of.get(name.as_str()).copied().unwrap_or_default();
             if !active || global_allows(&settings, server, &c.category) {
                 allowed.insert(name);

@@ -639,7 +639,7 @@ impl Hub {
         let tools_changed = old.allowed != new.allowed
             || old.filtering_active != new.filtering_active
             || old.filter != new.filter
-            || old.catalog.tools != new.catalog.tools;
+            || !old.shows_same_tools(&new);
         let prompts_changed = old.catalog.prompts != new.catalog.prompts;
         let resources_changed = old.catalog.resources != new.catalog.resources
             || old.catalog.templates != new.catalog.templates;
@@ -648,7 +648,7 @@ impl Hub {
         // same tools, is told as a tool list change without a server (mcphub's own).
         if tools_changed {
             self.sessions.broadcast_tools_changed();
-            if !per_server.tools && old.catalog.tools == new.catalog.tools {
+            if !per_server.tools && old.shows_same_tools(&new) {
                 self.emit("subscription_event", json!({"type": "tool_list_changed"}));
             }
         }

@@ -736,3 +736,43 @@ async fn llm_answers_update_the_exposed_list_and_notify_clients() {
     .await;
     assert!(after.len() > before.len());
 }
+
+/// Each tool's category is in its `_meta` on `tools/list` and in `describe_tool`;
+/// when the LLM's answer changes a category and nothing else, clients are told the
+/// list changed and see the new category.
+#[tokio::test]
+async fn a_changed_category_alone_is_listed_and_told() {
+    let fake = FakeLlm::start("error500").await;
+    let hub = vague(HubBuilder::new(), "vague", 2)
+        .top(
+            "toolFiltering",
+            json!({"enabled": true, "mode": "category",
+                   // Every category: what the filter lets through cannot change.
+                   "categoryFilter": {"categories": ["filesystem", "web", "search", "database", "version-control", "docker", "cloud", "development", "communication", "other"]},
+                   "llmCategorization": fake.llm_config("openai", json!({"circuitBreakerThreshold": 1000, "circuitBreakerTimeout": 300}))}),
+        )
+        .env("FAKE_LLM_KEY", "k")
+        .start()
+        .await;
+    let mut client = hub.mcp().await;
+    let category = async |client: &McpClient| {
+        let tools = client.service.peer().list_all_tools().await.unwrap();
+        let tool = tools
+            .iter()
+            .find(|t| t.name == "vague__thing_0")
+            .unwrap_or_else(|| panic!("vague__thing_0 listed: {tools:?}"));
+        tool.meta
+            .as_ref()
+            .and_then(|m| m.get("mcphub/category"))
+            .cloned()
+    };
+    assert_eq!(category(&client).await, Some(json!("other")));
+    fake.control(json!({"mode": "good"})).await;
+    client
+        .tools_list_changed("a category changed, the exposed names did not")
+        .await;
+    eventually("the LLM's category is listed", async || {
+        (category(&client).await == Some(json!("development"))).then_some(())
+    })
+    .await;
+}

@@ -9,7 +9,11 @@ use serde_json::Value;
 use super::category::{Categorized, ToolBrief};
 use crate::api::metrics::Exposure;
 use crate::config::filtering::{DefaultExposure, FilterSettings, Mode};
-use crate::hub::catalog::Catalog;
+use crate::hub::catalog::{Catalog, ExposedTool};
+use crate::mcp::model::Tool;
+
+/// The `_meta` key under which `tools/list` tells clients each tool's category.
+pub const META_CATEGORY: &str = "mcphub/category";
 
 /// What the hub lists to clients: the catalog, with each tool's category in its
 /// `_meta`, and the filter's verdicts on it. Built whole and swapped in whole, so a
@@ -29,6 +33,30 @@ pub struct Listing {
 }
 
 impl Listing {
+    /// `tool` as `tools/list` shows it: under its exposed name, its category in its
+    /// `_meta`.
+    pub fn listed(&self, tool: &ExposedTool) -> Tool {
+        let mut listed = tool.renamed();
+        if let Some(c) = self.categories.get(&tool.name) {
+            listed
+                .meta
+                .get_or_insert_with(Default::default)
+                .insert(META_CATEGORY.into(), Value::from(c.category.as_str()));
+        }
+        listed
+    }
+
+    /// Whether a client listing tools would see the same in both: the same tools,
+    /// definitions and categories (confidence and source are not shown).
+    pub fn shows_same_tools(&self, other: &Listing) -> bool {
+        let category = |l: &Listing, name: &str| l.categories.get(name).map(|c| c.category.clone());
+        self.catalog.tools == other.catalog.tools
+            && self
+                .catalog
+                .tools
+                .iter()
+                .all(|t| category(self, &t.name) == category(other, &t.name))
+    }
     /// What `/api/health` and `/api/metrics` say of the tools exposed.
     pub fn exposure(&self) -> Exposure {
         Exposure::new(
@@ -52,8 +80,8 @@ pub fn briefs(catalog: &Catalog) -> Vec<(String, ToolBrief)> {
                 ToolBrief {
                     server: route.server.clone(),
                     name: route.name.clone(),
-                    description: t.description.as_deref().unwrap_or_default().to_owned(),
-                    input_schema: Value::Object((*t.input_schema).clone()),
+                    description: t.description().to_owned(),
+                    input_schema: Value::Object((*t.definition().input_schema).clone()),
                 },
             ))
         })

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::listing::Listing;
 use super::search::{Doc, Index};
+use crate::hub::catalog::ExposedTool;
 use crate::mcp::model::Tool;
 
 pub const SEARCH_TOOLS: &str = "search_tools";
@@ -96,24 +97,24 @@ pub fn search(
     limit: Option<usize>,
 ) -> Value {
     let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let candidates: Vec<&Tool> = listing
+    let candidates: Vec<&ExposedTool> = listing
         .catalog
         .tools
         .iter()
-        .filter(|t| visible(t.name.as_ref()))
+        .filter(|t| visible(&t.name))
         .filter(|t| {
             category.is_none_or(|c| {
                 listing
                     .categories
-                    .get(t.name.as_ref())
+                    .get(&t.name)
                     .is_some_and(|x| x.category.eq_ignore_ascii_case(c))
             })
         })
         .collect();
-    let category_of = |t: &Tool| {
+    let category_of = |t: &ExposedTool| {
         listing
             .categories
-            .get(t.name.as_ref())
+            .get(&t.name)
             .map_or("other".to_owned(), |c| c.category.clone())
     };
     let ranked: Vec<(usize, f64)> = if query.trim().is_empty() {
@@ -122,8 +123,8 @@ pub fn search(
         let docs: Vec<Doc> = candidates
             .iter()
             .map(|t| Doc {
-                name: t.name.to_string(),
-                description: t.description.as_deref().unwrap_or_default().to_owned(),
+                name: t.name.clone(),
+                description: t.description().to_owned(),
                 category: category_of(t),
             })
             .collect();
@@ -141,9 +142,9 @@ pub fn search(
             let t = candidates[i];
             json!({
                 "name": t.name,
-                "description": one_line(t.description.as_deref().unwrap_or_default()),
+                "description": one_line(t.description()),
                 "category": category_of(t),
-                "server": listing.catalog.tool(t.name.as_ref()).map(|r| r.server.clone()),
+                "server": listing.catalog.tool(&t.name).map(|r| r.server.clone()),
                 "score": (score * 1000.0).round() / 1000.0,
             })
         })
@@ -165,7 +166,7 @@ pub fn describe(
         .ok_or_else(|| {
             format!("no tool `{name}` is available to this session: search_tools lists the ones that are")
         })?;
-    let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
+    let mut v = serde_json::to_value(listing.listed(t)).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         o.insert(
             "category".into(),
