@@ -5,22 +5,29 @@
 //! pages; no allocator crate offers this for the system allocator, hence the two calls
 //! by hand.
 
-/// Newly freed bytes inside the heap worth a trim: below this the walk is not worth it.
+/// Newly freed bytes inside the heap worth a trim while the heap is busy: below this
+/// the walk is not worth it, and the memory would be asked for again soon.
 const TRIM_ABOVE: usize = 512 * 1024;
 
+/// Newly freed bytes worth a trim once the heap has stood still for a tick: the
+/// burst is over, and the last of what it freed is given back too.
+const QUIET_TRIM_ABOVE: usize = 64 * 1024;
+
 /// Returns freed heap pages to the system when more than `TRIM_ABOVE` has been freed
-/// since the last trim. Cheap when there is nothing to do (one pass over the
-/// allocator's free lists); called by the hub's housekeeping tick while no call is in
-/// flight.
+/// since the last trim, or `QUIET_TRIM_ABOVE` once the heap is still. Cheap when there
+/// is nothing to do (one pass over the allocator's free lists); called by the hub's
+/// housekeeping tick while no call is in flight.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn trim_free_heap() -> bool {
     use std::sync::atomic::{AtomicUsize, Ordering};
     // Free bytes right after the last trim: pages a trim gave back still count as free,
     // so without it every quiet tick would trim again.
     static AFTER_LAST_TRIM: AtomicUsize = AtomicUsize::new(0);
+    static LAST_TICK: AtomicUsize = AtomicUsize::new(0);
     let floor = AFTER_LAST_TRIM.load(Ordering::Relaxed);
     let free = heap_free_bytes();
-    if !worth_a_trim(free, floor) {
+    let still = free.abs_diff(LAST_TICK.swap(free, Ordering::Relaxed)) < QUIET_TRIM_ABOVE;
+    if !worth_a_trim(free, floor, still) {
         // Memory taken back into use lowers the floor.
         AFTER_LAST_TRIM.store(floor.min(free), Ordering::Relaxed);
         return false;
@@ -37,8 +44,9 @@ pub fn trim_free_heap() -> bool {
     false
 }
 
-fn worth_a_trim(free: usize, free_after_last_trim: usize) -> bool {
-    free > free_after_last_trim.saturating_add(TRIM_ABOVE)
+fn worth_a_trim(free: usize, free_after_last_trim: usize, still: bool) -> bool {
+    let above = if still { QUIET_TRIM_ABOVE } else { TRIM_ABOVE };
+    free > free_after_last_trim.saturating_add(above)
 }
 
 /// What the allocator holds: bytes handed out (in its arenas and in their own
@@ -99,13 +107,21 @@ mod tests {
     }
 
     #[test]
-    fn a_trim_waits_for_half_a_mebibyte_freed_since_the_last() {
+    fn a_busy_heap_waits_for_half_a_mebibyte_freed_since_the_last_trim() {
         let last = 3 << 20;
-        assert!(super::worth_a_trim(last + (600 << 10), last));
+        assert!(super::worth_a_trim(last + (600 << 10), last, false));
         // Pages the last trim gave back still count as free: no trim on every tick.
-        assert!(!super::worth_a_trim(last, last));
-        assert!(!super::worth_a_trim(last + (100 << 10), last));
-        assert!(!super::worth_a_trim(usize::MAX, usize::MAX - 1));
+        assert!(!super::worth_a_trim(last, last, false));
+        assert!(!super::worth_a_trim(last + (100 << 10), last, false));
+        assert!(!super::worth_a_trim(usize::MAX, usize::MAX - 1, false));
+    }
+
+    #[test]
+    fn a_still_heap_gives_back_the_last_of_a_burst() {
+        let last = 3 << 20;
+        assert!(super::worth_a_trim(last + (100 << 10), last, true));
+        assert!(!super::worth_a_trim(last + (10 << 10), last, true));
+        assert!(!super::worth_a_trim(last, last, true));
     }
 
     fn rss_kib() -> i64 {
