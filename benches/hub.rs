@@ -983,9 +983,20 @@ fn machine() -> String {
         .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!(
-        "{cpu}, {cores} cores, {mem_gb:.0} GiB RAM, Linux {}",
-        kernel.trim()
+        "{cpu}, {cores} cores, {mem_gb:.0} GiB RAM, Linux {}, load {}",
+        kernel.trim(),
+        load_average()
     )
+}
+
+/// The 1, 5 and 15 minute load averages, as /proc/loadavg gives them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split(' ')
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The 26 backends of the issue: fixtures with `--vague-tools`, 8 + N tools each,

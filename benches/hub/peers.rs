@@ -602,12 +602,7 @@ fn print_table(peers: &[Peer], figures: &mut [PeerFigures], quick: bool) {
         "\nmcphub against the floor and its peers at the MCP level, {} mode, {} UTC, load {}",
         if quick { "quick" } else { "full" },
         chrono::Utc::now().format("%Y-%m-%d %H:%M"),
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split(' ')
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        super::load_average()
     );
     println!(
         "one fixture backend over stdio behind each; one keep-alive client with TCP_QUICKACK; CPU is the peer's own processes'\n"
