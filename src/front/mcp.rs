@@ -344,7 +344,11 @@ impl rmcp::ServerHandler for HubService {
     ) -> Result<ListPromptsResult, McpError> {
         self.hub.until_started().await;
         let listing = self.hub.listing();
-        let (prompts, next) = page(listing.catalog.prompts.iter().cloned(), cursor(&params)?);
+        let (prompts, next) = page(
+            listing.catalog.prompts.iter(),
+            cursor(&params)?,
+            Clone::clone,
+        );
         let mut r = ListPromptsResult::with_all_items(prompts);
         r.next_cursor = next.map(|n| n.to_string());
         Ok(r)
@@ -493,7 +497,11 @@ impl rmcp::ServerHandler for HubService {
     ) -> Result<ListResourcesResult, McpError> {
         self.hub.until_started().await;
         let listing = self.hub.listing();
-        let (resources, next) = page(listing.catalog.resources.iter().cloned(), cursor(&params)?);
+        let (resources, next) = page(
+            listing.catalog.resources.iter(),
+            cursor(&params)?,
+            Clone::clone,
+        );
         let mut r = ListResourcesResult::with_all_items(resources);
         r.next_cursor = next.map(|n| n.to_string());
         Ok(r)
@@ -506,7 +514,11 @@ impl rmcp::ServerHandler for HubService {
     ) -> Result<ListResourceTemplatesResult, McpError> {
         self.hub.until_started().await;
         let listing = self.hub.listing();
-        let (templates, next) = page(listing.catalog.templates.iter().cloned(), cursor(&params)?);
+        let (templates, next) = page(
+            listing.catalog.templates.iter(),
+            cursor(&params)?,
+            Clone::clone,
+        );
         let mut r = ListResourceTemplatesResult::with_all_items(templates);
         r.next_cursor = next.map(|n| n.to_string());
         Ok(r)

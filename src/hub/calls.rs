@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::api::events;
-use crate::hub::catalog::page;
+use crate::hub::catalog::{ExposedTool, page};
 use crate::hub::error::HubError;
 use crate::hub::filtering::listing::{Listing, SessionView};
 use crate::hub::lifecycle::Hub;
@@ -191,15 +191,22 @@ impl Hub {
         let meta_tools = analyze.then(meta::analyze_prompt_tool);
         if settings.exposure == Exposure::Search {
             let search = meta::search_mode_tools(&settings.known_categories());
-            return page(meta_tools.into_iter().chain(search), from);
+            return page(meta_tools.into_iter().chain(search), from, |t| t);
         }
         let exposed = listing
             .catalog
             .tools
             .iter()
             .filter(|t| view.allows(&settings, &listing, &t.name))
-            .map(|t| listing.listed(t));
-        page(meta_tools.into_iter().chain(exposed), from)
+            .map(Entry::Backend);
+        page(
+            meta_tools.iter().map(Entry::Hub).chain(exposed),
+            from,
+            |entry| match entry {
+                Entry::Hub(tool) => tool.clone(),
+                Entry::Backend(tool) => listing.listed(tool),
+            },
+        )
     }
 
     /// Calls `server`'s tool `tool`, counted in the metrics and the log.
@@ -492,6 +499,13 @@ impl Hub {
             }
         }
     }
+}
+
+/// One entry of a `tools/list` page before it is made (copied; a backend's also
+/// renamed): only the entries of the page asked for are.
+enum Entry<'a> {
+    Hub(&'a Tool),
+    Backend(&'a ExposedTool),
 }
 
 #[cfg(test)]

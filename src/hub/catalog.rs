@@ -18,13 +18,17 @@ pub const SEPARATOR: &str = "__";
 /// within the SDKs' message limits (rmcp's client gives up on a 22 MB `tools/list`).
 pub const LIST_PAGE: usize = 1000;
 
-/// The page of `items` that starts at index `from`, and where the next one starts.
-pub fn page<T>(items: impl Iterator<Item = T>, from: usize) -> (Vec<T>, Option<usize>) {
-    let mut page: Vec<T> = items.skip(from).take(LIST_PAGE + 1).collect();
-    let next = (page.len() > LIST_PAGE).then(|| {
-        page.truncate(LIST_PAGE);
-        from + LIST_PAGE
-    });
+/// The page of `items` that starts at index `from`, each made by `make`, and where
+/// the next one starts. Only the page's own items are made: a client reading the
+/// last page of 20,000 tools does not pay for copying the 19,000 before it.
+pub fn page<I: Iterator, T>(
+    items: I,
+    from: usize,
+    make: impl FnMut(I::Item) -> T,
+) -> (Vec<T>, Option<usize>) {
+    let mut rest = items.skip(from);
+    let page: Vec<T> = rest.by_ref().take(LIST_PAGE).map(make).collect();
+    let next = rest.next().is_some().then_some(from + LIST_PAGE);
     (page, next)
 }
 
@@ -431,5 +435,23 @@ mod task_tests {
         assert_eq!(routes.owner(&format!("t{TASKS_KEPT}")), Some("b"));
         assert_eq!(routes.order.len(), TASKS_KEPT);
         assert_eq!(routes.owners.len(), TASKS_KEPT);
+    }
+
+    #[test]
+    fn a_page_makes_its_own_items_only_and_names_the_next() {
+        let mut made = 0;
+        let (items, next) = page(0..2500, 1000, |i| {
+            made += 1;
+            i
+        });
+        assert_eq!(
+            (items.first(), items.last(), next),
+            (Some(&1000), Some(&1999), Some(2000))
+        );
+        assert_eq!(made, LIST_PAGE);
+        let (last, next) = page(0..2500, 2000, |i| i);
+        assert_eq!((last.len(), next), (500, None));
+        // A list of exactly one page has no next one.
+        assert_eq!(page(0..LIST_PAGE, 0, |i| i).1, None);
     }
 }
