@@ -257,8 +257,9 @@ impl Filtering {
     }
 
     /// Gives every tool of `catalog` a category (a custom mapping, else a cached LLM
-    /// answer, else the heuristic's, queueing the unsure ones for the LLM), tags it in
-    /// `_meta`, and computes which tools the settings allow.
+    /// answer, else the heuristic's, queueing the unsure ones for the LLM) and computes
+    /// which tools the settings allow; the category goes into each tool's `_meta` when
+    /// it is listed (`Listing::listed`).
     pub fn apply(&self, catalog: Catalog) -> Listing {
         let settings = self.settings();
         let engine = self.engine();

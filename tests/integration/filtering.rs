@@ -737,8 +737,7 @@ async fn llm_answers_update_the_exposed_list_and_notify_clients() {
     assert!(after.len() > before.len());
 }
 
-/// Each tool's category is in its `_meta` on `tools/list` and in `describe_tool`;
-/// when the LLM's answer changes a category and nothing else, clients are told the
+/// Each tool's category is in its `_meta` on `tools/list`; when the LLM's answer changes a category and nothing else, clients are told the
 /// list changed and see the new category.
 #[tokio::test]
 async fn a_changed_category_alone_is_listed_and_told() {

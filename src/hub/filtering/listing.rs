@@ -37,11 +37,11 @@ impl Listing {
     /// `_meta`.
     pub fn listed(&self, tool: &ExposedTool) -> Tool {
         let mut listed = tool.renamed();
-        if let Some(c) = self.categories.get(&tool.name) {
+        if let Some(category) = self.category(&tool.name) {
             listed
                 .meta
                 .get_or_insert_with(Default::default)
-                .insert(META_CATEGORY.into(), Value::from(c.category.as_str()));
+                .insert(META_CATEGORY.into(), Value::from(category));
         }
         listed
     }
@@ -49,14 +49,18 @@ impl Listing {
     /// Whether a client listing tools would see the same in both: the same tools,
     /// definitions and categories (confidence and source are not shown).
     pub fn shows_same_tools(&self, other: &Listing) -> bool {
-        let category = |l: &Listing, name: &str| l.categories.get(name).map(|c| c.category.clone());
         self.catalog.tools == other.catalog.tools
             && self
                 .catalog
                 .tools
                 .iter()
-                .all(|t| category(self, &t.name) == category(other, &t.name))
+                .all(|t| self.category(&t.name) == other.category(&t.name))
     }
+
+    fn category(&self, exposed: &str) -> Option<&str> {
+        self.categories.get(exposed).map(|c| c.category.as_str())
+    }
+
     /// What `/api/health` and `/api/metrics` say of the tools exposed.
     pub fn exposure(&self) -> Exposure {
         Exposure::new(
