@@ -3,10 +3,6 @@
 
 use clap::{Parser, Subcommand};
 
-// The system allocator, counted: the hub's heap trim reads the count.
-#[global_allocator]
-static ALLOCATOR: mcphub::util::memory::CountingAllocator = mcphub::util::memory::CountingAllocator;
-
 mod auth;
 mod check_alerts;
 mod completions;

@@ -2,103 +2,39 @@
 //!
 //! glibc keeps memory a burst of requests freed inside its heap, so a hub that once
 //! served 64 connections at once stays that size. `malloc_trim` returns the free whole
-//! pages; no allocator crate offers this for the system allocator, hence the calls by
-//! hand, and a count of the bytes in use that tells, without walking the heap, when a
-//! trim is worth it.
+//! pages; no allocator crate offers this for the system allocator, hence the two calls
+//! by hand.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-
-/// Bytes freed since the last trim worth a trim while the heap is busy: below this
+/// Newly freed bytes inside the heap worth a trim while the heap is busy: below this
 /// the walk is not worth it, and the memory would be asked for again soon.
 const TRIM_ABOVE: usize = 512 * 1024;
 
-/// Bytes freed since the last trim worth a trim once the heap has stood still for a
-/// tick: the burst is over, and the last of what it freed is given back too.
+/// Newly freed bytes worth a trim once the heap has stood still for a tick: the
+/// burst is over, and the last of what it freed is given back too.
 const QUIET_TRIM_ABOVE: usize = 64 * 1024;
 
-/// Bytes handed out and not yet taken back, and their highest point since the last
-/// trim; kept by [`CountingAllocator`].
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-/// The system allocator, counting the bytes it holds for the program. The trim's
-/// trigger reads the count in O(1): glibc's own figures (`mallinfo`) walk every free
-/// chunk under the heap's lock, which once a burst has fragmented the heap blocks the
-/// hub's one thread for 10 ms and more, on every tick. Written by hand: the wrapper is
-/// a few lines, and counting crates add features and locks the tick does not need.
-pub struct CountingAllocator;
-
-fn counted_in(bytes: usize) {
-    let live = LIVE.fetch_add(bytes, Relaxed) + bytes;
-    // A plain load first: the peak moves rarely, and a lost race only misses a
-    // little of it.
-    if live > PEAK.load(Relaxed) {
-        PEAK.store(live, Relaxed);
-    }
-}
-
-fn counted_out(bytes: usize) {
-    LIVE.fetch_sub(bytes, Relaxed);
-}
-
-// SAFETY: every call is passed to the system allocator unchanged; the counts are
-// only read.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's guarantees, passed on.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            counted_in(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's guarantees, passed on.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            counted_in(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's guarantees, passed on.
-        unsafe { System.dealloc(ptr, layout) };
-        counted_out(layout.size());
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller's guarantees, passed on.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            counted_out(layout.size());
-            counted_in(new_size);
-        }
-        p
-    }
-}
-
 /// Returns freed heap pages to the system when more than `TRIM_ABOVE` has been freed
-/// since the last trim, or `QUIET_TRIM_ABOVE` once the heap is still. Called by the
-/// hub's housekeeping tick while no call is in flight; O(1) when there is nothing to
-/// do. Without [`CountingAllocator`] installed there is no count, and no trim.
+/// since the last trim, or `QUIET_TRIM_ABOVE` once the heap is still. Cheap when there
+/// is nothing to do (one pass over the allocator's free lists); called by the hub's
+/// housekeeping tick while no call is in flight.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn trim_free_heap() -> bool {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Free bytes right after the last trim: pages a trim gave back still count as free,
+    // so without it every quiet tick would trim again.
+    static AFTER_LAST_TRIM: AtomicUsize = AtomicUsize::new(0);
     static LAST_TICK: AtomicUsize = AtomicUsize::new(0);
-    let live = LIVE.load(Relaxed);
-    if live == 0 {
-        return false;
-    }
-    let freed = PEAK.load(Relaxed).saturating_sub(live);
-    let still = live.abs_diff(LAST_TICK.swap(live, Relaxed)) < QUIET_TRIM_ABOVE;
-    if !worth_a_trim(freed, still) {
+    let floor = AFTER_LAST_TRIM.load(Ordering::Relaxed);
+    let free = heap_free_bytes();
+    let still = free.abs_diff(LAST_TICK.swap(free, Ordering::Relaxed)) < QUIET_TRIM_ABOVE;
+    if !worth_a_trim(free, floor, still) {
+        // Memory taken back into use lowers the floor.
+        AFTER_LAST_TRIM.store(floor.min(free), Ordering::Relaxed);
         return false;
     }
     // SAFETY: a plain glibc call without preconditions.
     let trimmed = unsafe { libc::malloc_trim(0) } == 1;
-    PEAK.store(LIVE.load(Relaxed), Relaxed);
+    AFTER_LAST_TRIM.store(heap_free_bytes(), Ordering::Relaxed);
     trimmed
 }
 
@@ -108,8 +44,9 @@ pub fn trim_free_heap() -> bool {
     false
 }
 
-fn worth_a_trim(freed_since_last_trim: usize, still: bool) -> bool {
-    freed_since_last_trim > if still { QUIET_TRIM_ABOVE } else { TRIM_ABOVE }
+fn worth_a_trim(free: usize, free_after_last_trim: usize, still: bool) -> bool {
+    let above = if still { QUIET_TRIM_ABOVE } else { TRIM_ABOVE };
+    free > free_after_last_trim.saturating_add(above)
 }
 
 /// What the allocator holds: bytes handed out (in its arenas and in their own
@@ -138,12 +75,13 @@ pub fn heap() -> Option<Heap> {
     None
 }
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn heap_free_bytes() -> usize {
+    heap().map_or(0, |h| h.free)
+}
+
 #[cfg(test)]
 mod tests {
-    // As the `mcphub` binary does: the trim's trigger is the count.
-    #[global_allocator]
-    static COUNTING: super::CountingAllocator = super::CountingAllocator;
-
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn a_freed_burst_goes_back_to_the_system() {
@@ -170,16 +108,20 @@ mod tests {
 
     #[test]
     fn a_busy_heap_waits_for_half_a_mebibyte_freed_since_the_last_trim() {
-        assert!(super::worth_a_trim(600 << 10, false));
-        assert!(!super::worth_a_trim(100 << 10, false));
-        assert!(!super::worth_a_trim(0, false));
+        let last = 3 << 20;
+        assert!(super::worth_a_trim(last + (600 << 10), last, false));
+        // Pages the last trim gave back still count as free: no trim on every tick.
+        assert!(!super::worth_a_trim(last, last, false));
+        assert!(!super::worth_a_trim(last + (100 << 10), last, false));
+        assert!(!super::worth_a_trim(usize::MAX, usize::MAX - 1, false));
     }
 
     #[test]
     fn a_still_heap_gives_back_the_last_of_a_burst() {
-        assert!(super::worth_a_trim(100 << 10, true));
-        assert!(!super::worth_a_trim(10 << 10, true));
-        assert!(!super::worth_a_trim(0, true));
+        let last = 3 << 20;
+        assert!(super::worth_a_trim(last + (100 << 10), last, true));
+        assert!(!super::worth_a_trim(last + (10 << 10), last, true));
+        assert!(!super::worth_a_trim(last, last, true));
     }
 
     fn rss_kib() -> i64 {
