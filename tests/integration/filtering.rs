@@ -414,6 +414,20 @@ fn vague(b: HubBuilder, server: &str, n: usize) -> HubBuilder {
     b.server(server, fixture(server, &["--vague-tools", &n.to_string()]))
 }
 
+/// A hub over `n` vague tools, with `filtering` as its `toolFiltering` and `fake` as
+/// its categorizer, whose circuit stays closed however often the provider fails.
+async fn with_patient_llm(fake: &FakeLlm, n: usize, mut filtering: Value) -> RunningHub {
+    filtering["llmCategorization"] = fake.llm_config(
+        "openai",
+        json!({"circuitBreakerThreshold": 1000, "circuitBreakerTimeout": 300}),
+    );
+    vague(HubBuilder::new(), "vague", n)
+        .top("toolFiltering", filtering)
+        .env("FAKE_LLM_KEY", "k")
+        .start()
+        .await
+}
+
 async fn llm(hub: &RunningHub) -> Value {
     hub.get("/api/metrics").await.1["llm"].clone()
 }
@@ -707,15 +721,12 @@ async fn llm_answers_update_the_exposed_list_and_notify_clients() {
     // The provider fails at first (the tools wait, paused, without opening the
     // circuit); once it answers, the vague tools become `development` and appear.
     let fake = FakeLlm::start("error500").await;
-    let hub = vague(HubBuilder::new(), "vague", 5)
-        .top(
-            "toolFiltering",
-            json!({"enabled": true, "mode": "category", "categoryFilter": {"categories": ["development"]},
-                   "llmCategorization": fake.llm_config("openai", json!({"circuitBreakerThreshold": 1000, "circuitBreakerTimeout": 300}))}),
-        )
-        .env("FAKE_LLM_KEY", "k")
-        .start()
-        .await;
+    let hub = with_patient_llm(
+        &fake,
+        5,
+        json!({"enabled": true, "mode": "category", "categoryFilter": {"categories": ["development"]}}),
+    )
+    .await;
     let mut client = hub.mcp().await;
     let before = client.tool_names().await;
     assert!(
@@ -742,17 +753,14 @@ async fn llm_answers_update_the_exposed_list_and_notify_clients() {
 #[tokio::test]
 async fn a_changed_category_alone_is_listed_and_told() {
     let fake = FakeLlm::start("error500").await;
-    let hub = vague(HubBuilder::new(), "vague", 2)
-        .top(
-            "toolFiltering",
-            json!({"enabled": true, "mode": "category",
-                   // Every category: what the filter lets through cannot change.
-                   "categoryFilter": {"categories": ["filesystem", "web", "search", "database", "version-control", "docker", "cloud", "development", "communication", "other"]},
-                   "llmCategorization": fake.llm_config("openai", json!({"circuitBreakerThreshold": 1000, "circuitBreakerTimeout": 300}))}),
-        )
-        .env("FAKE_LLM_KEY", "k")
-        .start()
-        .await;
+    let hub = with_patient_llm(
+        &fake,
+        2,
+        json!({"enabled": true, "mode": "category",
+               // Every category: what the filter lets through cannot change.
+               "categoryFilter": {"categories": ["filesystem", "web", "search", "database", "version-control", "docker", "cloud", "development", "communication", "other"]}}),
+    )
+    .await;
     let mut client = hub.mcp().await;
     let category = async |client: &McpClient| {
         let tools = client.service.peer().list_all_tools().await.unwrap();
