@@ -359,6 +359,10 @@ const LEGACY_MESSAGES: &str = "/messages";
 /// then leaves in one write instead of two; a slow one's priming event is only this late.
 const PRIMING_HOLD: Duration = Duration::from_millis(20);
 
+/// A message frame smaller than this is copied behind the held priming event, so the
+/// two leave as one buffer; a larger one is worth more than the write it would save.
+const COALESCE_BELOW: usize = 16 * 1024;
+
 /// The SDK writes a POST's SSE answer as a stream whose priming event comes before the
 /// result. Sent as it comes, that is a write (and a TCP segment, and a client wake-up)
 /// more per call for nothing: the priming event is held, within `PRIMING_HOLD`, until a
@@ -386,12 +390,17 @@ async fn one_write_for_a_quick_answer(req: Request, next: Next) -> Response {
                 break;
             }
             Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => {
-                    held.extend_from_slice(&data);
-                    if carries_a_message(&data) {
-                        break;
+                Ok(data) if carries_a_message(&data) => {
+                    // A large message goes as a frame of its own, not copied: hyper
+                    // writes frames that are ready together in one vectored write.
+                    if held.is_empty() || data.len() > COALESCE_BELOW {
+                        after = Some(Ok(http_body::Frame::data(data)));
+                    } else {
+                        held.extend_from_slice(&data);
                     }
+                    break;
                 }
+                Ok(data) => held.extend_from_slice(&data),
                 Err(frame) => {
                     after = Some(Ok(frame));
                     break;
@@ -417,12 +426,24 @@ async fn one_write_for_a_quick_answer(req: Request, next: Next) -> Response {
 }
 
 /// Whether SSE text has a `data:` line with something in it (priming and retry events
-/// and keep-alive comments have none).
+/// and keep-alive comments have none). Looks only at the start of each `data:` line's
+/// value: a message's line can be megabytes long.
 fn carries_a_message(sse: &[u8]) -> bool {
-    sse.split(|&b| b == b'\n').any(|line| {
-        line.strip_prefix(b"data:")
-            .is_some_and(|d| !d.trim_ascii().is_empty())
-    })
+    let mut rest = sse;
+    loop {
+        if let Some(value) = rest.strip_prefix(b"data:") {
+            let start = value
+                .iter()
+                .position(|b| !matches!(b, b' ' | b'\t' | b'\r'));
+            if start.is_some_and(|i| value[i] != b'\n') {
+                return true;
+            }
+        }
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(end) => rest = &rest[end + 1..],
+            None => return false,
+        }
+    }
 }
 
 fn host_without_port(host: &str) -> &str {
@@ -640,6 +661,13 @@ mod tests {
         assert!(carries_a_message(
             b"data: {\"jsonrpc\":\"2.0\"}\nid: 1/3\n\n"
         ));
+        assert!(!carries_a_message(b"data:\t \r\ndata:\n\n"));
+        assert!(!carries_a_message(b"data:  "), "a torn line, blank so far");
+        assert!(carries_a_message(b"id: 2/3\nevent: message\ndata:{}\n\n"));
+        assert!(
+            carries_a_message(b"data: {\"jsonrpc\""),
+            "a line not ended yet"
+        );
     }
 
     #[test]
