@@ -1,22 +1,8 @@
 //! Small pieces with no domain: used anywhere, importing nothing of the crate.
 
+pub mod json_len;
 pub mod memory;
 pub mod rate;
-
-/// A writer that only counts what is written to it: the size of a serialization
-/// without keeping its text.
-#[derive(Debug, Default)]
-pub struct ByteCount(pub usize);
-
-impl std::io::Write for ByteCount {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// `s` with every byte but ASCII letters, digits, `-`, `_` and `.` percent-encoded:
 /// safe as a query value and as a file name.

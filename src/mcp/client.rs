@@ -310,16 +310,14 @@ impl Offer {
         })
     }
 
-    /// How long `json` is, in bytes.
+    /// How long `json` is, in bytes (escapes aside until it is made: see `json_len`).
     pub fn json_len(&self) -> usize {
         if let Some(json) = self.json.get() {
             return json.get().len();
         }
-        *self.json_len.get_or_init(|| {
-            let mut count = crate::util::ByteCount::default();
-            let _ = serde_json::to_writer(&mut count, &self.view());
-            count.0
-        })
+        *self
+            .json_len
+            .get_or_init(|| crate::util::json_len::json_len(&self.view()))
     }
 }
 

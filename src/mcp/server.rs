@@ -72,7 +72,7 @@ pub struct Replay {
 pub const REPLAY_EVENTS: usize = 256;
 /// Streams kept; the oldest goes first.
 pub const REPLAY_STREAMS: usize = 512;
-/// Bytes of JSON kept in all; past it the oldest streams go first. Answers are kept
+/// Bytes of JSON kept in all (escapes aside); past it the oldest streams go first. Answers are kept
 /// whole, and a client that lists a large catalog page after page (1 MB each) would
 /// otherwise have the hub keep 512 of them.
 pub const REPLAY_BYTES: usize = 8 * 1024 * 1024;
@@ -129,13 +129,13 @@ impl ReplayInner {
     }
 }
 
-/// An event's message as JSON, in bytes, counted without keeping the text.
+/// An event's message as JSON, in bytes, counted without writing the text (the SDK
+/// writes it once already).
 fn json_size(event: &ServerSseMessage) -> usize {
-    let mut count = crate::util::ByteCount::default();
-    if let Some(message) = &event.message {
-        let _ = serde_json::to_writer(&mut count, message.as_ref());
-    }
-    count.0
+    event
+        .message
+        .as_deref()
+        .map_or(0, crate::util::json_len::json_len)
 }
 
 #[async_trait::async_trait]
