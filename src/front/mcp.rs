@@ -274,7 +274,7 @@ impl rmcp::ServerHandler for HubService {
     // the called tool's schema, as the backend would: a mismatch is a 400 here.
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
         let listing = self.hub.listing();
-        Some(listing.listed(listing.catalog.exposed_tool(name)?))
+        listing.listed_named(name)
     }
 
     async fn initialize(

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::api::events;
 use crate::hub::catalog::{ExposedTool, page};
 use crate::hub::error::HubError;
-use crate::hub::filtering::listing::{Listing, SessionView};
+use crate::hub::filtering::listing::{Listing, SessionView, Verdict};
 use crate::hub::lifecycle::Hub;
 use crate::mcp::client::{Answer, CallError, Handle};
 #[allow(deprecated)] // `logging/setLevel`: still in the revisions the hub serves
@@ -47,16 +47,13 @@ impl Hub {
         let settings = self.filtering.settings();
         let allowed = match view {
             Some(view) => view.allows(&settings, listing, exposed),
-            None => listing.allowed.contains(exposed),
+            None => listing.allows(exposed),
         };
         if allowed {
             return Ok(());
         }
-        let category = listing
-            .categories
-            .get(exposed)
-            .map_or("other", |c| c.category.as_str());
-        let why = if listing.allowed.contains(exposed) {
+        let category = listing.category(exposed).unwrap_or("other");
+        let why = if listing.allows(exposed) {
             format!(
                 "this session's categories do not include `{category}`: call {} with your task to change them",
                 crate::hub::filtering::meta::ANALYZE_PROMPT
@@ -194,17 +191,15 @@ impl Hub {
             return page(meta_tools.into_iter().chain(search), from, |t| t);
         }
         let exposed = listing
-            .catalog
-            .tools
-            .iter()
-            .filter(|t| view.allows(&settings, &listing, &t.name))
-            .map(Entry::Backend);
+            .tools()
+            .filter(|(_, verdict)| view.allows_verdict(&settings, &listing, verdict))
+            .map(|(tool, verdict)| Entry::Backend(tool, verdict));
         page(
             meta_tools.iter().map(Entry::Hub).chain(exposed),
             from,
             |entry| match entry {
                 Entry::Hub(tool) => tool.clone(),
-                Entry::Backend(tool) => listing.listed(tool),
+                Entry::Backend(tool, verdict) => listing.listed(tool, verdict),
             },
         )
     }
@@ -505,7 +500,7 @@ impl Hub {
 /// renamed): only the entries of the page asked for are.
 enum Entry<'a> {
     Hub(&'a Tool),
-    Backend(&'a ExposedTool),
+    Backend(&'a ExposedTool, &'a Verdict),
 }
 
 #[cfg(test)]
@@ -539,22 +534,32 @@ mod tests {
     /// Tools `gh__push` (version-control) and `web__fetch` (web), of which the hub-wide
     /// filter lets `allowed` through.
     fn listing(hub: &Hub, allowed: &[&str]) -> Listing {
-        let category = |c: &str| Categorized {
-            category: c.into(),
-            confidence: 1.0,
-            source: Source::Custom,
+        use crate::hub::catalog::{Catalog, Part};
+        let offer = |tool: &str| {
+            let tool = serde_json::json!({"name": tool, "inputSchema": {"type": "object"}});
+            Arc::new(crate::mcp::client::Offer {
+                tools: vec![serde_json::from_value(tool).unwrap()],
+                ..Default::default()
+            })
         };
-        Listing {
-            categories: [
-                ("gh__push".to_owned(), category("version-control")),
-                ("web__fetch".to_owned(), category("web")),
-            ]
-            .into(),
-            allowed: allowed.iter().map(|s| s.to_string()).collect(),
-            filtering_active: true,
-            filter: hub.filtering.settings(),
-            ..Listing::default()
-        }
+        let parts = [("gh", "push", "version-control"), ("web", "fetch", "web")];
+        let catalog = Catalog::build(&parts.map(|(server, tool, _)| Part {
+            server,
+            prefix: server,
+            offer: offer(tool),
+        }));
+        let verdicts = parts
+            .iter()
+            .map(|(server, tool, category)| Verdict {
+                categorized: Categorized {
+                    category: category.to_string(),
+                    confidence: 1.0,
+                    source: Source::Custom,
+                },
+                allowed: allowed.contains(&format!("{server}__{tool}").as_str()),
+            })
+            .collect();
+        Listing::new(catalog, verdicts, true, hub.filtering.settings())
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub mod llm;
 pub mod meta;
 pub mod search;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -40,7 +40,7 @@ use crate::telemetry::metrics::Metrics;
 use cache::Cache;
 use category::{Categorized, Guess, Source};
 use engine::Engine;
-use listing::{Listing, briefs};
+use listing::{Listing, Verdict, briefs};
 
 type OnChange = Box<dyn Fn() + Send + Sync>;
 
@@ -269,11 +269,12 @@ impl Filtering {
         let mut wanted = BTreeMap::new();
         let (mut hits, mut misses) = (0, 0);
         let briefs = briefs(&catalog);
-        let mut categories = HashMap::with_capacity(briefs.len());
+        let mut categories = Vec::with_capacity(briefs.len());
         {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
-            for (exposed, brief) in &briefs {
+            for (tool, brief) in catalog.tools.iter().zip(&briefs) {
+                let exposed = &tool.name;
                 let namespaced = format!("{}__{}", brief.server, brief.name);
                 let custom = settings.custom_mappings.iter().find(|(pattern, _)| {
                     settings::glob_match(pattern, &namespaced)
@@ -310,7 +311,7 @@ impl Filtering {
                         _ => heuristic_answer(g),
                     }
                 };
-                categories.insert(exposed.clone(), c);
+                categories.push(c);
             }
         }
         if hits + misses > 0 {
@@ -321,29 +322,22 @@ impl Filtering {
         }
         let total = catalog.tools.len();
         let active = settings.active(total);
-        let mut allowed = HashSet::with_capacity(total);
-        let server_of: HashMap<&str, &str> = briefs
-            .iter()
-            .map(|(exposed, b)| (exposed.as_str(), b.server.as_str()))
+        let verdicts: Vec<Verdict> = categories
+            .into_iter()
+            .zip(&briefs)
+            .map(|(categorized, brief)| {
+                let allowed =
+                    !active || global_allows(&settings, &brief.server, &categorized.category);
+                Verdict {
+                    categorized,
+                    allowed,
+                }
+            })
             .collect();
-        for tool in &catalog.tools {
-            let name = tool.name.clone();
-            let Some(c) = categories.get(&name) else {
-                continue;
-            };
-            let server = server_of.get(name.as_str()).copied().unwrap_or_default();
-            if !active || global_allows(&settings, server, &c.category) {
-                allowed.insert(name);
-            }
-        }
-        self.metrics.set_tool_counts(total, allowed.len());
-        Listing {
-            catalog,
-            categories,
-            allowed,
-            filtering_active: active,
-            filter: settings,
-        }
+        let listing = Listing::new(catalog, verdicts, active, settings);
+        self.metrics
+            .set_tool_counts(total, listing.exposure().exposed);
+        listing
     }
 
     /// The categories a settings change or the LLM may answer with.
@@ -355,30 +349,30 @@ impl Filtering {
     pub fn stats(&self, listing: &Listing) -> Value {
         let settings = self.settings();
         let total = listing.catalog.tools.len();
-        let exposed = listing.allowed.len();
+        let exposure = listing.exposure();
+        let exposed = exposure.exposed;
         let mut by_category: BTreeMap<&str, usize> = BTreeMap::new();
-        for c in listing.categories.values() {
-            *by_category.entry(c.category.as_str()).or_default() += 1;
+        for (_, v) in listing.tools() {
+            *by_category
+                .entry(v.categorized.category.as_str())
+                .or_default() += 1;
         }
         let tools: Vec<Value> = listing
-            .catalog
-            .tools
-            .iter()
-            .map(|t| {
-                let name = t.name.as_ref();
-                let c = listing.categories.get(name);
+            .tools()
+            .map(|(t, v)| {
+                let name = t.name.as_str();
+                let c = &v.categorized;
                 json!({
                     "name": name,
                     "server": listing.catalog.tool(name).map(|r| r.server.clone()),
-                    "category": c.map(|c| c.category.clone()),
-                    "confidence": c.map(|c| c.confidence),
-                    "source": c.map(|c| c.source),
-                    "exposed": listing.allowed.contains(name),
+                    "category": c.category,
+                    "confidence": c.confidence,
+                    "source": c.source,
+                    "exposed": v.allowed,
                 })
             })
             .collect();
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let exposure = listing.exposure();
         json!({
             "enabled": listing.filtering_active,
             "configuredEnabled": settings.enabled,

@@ -636,7 +636,7 @@ impl Hub {
             .take();
         let per_server = self.emit_offer_changes(previous.as_deref().unwrap_or_default(), &offers);
         *self.built_from.lock().unwrap_or_else(|p| p.into_inner()) = Some(offers);
-        let tools_changed = old.allowed != new.allowed
+        let tools_changed = !old.lets_same_tools_through(&new)
             || old.filtering_active != new.filtering_active
             || old.filter != new.filter
             || !old.shows_same_tools(&new);

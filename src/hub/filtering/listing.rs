@@ -1,7 +1,6 @@
 //! What the hub lists to clients: the catalog with each tool's category and the
 //! filter's verdicts on it, and what one client session may see of that.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -21,29 +20,81 @@ pub const META_CATEGORY: &str = "mcphub/category";
 #[derive(Debug, Default)]
 pub struct Listing {
     pub catalog: Catalog,
-    /// Each tool's category, by exposed name.
-    pub categories: HashMap<String, Categorized>,
-    /// Exposed names the hub-wide filter lets through (all of them when filtering is
-    /// off); prompt-based sessions narrow this further.
-    pub allowed: HashSet<String>,
+    /// One per tool of `catalog.tools`, in the same order. Kept by position rather
+    /// than by name: a `tools/list` page looks at every tool before it, and at 20,000
+    /// tools hashing each name (twice: category, verdict) was a tenth of a page's CPU,
+    /// besides two more copies of every name.
+    verdicts: Vec<Verdict>,
+    allowed: usize,
     pub filtering_active: bool,
     /// The settings these were computed with: a change of them alone (exposure,
     /// prompt-based defaults) changes what sessions see.
     pub filter: Arc<FilterSettings>,
 }
 
+/// One tool's category, and whether the hub-wide filter lets it through (all tools
+/// when filtering is off; prompt-based sessions narrow this further).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub categorized: Categorized,
+    pub allowed: bool,
+}
+
 impl Listing {
+    /// `verdicts` holds one per tool of `catalog.tools`, in its order.
+    pub fn new(
+        catalog: Catalog,
+        verdicts: Vec<Verdict>,
+        filtering_active: bool,
+        filter: Arc<FilterSettings>,
+    ) -> Listing {
+        debug_assert_eq!(catalog.tools.len(), verdicts.len());
+        let allowed = verdicts.iter().filter(|v| v.allowed).count();
+        Listing {
+            catalog,
+            verdicts,
+            allowed,
+            filtering_active,
+            filter,
+        }
+    }
+
+    /// Each tool with its verdict, in the catalog's order.
+    pub fn tools(&self) -> impl Iterator<Item = (&ExposedTool, &Verdict)> {
+        self.catalog.tools.iter().zip(&self.verdicts)
+    }
+
+    /// The verdict on the tool exposed as `exposed`.
+    pub fn verdict(&self, exposed: &str) -> Option<&Verdict> {
+        self.verdicts.get(self.catalog.tool(exposed)?.at)
+    }
+
+    /// The category of the tool exposed as `exposed`.
+    pub fn category(&self, exposed: &str) -> Option<&str> {
+        self.verdict(exposed)
+            .map(|v| v.categorized.category.as_str())
+    }
+
+    /// Whether the hub-wide filter lets the tool exposed as `exposed` through.
+    pub fn allows(&self, exposed: &str) -> bool {
+        self.verdict(exposed).is_some_and(|v| v.allowed)
+    }
+
     /// `tool` as `tools/list` shows it: under its exposed name, its category in its
     /// `_meta`.
-    pub fn listed(&self, tool: &ExposedTool) -> Tool {
+    pub fn listed(&self, tool: &ExposedTool, verdict: &Verdict) -> Tool {
         let mut listed = tool.renamed();
-        if let Some(category) = self.category(&tool.name) {
-            listed
-                .meta
-                .get_or_insert_with(Default::default)
-                .insert(META_CATEGORY.into(), Value::from(category));
-        }
+        listed.meta.get_or_insert_with(Default::default).insert(
+            META_CATEGORY.into(),
+            Value::from(verdict.categorized.category.as_str()),
+        );
         listed
+    }
+
+    /// The tool exposed as `exposed` as `tools/list` shows it.
+    pub fn listed_named(&self, exposed: &str) -> Option<Tool> {
+        let at = self.catalog.tool(exposed)?.at;
+        Some(self.listed(self.catalog.tools.get(at)?, self.verdicts.get(at)?))
     }
 
     /// Whether a client listing tools would see the same in both: the same tools,
@@ -51,43 +102,49 @@ impl Listing {
     pub fn shows_same_tools(&self, other: &Listing) -> bool {
         self.catalog.tools == other.catalog.tools
             && self
-                .catalog
-                .tools
+                .verdicts
                 .iter()
-                .all(|t| self.category(&t.name) == other.category(&t.name))
+                .zip(&other.verdicts)
+                .all(|(a, b)| a.categorized.category == b.categorized.category)
     }
 
-    fn category(&self, exposed: &str) -> Option<&str> {
-        self.categories.get(exposed).map(|c| c.category.as_str())
+    /// Whether the hub-wide filter lets the same tools through in both.
+    pub fn lets_same_tools_through(&self, other: &Listing) -> bool {
+        fn through(l: &Listing) -> impl Iterator<Item = &str> {
+            l.tools()
+                .filter(|(_, v)| v.allowed)
+                .map(|(t, _)| t.name.as_str())
+        }
+        self.allowed == other.allowed && through(self).eq(through(other))
     }
 
     /// What `/api/health` and `/api/metrics` say of the tools exposed.
     pub fn exposure(&self) -> Exposure {
         Exposure::new(
             self.catalog.tools.len(),
-            self.allowed.len(),
+            self.allowed,
             self.filtering_active,
         )
     }
 }
 
-/// Every tool of `catalog` as the categorizers see it (the server's own name), by
-/// exposed name.
-pub fn briefs(catalog: &Catalog) -> Vec<(String, ToolBrief)> {
+/// Every tool of `catalog` as the categorizers see it (the server's own name), in the
+/// catalog's order.
+pub fn briefs(catalog: &Catalog) -> Vec<ToolBrief> {
     catalog
         .tools
         .iter()
-        .filter_map(|t| {
-            let route = catalog.tool(t.name.as_ref())?;
-            Some((
-                t.name.to_string(),
-                ToolBrief {
-                    server: route.server.clone(),
-                    name: route.name.clone(),
-                    description: t.description().to_owned(),
-                    input_schema: Value::Object((*t.definition().input_schema).clone()),
-                },
-            ))
+        .map(|t| {
+            let (server, name) = match catalog.tool(&t.name) {
+                Some(route) => (route.server.clone(), route.name.clone()),
+                None => (String::new(), t.name.clone()),
+            };
+            ToolBrief {
+                server,
+                name,
+                description: t.description().to_owned(),
+                input_schema: Value::Object((*t.definition().input_schema).clone()),
+            }
         })
         .collect()
 }
@@ -102,16 +159,20 @@ pub struct SessionView {
 impl SessionView {
     /// Whether this session may see and call the backend tool `exposed`.
     pub fn allows(&self, s: &FilterSettings, listing: &Listing, exposed: &str) -> bool {
-        if !listing.allowed.contains(exposed) {
+        listing
+            .verdict(exposed)
+            .is_some_and(|v| self.allows_verdict(s, listing, v))
+    }
+
+    /// `allows`, for a tool whose verdict is at hand.
+    pub fn allows_verdict(&self, s: &FilterSettings, listing: &Listing, verdict: &Verdict) -> bool {
+        if !verdict.allowed {
             return false;
         }
         if !(listing.filtering_active && s.mode == Mode::PromptBased) {
             return true;
         }
-        let category = listing
-            .categories
-            .get(exposed)
-            .map_or("other", |c| c.category.as_str());
+        let category = verdict.categorized.category.as_str();
         match &self.categories {
             Some(chosen) => chosen.iter().any(|c| c == category),
             None => match s.default_exposure {

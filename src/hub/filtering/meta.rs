@@ -105,18 +105,12 @@ pub fn search(
         .filter(|t| {
             category.is_none_or(|c| {
                 listing
-                    .categories
-                    .get(&t.name)
-                    .is_some_and(|x| x.category.eq_ignore_ascii_case(c))
+                    .category(&t.name)
+                    .is_some_and(|x| x.eq_ignore_ascii_case(c))
             })
         })
         .collect();
-    let category_of = |t: &ExposedTool| {
-        listing
-            .categories
-            .get(&t.name)
-            .map_or("other".to_owned(), |c| c.category.clone())
-    };
+    let category_of = |t: &ExposedTool| listing.category(&t.name).unwrap_or("other").to_owned();
     let ranked: Vec<(usize, f64)> = if query.trim().is_empty() {
         (0..candidates.len()).map(|i| (i, 0.0)).collect()
     } else {
@@ -158,20 +152,15 @@ pub fn describe(
     visible: impl Fn(&str) -> bool,
     name: &str,
 ) -> Result<Value, String> {
-    let t = listing
-        .catalog
-        .tools
-        .iter()
-        .find(|t| t.name == name && visible(name))
+    let t = visible(name)
+        .then(|| listing.listed_named(name))
+        .flatten()
         .ok_or_else(|| {
             format!("no tool `{name}` is available to this session: search_tools lists the ones that are")
         })?;
-    let mut v = serde_json::to_value(listing.listed(t)).unwrap_or(Value::Null);
+    let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
-        o.insert(
-            "category".into(),
-            json!(listing.categories.get(name).map(|c| c.category.clone())),
-        );
+        o.insert("category".into(), json!(listing.category(name)));
         o.insert(
             "server".into(),
             json!(listing.catalog.tool(name).map(|r| r.server.clone())),
