@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::api::events;
 use crate::hub::catalog::{ExposedTool, page};
 use crate::hub::error::HubError;
-use crate::hub::filtering::listing::{Listing, SessionView, Verdict};
+use crate::hub::filtering::listing::{Listing, SessionView, ToolVerdict};
 use crate::hub::lifecycle::Hub;
 use crate::mcp::client::{Answer, CallError, Handle};
 #[allow(deprecated)] // `logging/setLevel`: still in the revisions the hub serves
@@ -500,7 +500,7 @@ impl Hub {
 /// renamed): only the entries of the page asked for are.
 enum Entry<'a> {
     Hub(&'a Tool),
-    Backend(&'a ExposedTool, &'a Verdict),
+    Backend(&'a ExposedTool, &'a ToolVerdict),
 }
 
 #[cfg(test)]
@@ -550,7 +550,7 @@ mod tests {
         }));
         let verdicts = parts
             .iter()
-            .map(|(server, tool, category)| Verdict {
+            .map(|(server, tool, category)| ToolVerdict {
                 categorized: Categorized {
                     category: category.to_string(),
                     confidence: 1.0,

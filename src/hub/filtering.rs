@@ -40,7 +40,7 @@ use crate::telemetry::metrics::Metrics;
 use cache::Cache;
 use category::{Categorized, Guess, Source};
 use engine::Engine;
-use listing::{Listing, Verdict, briefs};
+use listing::{Listing, ToolVerdict, briefs};
 
 type OnChange = Box<dyn Fn() + Send + Sync>;
 
@@ -322,13 +322,13 @@ impl Filtering {
         }
         let total = catalog.tools.len();
         let active = settings.active(total);
-        let verdicts: Vec<Verdict> = categories
+        let verdicts: Vec<ToolVerdict> = categories
             .into_iter()
             .zip(&briefs)
             .map(|(categorized, brief)| {
                 let allowed =
                     !active || global_allows(&settings, &brief.server, &categorized.category);
-                Verdict {
+                ToolVerdict {
                     categorized,
                     allowed,
                 }

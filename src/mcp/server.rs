@@ -72,9 +72,9 @@ pub struct Replay {
 pub const REPLAY_EVENTS: usize = 256;
 /// Streams kept; the oldest goes first.
 pub const REPLAY_STREAMS: usize = 512;
-/// Bytes of JSON kept in all (escapes aside); past it the oldest streams go first. Answers are kept
-/// whole, and a client that lists a large catalog page after page (1 MB each) would
-/// otherwise have the hub keep 512 of them.
+/// Bytes of JSON kept in all (escapes aside); past it the oldest streams go first.
+/// Answers are kept whole, and a client that lists a large catalog page after page
+/// (1 MB each) would otherwise have the hub keep 512 of them.
 pub const REPLAY_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Default)]

@@ -24,7 +24,7 @@ pub struct Listing {
     /// than by name: a `tools/list` page looks at every tool before it, and at 20,000
     /// tools hashing each name (twice: category, verdict) was a tenth of a page's CPU,
     /// besides two more copies of every name.
-    verdicts: Vec<Verdict>,
+    verdicts: Vec<ToolVerdict>,
     allowed: usize,
     pub filtering_active: bool,
     /// The settings these were computed with: a change of them alone (exposure,
@@ -35,7 +35,7 @@ pub struct Listing {
 /// One tool's category, and whether the hub-wide filter lets it through (all tools
 /// when filtering is off; prompt-based sessions narrow this further).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
+pub struct ToolVerdict {
     pub categorized: Categorized,
     pub allowed: bool,
 }
@@ -44,7 +44,7 @@ impl Listing {
     /// `verdicts` holds one per tool of `catalog.tools`, in its order.
     pub fn new(
         catalog: Catalog,
-        verdicts: Vec<Verdict>,
+        verdicts: Vec<ToolVerdict>,
         filtering_active: bool,
         filter: Arc<FilterSettings>,
     ) -> Listing {
@@ -60,12 +60,12 @@ impl Listing {
     }
 
     /// Each tool with its verdict, in the catalog's order.
-    pub fn tools(&self) -> impl Iterator<Item = (&ExposedTool, &Verdict)> {
+    pub fn tools(&self) -> impl Iterator<Item = (&ExposedTool, &ToolVerdict)> {
         self.catalog.tools.iter().zip(&self.verdicts)
     }
 
     /// The verdict on the tool exposed as `exposed`.
-    pub fn verdict(&self, exposed: &str) -> Option<&Verdict> {
+    pub fn verdict(&self, exposed: &str) -> Option<&ToolVerdict> {
         self.verdicts.get(self.catalog.tool(exposed)?.at)
     }
 
@@ -82,7 +82,7 @@ impl Listing {
 
     /// `tool` as `tools/list` shows it: under its exposed name, its category in its
     /// `_meta`.
-    pub fn listed(&self, tool: &ExposedTool, verdict: &Verdict) -> Tool {
+    pub fn listed(&self, tool: &ExposedTool, verdict: &ToolVerdict) -> Tool {
         let mut listed = tool.renamed();
         listed.meta.get_or_insert_with(Default::default).insert(
             META_CATEGORY.into(),
@@ -165,7 +165,12 @@ impl SessionView {
     }
 
     /// `allows`, for a tool whose verdict is at hand.
-    pub fn allows_verdict(&self, s: &FilterSettings, listing: &Listing, verdict: &Verdict) -> bool {
+    pub fn allows_verdict(
+        &self,
+        s: &FilterSettings,
+        listing: &Listing,
+        verdict: &ToolVerdict,
+    ) -> bool {
         if !verdict.allowed {
             return false;
         }
