@@ -61,6 +61,11 @@ impl ExposedTool {
         self.definition().description.as_deref().unwrap_or_default()
     }
 
+    /// The backend's offer the tool comes from, and its place in the offer's tools.
+    pub fn source(&self) -> (&Arc<Offer>, usize) {
+        (&self.offer, self.at)
+    }
+
     /// The definition under the exposed name: what a client is shown.
     pub fn renamed(&self) -> Tool {
         let mut tool = self.definition().clone();

@@ -25,9 +25,9 @@ pub mod llm;
 pub mod meta;
 pub mod search;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use serde_json::{Value, json};
 
@@ -36,11 +36,12 @@ use crate::config::Placeholders;
 use crate::config::filtering as settings;
 use crate::config::filtering::{Exposure, FilterSettings, Mode};
 use crate::hub::catalog::Catalog;
+use crate::mcp::client::Offer;
 use crate::telemetry::metrics::Metrics;
 use cache::Cache;
 use category::{Categorized, Guess, Source};
 use engine::Engine;
-use listing::{Listing, ToolVerdict, briefs};
+use listing::{Listing, ToolVerdict};
 
 type OnChange = Box<dyn Fn() + Send + Sync>;
 
@@ -67,6 +68,21 @@ pub struct Filtering {
     counted: Mutex<HashSet<String>>,
     /// Asks the hub to rebuild its catalog (new LLM answers change categories).
     on_change: Arc<OnceLock<OnChange>>,
+    /// The heuristic's guesses for each backend's offer, by the offer's address. An
+    /// offer never changes (a new list is a new offer), so its tools are guessed once,
+    /// as it arrives (`prepare`), not again at each rebuild: with 100 servers of 200
+    /// tools the guesses were a fifth of the hub's CPU to ready, all of it after the
+    /// last server had answered.
+    guesses: Mutex<HashMap<usize, OfferGuesses>>,
+}
+
+struct OfferGuesses {
+    /// The offer guessed, held weakly: while the entry lives the offer's allocation is
+    /// not reused, so its address names this offer; the entry goes once the offer has
+    /// (`forget_gone_offers`).
+    offer: Weak<Offer>,
+    server: String,
+    guesses: Arc<[Guess]>,
 }
 
 impl Filtering {
@@ -87,6 +103,7 @@ impl Filtering {
             metrics,
             placeholders,
             counted: Mutex::new(HashSet::new()),
+            guesses: Mutex::default(),
             on_change: Arc::new(OnceLock::new()),
         }
     }
@@ -268,14 +285,21 @@ impl Filtering {
             .map(|e| (e.config.cache_ttl, e.config.confidence_threshold));
         let mut wanted = BTreeMap::new();
         let (mut hits, mut misses) = (0, 0);
-        let briefs = briefs(&catalog);
-        let mut categories = Vec::with_capacity(briefs.len());
+        let mut categories = Vec::with_capacity(catalog.tools.len());
+        let mut servers = Vec::with_capacity(catalog.tools.len());
         {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
-            for (tool, brief) in catalog.tools.iter().zip(&briefs) {
+            // A backend's tools sit together in the catalog: its guesses are looked up
+            // once for all of them.
+            let mut offer_guesses: Option<(*const Offer, Arc<[Guess]>)> = None;
+            for tool in &catalog.tools {
                 let exposed = &tool.name;
-                let namespaced = format!("{}__{}", brief.server, brief.name);
+                let (server, own) = catalog.tool(exposed).map_or(("", exposed.as_str()), |r| {
+                    (r.server.as_str(), r.name.as_str())
+                });
+                servers.push(server);
+                let namespaced = format!("{server}__{own}");
                 let custom = settings.custom_mappings.iter().find(|(pattern, _)| {
                     settings::glob_match(pattern, &namespaced)
                         || settings::glob_match(pattern, exposed)
@@ -287,10 +311,25 @@ impl Filtering {
                         source: Source::Custom,
                     }
                 } else {
-                    let g = heuristic::guess(brief);
+                    let (offer, at) = tool.source();
+                    let guesses = match &offer_guesses {
+                        Some((address, guesses)) if std::ptr::eq(*address, Arc::as_ptr(offer)) => {
+                            guesses.clone()
+                        }
+                        _ => {
+                            let guesses = self.prepare(server, offer);
+                            offer_guesses = Some((Arc::as_ptr(offer), guesses.clone()));
+                            guesses
+                        }
+                    };
+                    let g = guesses
+                        .get(at)
+                        .cloned()
+                        .unwrap_or_else(|| heuristic::guess(&listing::brief(&catalog, tool)));
                     match ttl_threshold {
                         Some((ttl, threshold)) if g.confidence < threshold => {
-                            let key = cache::key(brief);
+                            let brief = listing::brief(&catalog, tool);
+                            let key = cache::key(&brief);
                             let first = counted.insert(key.clone());
                             match cache.get(&key, ttl) {
                                 Some(hit) => {
@@ -303,7 +342,7 @@ impl Filtering {
                                 }
                                 None => {
                                     misses += u64::from(first);
-                                    wanted.insert(key, brief.clone());
+                                    wanted.insert(key, brief);
                                     heuristic_answer(g)
                                 }
                             }
@@ -324,20 +363,68 @@ impl Filtering {
         let active = settings.active(total);
         let verdicts: Vec<ToolVerdict> = categories
             .into_iter()
-            .zip(&briefs)
-            .map(|(categorized, brief)| {
-                let allowed =
-                    !active || global_allows(&settings, &brief.server, &categorized.category);
+            .zip(&servers)
+            .map(|(categorized, server)| {
+                let allowed = !active || global_allows(&settings, server, &categorized.category);
                 ToolVerdict {
                     categorized,
                     allowed,
                 }
             })
             .collect();
+        drop(servers);
+        self.forget_gone_offers();
         let listing = Listing::new(catalog, verdicts, active, settings);
         self.metrics
             .set_tool_counts(total, listing.exposure().exposed);
         listing
+    }
+
+    /// The heuristic's guess for each of `offer`'s tools (served by `server`), made
+    /// now unless they were made already.
+    pub fn prepare(&self, server: &str, offer: &Arc<Offer>) -> Arc<[Guess]> {
+        // The same address is the same offer: the memo's weak reference keeps the
+        // allocation from being reused while the entry exists.
+        let address = Arc::as_ptr(offer) as usize;
+        {
+            let memo = self.guesses.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(g) = memo.get(&address).filter(|g| g.server == server) {
+                return g.guesses.clone();
+            }
+        }
+        // Guessed outside the lock: `apply` may be waiting for it.
+        let guesses: Arc<[Guess]> = offer
+            .tools
+            .iter()
+            .map(|t| {
+                heuristic::guess_text(&heuristic::ToolText {
+                    server,
+                    name: &t.name,
+                    description: t.description.as_deref().unwrap_or_default(),
+                    input_schema: Some(&t.input_schema),
+                })
+            })
+            .collect();
+        self.guesses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                address,
+                OfferGuesses {
+                    offer: Arc::downgrade(offer),
+                    server: server.to_owned(),
+                    guesses: guesses.clone(),
+                },
+            );
+        guesses
+    }
+
+    /// Drops the guesses of offers no backend holds any more.
+    fn forget_gone_offers(&self) {
+        self.guesses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, g| g.offer.strong_count() > 0);
     }
 
     /// The categories a settings change or the LLM may answer with.
@@ -443,6 +530,63 @@ mod tests {
             f.categories_for_prompt("hello")
                 .iter()
                 .all(|(c, _)| c != "observability")
+        );
+    }
+
+    /// A catalog of one server `gh` whose tools are `tools` (name, description).
+    fn offer(tools: &[(&str, &str)]) -> Arc<Offer> {
+        let tools = tools
+            .iter()
+            .map(|(name, description)| {
+                serde_json::from_value(json!({"name": name, "description": description,
+                    "inputSchema": {"type": "object", "properties": {"repo": {}}}}))
+                .unwrap()
+            })
+            .collect();
+        Arc::new(Offer {
+            tools,
+            ..Offer::default()
+        })
+    }
+
+    fn catalog_of(offer: &Arc<Offer>) -> Catalog {
+        Catalog::build(&[crate::hub::catalog::Part {
+            server: "gh",
+            prefix: "gh",
+            offer: offer.clone(),
+        }])
+    }
+
+    #[test]
+    fn an_offer_guessed_ahead_is_categorized_as_a_rebuild_would_and_forgotten_with_it() {
+        let f = filtering(json!({}));
+        let gh = offer(&[
+            ("create_pull_request", "Open a pull request on a repository"),
+            ("weather", "Today's forecast for a city"),
+        ]);
+        let ahead = f.prepare("gh", &gh);
+        assert!(Arc::ptr_eq(&ahead, &f.prepare("gh", &gh)), "guessed twice");
+        let listing = f.apply(catalog_of(&gh));
+        for (tool, verdict) in listing.tools() {
+            let fresh = heuristic::guess(&listing::brief(&listing.catalog, tool));
+            assert_eq!(
+                verdict.categorized.category, fresh.category,
+                "{}",
+                tool.name
+            );
+            assert_eq!(verdict.categorized.confidence, fresh.confidence);
+        }
+        assert_eq!(
+            listing.category("gh__create_pull_request"),
+            Some("version-control")
+        );
+        // Another server's name is another guess (the server's name is evidence).
+        assert!(!Arc::ptr_eq(&ahead, &f.prepare("github", &gh)));
+        drop((listing, gh));
+        f.apply(Catalog::default());
+        assert!(
+            f.guesses.lock().unwrap().is_empty(),
+            "a gone offer's guesses stay"
         );
     }
 }

@@ -513,6 +513,14 @@ impl Hub {
                 // rebuilds in between took 1.4 s of the 1.7 s to ready.
                 if !self.starting() {
                     self.rebuild_catalog_if_offers_changed();
+                } else {
+                    // Meanwhile the tools of the servers that did answer are guessed
+                    // at, so that the last build has only the last server's to guess.
+                    for b in self.backends() {
+                        if b.status() == ServerStatus::Connected {
+                            self.filtering.prepare(&b.name, &b.offer());
+                        }
+                    }
                 }
                 self.check_ready();
             }

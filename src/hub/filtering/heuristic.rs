@@ -165,17 +165,17 @@ const W_PARAM_DESC: f32 = 0.4;
 const MIN_EVIDENCE: f32 = 1.2;
 
 /// The per-category scores of `tool`.
-fn scores(tool: &ToolBrief) -> [f32; CATS] {
+fn scores(tool: &ToolText<'_>) -> [f32; CATS] {
     let mut scores = [0f32; CATS];
     let mut seen = Seen::new();
-    scan(&tool.name, W_NAME, 16, 16, &mut seen, &mut scores);
+    scan(tool.name, W_NAME, 16, 16, &mut seen, &mut scores);
     seen.clear();
-    scan(&tool.server, W_SERVER, 8, 8, &mut seen, &mut scores);
+    scan(tool.server, W_SERVER, 8, 8, &mut seen, &mut scores);
     seen.clear();
-    scan(&tool.description, W_DESC, 16, 320, &mut seen, &mut scores);
+    scan(tool.description, W_DESC, 16, 320, &mut seen, &mut scores);
     if let Some(props) = tool
         .input_schema
-        .get("properties")
+        .and_then(|s| s.get("properties"))
         .and_then(|p| p.as_object())
     {
         let mut seen_names = Seen::new();
@@ -193,6 +193,25 @@ fn scores(tool: &ToolBrief) -> [f32; CATS] {
 /// The category of `tool`. Never fails; an unclear tool is `other` with a low
 /// confidence (the LLM, when configured, gets those).
 pub fn guess(tool: &ToolBrief) -> Guess {
+    guess_text(&ToolText {
+        server: &tool.server,
+        name: &tool.name,
+        description: &tool.description,
+        input_schema: tool.input_schema.as_object(),
+    })
+}
+
+/// What the heuristic reads of a tool, borrowed from wherever the tool is kept.
+pub struct ToolText<'a> {
+    pub server: &'a str,
+    /// The server's own name for it.
+    pub name: &'a str,
+    pub description: &'a str,
+    pub input_schema: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `guess`, for a tool borrowed (no brief made).
+pub fn guess_text(tool: &ToolText<'_>) -> Guess {
     let scores = scores(tool);
     let (mut best, mut best_score, mut second_score) = (OTHER as usize, 0f32, 0f32);
     for (c, &s) in scores.iter().enumerate() {

@@ -128,25 +128,18 @@ impl Listing {
     }
 }
 
-/// Every tool of `catalog` as the categorizers see it (the server's own name), in the
-/// catalog's order.
-pub fn briefs(catalog: &Catalog) -> Vec<ToolBrief> {
-    catalog
-        .tools
-        .iter()
-        .map(|t| {
-            let (server, name) = match catalog.tool(&t.name) {
-                Some(route) => (route.server.clone(), route.name.clone()),
-                None => (String::new(), t.name.clone()),
-            };
-            ToolBrief {
-                server,
-                name,
-                description: t.description().to_owned(),
-                input_schema: Value::Object((*t.definition().input_schema).clone()),
-            }
-        })
-        .collect()
+/// `tool` of `catalog` as the categorizers see it (the server's own name).
+pub fn brief(catalog: &Catalog, tool: &ExposedTool) -> ToolBrief {
+    let (server, name) = match catalog.tool(&tool.name) {
+        Some(route) => (route.server.clone(), route.name.clone()),
+        None => (String::new(), tool.name.clone()),
+    };
+    ToolBrief {
+        server,
+        name,
+        description: tool.description().to_owned(),
+        input_schema: Value::Object((*tool.definition().input_schema).clone()),
+    }
 }
 
 /// What one client session may see and call, beyond the hub-wide filter.
