@@ -533,7 +533,7 @@ mod tests {
         );
     }
 
-    /// A catalog of one server `gh` whose tools are `tools` (name, description).
+    /// An offer of `tools` (name, description), each with a `repo` parameter.
     fn offer(tools: &[(&str, &str)]) -> Arc<Offer> {
         let tools = tools
             .iter()
