@@ -285,8 +285,9 @@ impl Filtering {
             .map(|e| (e.config.cache_ttl, e.config.confidence_threshold));
         let mut wanted = BTreeMap::new();
         let (mut hits, mut misses) = (0, 0);
-        let mut categories = Vec::with_capacity(catalog.tools.len());
-        let mut servers = Vec::with_capacity(catalog.tools.len());
+        let total = catalog.tools.len();
+        let active = settings.active(total);
+        let mut verdicts = Vec::with_capacity(total);
         {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
@@ -298,7 +299,6 @@ impl Filtering {
                 let (server, own) = catalog.tool(exposed).map_or(("", exposed.as_str()), |r| {
                     (r.server.as_str(), r.name.as_str())
                 });
-                servers.push(server);
                 let namespaced = format!("{server}__{own}");
                 let custom = settings.custom_mappings.iter().find(|(pattern, _)| {
                     settings::glob_match(pattern, &namespaced)
@@ -350,7 +350,10 @@ impl Filtering {
                         _ => heuristic_answer(g),
                     }
                 };
-                categories.push(c);
+                verdicts.push(ToolVerdict {
+                    allowed: !active || global_allows(&settings, server, &c.category),
+                    categorized: c,
+                });
             }
         }
         if hits + misses > 0 {
@@ -359,20 +362,6 @@ impl Filtering {
         if let Some(e) = engine {
             e.want(wanted, settings.known_categories());
         }
-        let total = catalog.tools.len();
-        let active = settings.active(total);
-        let verdicts: Vec<ToolVerdict> = categories
-            .into_iter()
-            .zip(&servers)
-            .map(|(categorized, server)| {
-                let allowed = !active || global_allows(&settings, server, &categorized.category);
-                ToolVerdict {
-                    categorized,
-                    allowed,
-                }
-            })
-            .collect();
-        drop(servers);
         self.forget_gone_offers();
         let listing = Listing::new(catalog, verdicts, active, settings);
         self.metrics
