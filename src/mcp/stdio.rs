@@ -10,12 +10,26 @@
 //!
 //! The lines come through [`super::oversize::Limited`], which has already cut any line
 //! over the server's message limit: this reader never holds more than that.
+//!
+//! An answer is read as the result its request asked for (as the other SDKs read
+//! them), not tried against each of the SDK's result shapes in turn: that trial
+//! copies the whole message into a generic tree, then the result into another, and
+//! tests up to 16 shapes before a tool's answer; it was most of what a large
+//! `tools/list` cost the hub to read. Anything the direct read cannot take (an error,
+//! a task, an `input_required` round, a malformed result) is read the SDK's way.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rmcp::RoleClient;
+use rmcp::model::{
+    ClientRequest, JsonRpcMessage, JsonRpcResponse, JsonRpcVersion2_0, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, RequestId, ServerResult,
+};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::Mutex;
@@ -26,6 +40,78 @@ const KEEP: usize = 64 * 1024;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// Requests awaiting an answer that are remembered for the direct read. Past this
+/// many (answers that never came: timed-out calls) the record starts over; a request
+/// it forgot is answered all the same, read the SDK's way.
+const AWAITED_AT_MOST: usize = 1024;
+
+/// The result a request sent to the server is answered with, for the kinds whose
+/// answers are large or frequent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Awaited {
+    Tools,
+    Resources,
+    Templates,
+    Prompts,
+    Call,
+}
+
+impl Awaited {
+    fn of(request: &ClientRequest) -> Option<Awaited> {
+        Some(match request {
+            ClientRequest::ListToolsRequest(_) => Awaited::Tools,
+            ClientRequest::ListResourcesRequest(_) => Awaited::Resources,
+            ClientRequest::ListResourceTemplatesRequest(_) => Awaited::Templates,
+            ClientRequest::ListPromptsRequest(_) => Awaited::Prompts,
+            ClientRequest::CallToolRequest(_) => Awaited::Call,
+            _ => return None,
+        })
+    }
+
+    /// `result` read as this kind's result; `None` when it is not one (or is not
+    /// complete: a task or an `input_required` round), for the SDK to read.
+    fn read(self, result: &str) -> Option<ServerResult> {
+        fn complete(result_type: &Option<rmcp::model::ResultType>) -> bool {
+            result_type.as_ref().is_none_or(|t| t.is_complete())
+        }
+        Some(match self {
+            Awaited::Tools => {
+                let list: ListToolsResult = serde_json::from_str(result).ok()?;
+                complete(&list.result_type).then_some(ServerResult::ListToolsResult(list))?
+            }
+            Awaited::Resources => {
+                let list: ListResourcesResult = serde_json::from_str(result).ok()?;
+                complete(&list.result_type).then_some(ServerResult::ListResourcesResult(list))?
+            }
+            Awaited::Templates => {
+                let list: ListResourceTemplatesResult = serde_json::from_str(result).ok()?;
+                complete(&list.result_type)
+                    .then_some(ServerResult::ListResourceTemplatesResult(list))?
+            }
+            Awaited::Prompts => {
+                let list: ListPromptsResult = serde_json::from_str(result).ok()?;
+                complete(&list.result_type).then_some(ServerResult::ListPromptsResult(list))?
+            }
+            // Its own reader already refuses a result that is not complete.
+            Awaited::Call => ServerResult::CallToolResult(serde_json::from_str(result).ok()?),
+        })
+    }
+}
+
+/// A message's JSON-RPC frame, its result left unread.
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(borrow)]
+    jsonrpc: Option<&'a str>,
+    id: Option<RequestId>,
+    #[serde(borrow)]
+    method: Option<&'a RawValue>,
+    #[serde(borrow)]
+    result: Option<&'a RawValue>,
+    #[serde(borrow)]
+    error: Option<&'a RawValue>,
+}
+
 pub struct Lines<R, W> {
     read: BufReader<R>,
     /// The line being read. It lives here, not in `receive`, because the SDK drops a
@@ -34,6 +120,8 @@ pub struct Lines<R, W> {
     write: Arc<Mutex<Option<W>>>,
     /// Names the server in what is logged.
     server: Arc<str>,
+    /// The requests sent whose answers are read directly, by id.
+    awaited: HashMap<RequestId, Awaited>,
 }
 
 impl<R, W> Lines<R, W>
@@ -47,6 +135,7 @@ where
             line: Vec::new(),
             write: Arc::new(Mutex::new(Some(write))),
             server: server.into(),
+            awaited: HashMap::new(),
         }
     }
 
@@ -73,12 +162,17 @@ where
     }
 
     /// The message on the line just read, if it is one the client should see.
-    fn message(&self) -> Option<RxJsonRpcMessage<RoleClient>> {
+    fn message(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
         let line = self.line.strip_prefix(BOM).unwrap_or(&self.line);
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             return None;
+        }
+        if !self.awaited.is_empty()
+            && let Some(answer) = read_awaited(&mut self.awaited, line)
+        {
+            return Some(answer);
         }
         match serde_json::from_slice(line) {
             Ok(message) => Some(message),
@@ -143,6 +237,29 @@ where
     }
 }
 
+/// `line` read directly when it answers a request in `awaited` with the result that
+/// request asked for. Any answer's request is forgotten here, read or not.
+fn read_awaited(
+    awaited: &mut HashMap<RequestId, Awaited>,
+    line: &[u8],
+) -> Option<RxJsonRpcMessage<RoleClient>> {
+    let frame: Frame = serde_json::from_slice(line).ok()?;
+    if frame.method.is_some() {
+        return None;
+    }
+    let id = frame.id?;
+    let kind = awaited.remove(&id)?;
+    if frame.jsonrpc != Some("2.0") || frame.error.is_some() {
+        return None;
+    }
+    let result = kind.read(frame.result?.get())?;
+    Some(JsonRpcMessage::Response(JsonRpcResponse {
+        jsonrpc: JsonRpcVersion2_0,
+        id,
+        result,
+    }))
+}
+
 async fn write_line<W: AsyncWrite + Unpin>(
     write: &Mutex<Option<W>>,
     bytes: serde_json::Result<Vec<u8>>,
@@ -171,6 +288,14 @@ where
         &mut self,
         item: TxJsonRpcMessage<RoleClient>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        if let JsonRpcMessage::Request(request) = &item
+            && let Some(kind) = Awaited::of(&request.request)
+        {
+            if self.awaited.len() >= AWAITED_AT_MOST {
+                self.awaited.clear();
+            }
+            self.awaited.insert(request.id.clone(), kind);
+        }
         let write = self.write.clone();
         // Serialized now, so the future owns bytes, not the message.
         let bytes = serde_json::to_vec(&item);
@@ -303,6 +428,113 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(answer_id(&lines.receive().await.unwrap()), json!(4));
+    }
+
+    /// Sends `request` as the hub would, answers it with `answer`, and returns what
+    /// the transport reads next beside what the SDK reads from the same line.
+    async fn answered(request: Value, answer: Value) -> (Value, Value) {
+        let (mut lines, mut server, _server_in) = pipe();
+        let request: TxJsonRpcMessage<RoleClient> = serde_json::from_value(request).unwrap();
+        lines.send(request).await.unwrap();
+        server
+            .write_all(format!("{answer}\n").as_bytes())
+            .await
+            .unwrap();
+        let read = lines.receive().await.expect("the answer");
+        assert!(
+            lines.awaited.is_empty(),
+            "the answered request is forgotten"
+        );
+        let sdk: RxJsonRpcMessage<RoleClient> = serde_json::from_value(answer).unwrap();
+        (
+            serde_json::to_value(read).unwrap(),
+            serde_json::to_value(sdk).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_read_as_its_request_asked_and_as_the_sdk_reads_it() {
+        let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+        let call = json!({"jsonrpc": "2.0", "id": "c", "method": "tools/call", "params": {"name": "echo"}});
+        let tools = json!({"tools": [
+            {"name": "echo", "description": "Echoes", "inputSchema": {"type": "object", "properties": {"m": {"type": "string"}}}, "annotations": {"readOnlyHint": true}},
+            {"name": "add", "inputSchema": {"type": "object"}, "_meta": {"x": 1}},
+        ], "nextCursor": "2"});
+        // The request, its answer, and whether the transport reads it directly.
+        let cases = [
+            (
+                &list,
+                json!({"result": tools, "jsonrpc": "2.0", "id": 1}),
+                true,
+            ),
+            (
+                &call,
+                json!({"jsonrpc": "2.0", "id": "c", "result": {"content": [{"type": "text", "text": "hi"}], "isError": false}}),
+                true,
+            ),
+            (
+                &call,
+                json!({"jsonrpc": "2.0", "id": "c", "result": {"content": [], "structuredContent": null}}),
+                true,
+            ),
+            // Not a tool's answer: a task, a round, an error; the SDK's reading stands.
+            (
+                &call,
+                json!({"jsonrpc": "2.0", "id": "c", "result": {"task": {"taskId": "t1", "status": "working", "createdAt": "2026-01-01T00:00:00Z", "lastUpdatedAt": "2026-01-01T00:00:00Z", "ttl": null}}}),
+                false,
+            ),
+            (
+                &call,
+                json!({"jsonrpc": "2.0", "id": "c", "result": {"resultType": "input_required", "inputRequests": {}}}),
+                false,
+            ),
+            (
+                &call,
+                json!({"jsonrpc": "2.0", "id": "c", "error": {"code": -32602, "message": "Unknown tool"}}),
+                false,
+            ),
+            (
+                &list,
+                json!({"jsonrpc": "2.0", "id": 1, "result": {}}),
+                false,
+            ),
+        ];
+        for (request, answer, direct) in cases {
+            let sent: TxJsonRpcMessage<RoleClient> =
+                serde_json::from_value(request.clone()).unwrap();
+            let JsonRpcMessage::Request(sent) = sent else {
+                unreachable!()
+            };
+            let mut awaited =
+                HashMap::from([(sent.id.clone(), Awaited::of(&sent.request).unwrap())]);
+            let line = serde_json::to_vec(&answer).unwrap();
+            assert_eq!(
+                read_awaited(&mut awaited, &line).is_some(),
+                direct,
+                "{answer}"
+            );
+            let (read, sdk) = answered(request.clone(), answer.clone()).await;
+            assert_eq!(read, sdk, "{answer}");
+        }
+        let (read, _) = answered(list, json!({"result": tools, "jsonrpc": "2.0", "id": 1})).await;
+        assert_eq!(read["result"]["tools"][1]["_meta"], json!({"x": 1}));
+    }
+
+    #[tokio::test]
+    async fn requests_never_answered_are_not_remembered_without_bound() {
+        let (mut lines, _server, _server_in) = pipe();
+        for id in 0..AWAITED_AT_MOST * 3 {
+            let call = serde_json::from_value(
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "hang"}}),
+            )
+            .unwrap();
+            lines.send(call).await.unwrap();
+        }
+        assert!(
+            lines.awaited.len() <= AWAITED_AT_MOST,
+            "{}",
+            lines.awaited.len()
+        );
     }
 
     #[tokio::test]
