@@ -16,8 +16,9 @@ use rmcp::model::{
 use rmcp::model::{
     CompleteRequestParams, CompleteResult, CreateMessageRequestParams, CreateMessageResult,
     CreateTaskResult, ElicitRequestParams, ElicitResult, ErrorCode, InputRequest,
-    InputRequiredResult, InputResponses, ListRootsResult, ProtocolVersion, RequestMetaObject,
-    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    InputRequiredResult, InputResponses, ListRootsResult, PaginatedRequestParams, ProtocolVersion,
+    RequestMetaObject, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{
     ClientInitializeError, ClientLifecycleMode, ClientServiceExt, NotificationContext, Peer,
@@ -264,6 +265,79 @@ pub struct ServerIdentity {
     pub has_resources: bool,
     pub has_prompts: bool,
     pub has_logging: bool,
+}
+
+/// Pages past this many in one list are refused: a server whose cursors never end
+/// would otherwise keep the hub listing for good.
+const MAX_PAGES: usize = 1000;
+
+/// An item of one of a backend's four lists: how a page of them is asked for and
+/// read.
+trait Listed: Sized {
+    fn request(params: PaginatedRequestParams) -> ClientRequest;
+    /// The page's items and the next page's cursor.
+    fn page(result: ServerResult) -> Option<(Vec<Self>, Option<String>)>;
+}
+
+macro_rules! listed {
+    ($item:ty, $request:ident, $result:ident, $items:ident) => {
+        impl Listed for $item {
+            fn request(params: PaginatedRequestParams) -> ClientRequest {
+                ClientRequest::$request(rmcp::model::$request::with_param(params))
+            }
+            fn page(result: ServerResult) -> Option<(Vec<Self>, Option<String>)> {
+                match result {
+                    ServerResult::$result(r) => Some((r.$items, r.next_cursor)),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+listed!(Tool, ListToolsRequest, ListToolsResult, tools);
+listed!(
+    Resource,
+    ListResourcesRequest,
+    ListResourcesResult,
+    resources
+);
+listed!(
+    ResourceTemplate,
+    ListResourceTemplatesRequest,
+    ListResourceTemplatesResult,
+    resource_templates
+);
+listed!(Prompt, ListPromptsRequest, ListPromptsResult, prompts);
+
+/// Every page of one of `peer`'s lists, in order. The SDK's `list_all_*` would do
+/// it too, but they copy every page for the SDK's response cache (thrown away
+/// unless the server gives the list a time to live, then kept: the hub, which keeps
+/// the lists itself, would hold them twice, and be answered from the copy when the
+/// server fails) and follow cursors without end.
+async fn list_all<T: Listed>(peer: &Peer<RoleClient>) -> Result<Vec<T>, ServiceError> {
+    let mut items = Vec::new();
+    let mut cursor = None;
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..MAX_PAGES {
+        let params = PaginatedRequestParams::default().with_cursor(cursor);
+        let result = peer.send_request(T::request(params)).await?;
+        let (page, next) = T::page(result).ok_or(ServiceError::UnexpectedResponse)?;
+        items.extend(page);
+        match next {
+            None => return Ok(items),
+            Some(next) if !seen.insert(next.clone()) => {
+                return Err(ServiceError::McpError(McpError::internal_error(
+                    format!("the server gave the cursor {next:?} twice: its list has no end"),
+                    None,
+                )));
+            }
+            next => cursor = next,
+        }
+    }
+    Err(ServiceError::McpError(McpError::internal_error(
+        format!("the server's list goes on past {MAX_PAGES} pages"),
+        None,
+    )))
 }
 
 /// Everything the backend offers. An offer never changes once listed (a refresh lists
@@ -1103,7 +1177,7 @@ impl Handle {
             if !id.has_tools {
                 return Ok(Vec::new());
             }
-            self.peer.list_all_tools().await.map_err(|e| {
+            list_all::<Tool>(&self.peer).await.map_err(|e| {
                 let challenge = challenge_of(&e);
                 ConnectError {
                     message: format!("tools/list: {e}"),
@@ -1128,9 +1202,9 @@ impl Handle {
         // A failing tools/list ends the wait at once; the other three cannot fail.
         let (tools, resources, templates, prompts) = tokio::try_join!(
             tools,
-            optional(id.has_resources, self.peer.list_all_resources()),
-            optional(id.has_resources, self.peer.list_all_resource_templates()),
-            optional(id.has_prompts, self.peer.list_all_prompts()),
+            optional(id.has_resources, list_all::<Resource>(&self.peer)),
+            optional(id.has_resources, list_all::<ResourceTemplate>(&self.peer)),
+            optional(id.has_prompts, list_all::<Prompt>(&self.peer)),
         )?;
         Ok(Offer {
             tools,
@@ -1143,7 +1217,9 @@ impl Handle {
     }
 
     pub async fn tools(&self) -> Result<Vec<Tool>, String> {
-        self.peer.list_all_tools().await.map_err(|e| e.to_string())
+        list_all::<Tool>(&self.peer)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Calls a tool. `on_token` learns the progress token the backend will use for

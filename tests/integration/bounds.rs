@@ -512,3 +512,41 @@ async fn health_stays_small_with_a_catalog_of_thousands_of_tools() {
         .expect_err("a cursor the hub never gave");
     assert!(err.to_string().contains("cursor `x`"), "{err}");
 }
+
+#[tokio::test]
+async fn a_server_whose_list_never_ends_is_reported_not_listed_for_good() {
+    let good = random_name("good");
+    let same = random_name("same");
+    let new = random_name("new");
+    let mut hub = HubBuilder::new()
+        .fixture(&good)
+        .server(&same, fixture(&same, &["--endless-pages", "same"]))
+        .server(&new, fixture(&new, &["--endless-pages", "new"]))
+        .spawn()
+        .await;
+    hub.wait_listening().await;
+    hub.wait_connected(&good).await;
+    let h = hub
+        .wait_health("both endless servers reported", |h| {
+            RunningHub::server(h, &same)["error"].is_string()
+                && RunningHub::server(h, &new)["error"].is_string()
+        })
+        .await;
+    let said = |name: &str| {
+        RunningHub::server(&h, name)["error"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        said(&same).contains("cursor \"1\" twice"),
+        "{}",
+        said(&same)
+    );
+    assert!(said(&new).contains("past 1000 pages"), "{}", said(&new));
+    assert_ne!(RunningHub::server(&h, &same)["status"], "connected");
+    // The others' tools are served all the same.
+    let tools = hub.mcp().await.tool_names().await;
+    assert!(tools.contains(&format!("{good}__echo")), "{tools:?}");
+    assert!(!tools.iter().any(|t| t.contains("page_")), "{tools:?}");
+}
