@@ -57,7 +57,10 @@ pub struct Marketplace {
     url: String,
     readme_base: String,
     cache_file: PathBuf,
-    client: reqwest::Client,
+    /// Made at the first fetch: a client reads and parses the system's whole
+    /// certificate store (some 150 files here), which a hub whose marketplace is never
+    /// asked would pay for at every start, in time and resident memory.
+    client: std::sync::OnceLock<reqwest::Client>,
     /// Held across a fetch, so that concurrent requests fetch once.
     cache: Mutex<Option<Cache>>,
     /// When a fetch last failed: while a kept copy answers, the registry is not
@@ -78,11 +81,7 @@ impl Marketplace {
             url,
             readme_base,
             cache_file,
-            client: reqwest::Client::builder()
-                .timeout(FETCH_TIMEOUT)
-                .user_agent(concat!("mcphub/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .unwrap_or_default(),
+            client: std::sync::OnceLock::new(),
             cache: Mutex::new(None),
             failed_at: std::sync::Mutex::new(None),
         }
@@ -177,9 +176,19 @@ impl Marketplace {
         }
     }
 
+    fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(FETCH_TIMEOUT)
+                .user_agent(concat!("mcphub/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default()
+        })
+    }
+
     async fn fetch(&self) -> Result<Registry, String> {
         let resp = self
-            .client
+            .client()
             .get(&self.url)
             .send()
             .await
@@ -201,7 +210,7 @@ impl Marketplace {
         let (owner, repo) = github_repo(repo_url)?;
         for branch in ["main", "master"] {
             let url = format!("{}/{owner}/{repo}/{branch}/README.md", self.readme_base);
-            match self.client.get(&url).send().await {
+            match self.client().get(&url).send().await {
                 Ok(r) if r.status().is_success() => return r.text().await.ok(),
                 Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => continue,
                 Ok(r) => {
