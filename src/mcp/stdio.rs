@@ -169,13 +169,27 @@ where
         if line.is_empty() {
             return None;
         }
+        // A line without a `"result"` key cannot be a result: notifications (a log
+        // flood during a call) go straight to the SDK's reading.
         if !self.awaited.is_empty()
+            && memchr::memmem::find(line, b"\"result\"").is_some()
             && let Some(answer) = read_awaited(&mut self.awaited, line)
         {
             return Some(answer);
         }
         match serde_json::from_slice(line) {
-            Ok(message) => Some(message),
+            Ok(message) => {
+                // An answer read this way (an error, say) ends its request's wait too.
+                let answered = match &message {
+                    JsonRpcMessage::Response(r) => Some(&r.id),
+                    JsonRpcMessage::Error(e) => e.id.as_ref(),
+                    _ => None,
+                };
+                if let Some(id) = answered {
+                    self.awaited.remove(id);
+                }
+                Some(message)
+            }
             Err(e) => self.unreadable(line, e),
         }
     }
