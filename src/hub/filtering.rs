@@ -299,7 +299,10 @@ impl Filtering {
                 let (server, own) = catalog.tool(exposed).map_or(("", exposed.as_str()), |r| {
                     (r.server.as_str(), r.name.as_str())
                 });
-                let namespaced = format!("{server}__{own}");
+                // The namespaced name is made only when there is a mapping to match.
+                let namespaced = (!settings.custom_mappings.is_empty())
+                    .then(|| format!("{server}__{own}"))
+                    .unwrap_or_default();
                 let custom = settings.custom_mappings.iter().find(|(pattern, _)| {
                     settings::glob_match(pattern, &namespaced)
                         || settings::glob_match(pattern, exposed)
