@@ -300,9 +300,11 @@ impl Filtering {
                     (r.server.as_str(), r.name.as_str())
                 });
                 // The namespaced name is made only when there is a mapping to match.
-                let namespaced = (!settings.custom_mappings.is_empty())
-                    .then(|| format!("{server}__{own}"))
-                    .unwrap_or_default();
+                let namespaced = if settings.custom_mappings.is_empty() {
+                    String::new()
+                } else {
+                    format!("{server}__{own}")
+                };
                 let custom = settings.custom_mappings.iter().find(|(pattern, _)| {
                     settings::glob_match(pattern, &namespaced)
                         || settings::glob_match(pattern, exposed)
