@@ -1,6 +1,5 @@
 //! Small pieces with no domain: used anywhere, importing nothing of the crate.
 
-pub mod json_compact;
 pub mod json_len;
 pub mod memory;
 pub mod rate;

@@ -277,19 +277,11 @@ trait Listed: Sized {
     fn request(params: PaginatedRequestParams) -> ClientRequest;
     /// The page's items and the next page's cursor.
     fn page(result: ServerResult) -> Option<(Vec<Self>, Option<String>)>;
-    /// Made ready to be kept for as long as the server's offer stands.
-    fn settle(&mut self);
 }
 
 macro_rules! listed {
     ($item:ty, $request:ident, $result:ident, $items:ident) => {
-        listed!($item, $request, $result, $items, |_: &mut $item| {});
-    };
-    ($item:ty, $request:ident, $result:ident, $items:ident, $settle:expr) => {
         impl Listed for $item {
-            fn settle(&mut self) {
-                ($settle)(self)
-            }
             fn request(params: PaginatedRequestParams) -> ClientRequest {
                 ClientRequest::$request(rmcp::model::$request::with_param(params))
             }
@@ -302,20 +294,7 @@ macro_rules! listed {
         }
     };
 }
-listed!(
-    Tool,
-    ListToolsRequest,
-    ListToolsResult,
-    tools,
-    |tool: &mut Tool| {
-        // Fresh from the wire, so not shared yet: `get_mut` finds each schema unique.
-        for schema in std::iter::once(&mut tool.input_schema).chain(&mut tool.output_schema) {
-            if let Some(schema) = Arc::get_mut(schema) {
-                crate::util::json_compact::compact_map(schema);
-            }
-        }
-    }
-);
+listed!(Tool, ListToolsRequest, ListToolsResult, tools);
 listed!(
     Resource,
     ListResourcesRequest,
@@ -345,10 +324,7 @@ async fn list_all<T: Listed>(peer: &Peer<RoleClient>) -> Result<Vec<T>, ServiceE
         let (page, next) = T::page(result).ok_or(ServiceError::UnexpectedResponse)?;
         items.extend(page);
         match next {
-            None => {
-                items.iter_mut().for_each(T::settle);
-                return Ok(items);
-            }
+            None => return Ok(items),
             Some(next) if !seen.insert(next.clone()) => {
                 return Err(ServiceError::McpError(McpError::internal_error(
                     format!("the server gave the cursor {next:?} twice: its list has no end"),
