@@ -71,27 +71,19 @@ impl Awaited {
     /// `result` read as this kind's result; `None` when it is not one (or is not
     /// complete: a task or an `input_required` round), for the SDK to read.
     fn read(self, result: &str) -> Option<ServerResult> {
-        fn complete(result_type: &Option<rmcp::model::ResultType>) -> bool {
-            result_type.as_ref().is_none_or(|t| t.is_complete())
+        // A list's result, when complete.
+        macro_rules! list {
+            ($result:ident) => {{
+                let list: $result = serde_json::from_str(result).ok()?;
+                let complete = list.result_type.as_ref().is_none_or(|t| t.is_complete());
+                complete.then_some(ServerResult::$result(list))?
+            }};
         }
         Some(match self {
-            Awaited::Tools => {
-                let list: ListToolsResult = serde_json::from_str(result).ok()?;
-                complete(&list.result_type).then_some(ServerResult::ListToolsResult(list))?
-            }
-            Awaited::Resources => {
-                let list: ListResourcesResult = serde_json::from_str(result).ok()?;
-                complete(&list.result_type).then_some(ServerResult::ListResourcesResult(list))?
-            }
-            Awaited::Templates => {
-                let list: ListResourceTemplatesResult = serde_json::from_str(result).ok()?;
-                complete(&list.result_type)
-                    .then_some(ServerResult::ListResourceTemplatesResult(list))?
-            }
-            Awaited::Prompts => {
-                let list: ListPromptsResult = serde_json::from_str(result).ok()?;
-                complete(&list.result_type).then_some(ServerResult::ListPromptsResult(list))?
-            }
+            Awaited::Tools => list!(ListToolsResult),
+            Awaited::Resources => list!(ListResourcesResult),
+            Awaited::Templates => list!(ListResourceTemplatesResult),
+            Awaited::Prompts => list!(ListPromptsResult),
             // Its own reader already refuses a result that is not complete.
             Awaited::Call => ServerResult::CallToolResult(serde_json::from_str(result).ok()?),
         })
@@ -517,7 +509,7 @@ mod tests {
             let sent: TxJsonRpcMessage<RoleClient> =
                 serde_json::from_value(request.clone()).unwrap();
             let JsonRpcMessage::Request(sent) = sent else {
-                unreachable!()
+                panic!("{request} is a request")
             };
             let mut awaited =
                 HashMap::from([(sent.id.clone(), Awaited::of(&sent.request).unwrap())]);
