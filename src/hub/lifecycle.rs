@@ -47,6 +47,10 @@ pub struct HubOptions {
 
 /// `--startup-timeout`'s default: long enough for `npx`/`uvx` servers already in their
 /// caches, short enough that a client's request does not give up first.
+/// The least time between two re-reads of one server's lists while it keeps saying
+/// they changed: short enough that clients see the last list promptly.
+const REREAD_SPACING: std::time::Duration = std::time::Duration::from_millis(50);
+
 pub const DEFAULT_STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub struct Hub {
@@ -553,7 +557,9 @@ impl Hub {
     }
 
     /// A backend's list changed: its offer is re-read, one re-read at a time however
-    /// many notices come meanwhile (`Backend::refresh_again`).
+    /// many notices come meanwhile (`Backend::refresh_again`), and the next one no
+    /// sooner than `REREAD_SPACING` after: a flood costs re-reads by its length, not
+    /// by how fast the server answers (each re-read rebuilds the whole catalog).
     fn on_notice(self: &Arc<Self>, server: &str, _: Notice) {
         if let Some(b) = self.backend(server)
             && b.offer_changed()
@@ -568,6 +574,7 @@ impl Hub {
                     if !b.refresh_again() {
                         break;
                     }
+                    tokio::time::sleep(REREAD_SPACING).await;
                 }
             });
         }

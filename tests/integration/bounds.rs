@@ -526,12 +526,7 @@ async fn a_server_whose_list_never_ends_is_reported_not_listed_for_good() {
         .await;
     hub.wait_listening().await;
     hub.wait_connected(&good).await;
-    let h = hub
-        .wait_health("both endless servers reported", |h| {
-            RunningHub::server(h, &same)["error"].is_string()
-                && RunningHub::server(h, &new)["error"].is_string()
-        })
-        .await;
+    let h = hub.wait_reported(&[&same, &new]).await;
     let said = |name: &str| {
         RunningHub::server(&h, name)["error"]
             .as_str()

@@ -52,11 +52,7 @@ async fn a_server_that_exits_at_start_is_reported_and_does_not_hold_the_others_b
         .await;
     hub.wait_listening().await;
     hub.wait_connected(&good).await;
-    let h = hub
-        .wait_health("bad reported", |h| {
-            RunningHub::server(h, &bad)["error"].is_string()
-        })
-        .await;
+    let h = hub.wait_reported(&[&bad]).await;
     assert_eq!(RunningHub::server(&h, &good)["status"], "connected");
     let b = RunningHub::server(&h, &bad);
     assert_ne!(b["status"], "connected");
@@ -467,13 +463,7 @@ async fn remote_backends_that_answer_500_or_refuse_connections_are_reported() {
         .server("refused", json!({"url": refused}))
         .start()
         .await;
-    let h = hub
-        .wait_health("both remote failures reported", |h| {
-            ["five-hundred", "refused"]
-                .iter()
-                .all(|n| RunningHub::server(h, n)["error"].is_string())
-        })
-        .await;
+    let h = hub.wait_reported(&["five-hundred", "refused"]).await;
     let five = RunningHub::server(&h, "five-hundred");
     assert_eq!(five["status"], "disconnected", "{five}");
     assert!(five["error"].as_str().unwrap().contains("500"), "{five}");

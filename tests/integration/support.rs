@@ -357,6 +357,16 @@ impl RunningHub {
         RunningHub::server(&h, name).clone()
     }
 
+    /// The health once each of `names` is reported with an error.
+    pub async fn wait_reported(&self, names: &[&str]) -> Value {
+        self.wait_health(&format!("{names:?} reported with an error"), |h| {
+            names
+                .iter()
+                .all(|n| RunningHub::server(h, n)["error"].is_string())
+        })
+        .await
+    }
+
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
         let pid = self.child.id().expect("hub still running") as i32;
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
