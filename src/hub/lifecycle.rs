@@ -47,11 +47,11 @@ pub struct HubOptions {
 
 /// `--startup-timeout`'s default: long enough for `npx`/`uvx` servers already in their
 /// caches, short enough that a client's request does not give up first.
+pub const DEFAULT_STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The least time between two re-reads of one server's lists while it keeps saying
 /// they changed: short enough that clients see the last list promptly.
 const REREAD_SPACING: std::time::Duration = std::time::Duration::from_millis(50);
-
-pub const DEFAULT_STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub struct Hub {
     pub options: HubOptions,
