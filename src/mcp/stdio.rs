@@ -47,7 +47,7 @@ const AWAITED_AT_MOST: usize = 1024;
 
 /// The result a request sent to the server is answered with, for the kinds whose
 /// answers are large or frequent.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy)]
 enum Awaited {
     Tools,
     Resources,
@@ -163,27 +163,30 @@ where
         }
         // A line without a `"result"` key cannot be a result: notifications (a log
         // flood during a call) go straight to the SDK's reading.
-        if !self.awaited.is_empty()
-            && memchr::memmem::find(line, b"\"result\"").is_some()
-            && let Some(answer) = read_awaited(&mut self.awaited, line)
-        {
-            return Some(answer);
+        let may_be_direct =
+            !self.awaited.is_empty() && memchr::memmem::find(line, b"\"result\"").is_some();
+        let direct = if may_be_direct {
+            read_awaited(&self.awaited, line)
+        } else {
+            None
+        };
+        let message = match direct {
+            Some(answer) => Some(answer),
+            None => match serde_json::from_slice(line) {
+                Ok(message) => Some(message),
+                Err(e) => self.unreadable(line, e),
+            },
+        };
+        // Any answer, however it was read, ends its request's wait.
+        let answered = match &message {
+            Some(JsonRpcMessage::Response(r)) => Some(&r.id),
+            Some(JsonRpcMessage::Error(e)) => e.id.as_ref(),
+            _ => None,
+        };
+        if let Some(id) = answered {
+            self.awaited.remove(id);
         }
-        match serde_json::from_slice(line) {
-            Ok(message) => {
-                // An answer read this way (an error, say) ends its request's wait too.
-                let answered = match &message {
-                    JsonRpcMessage::Response(r) => Some(&r.id),
-                    JsonRpcMessage::Error(e) => e.id.as_ref(),
-                    _ => None,
-                };
-                if let Some(id) = answered {
-                    self.awaited.remove(id);
-                }
-                Some(message)
-            }
-            Err(e) => self.unreadable(line, e),
-        }
+        message
     }
 
     /// A line that is not a message the SDK reads. Not JSON (a server's stray
@@ -244,20 +247,17 @@ where
 }
 
 /// `line` read directly when it answers a request in `awaited` with the result that
-/// request asked for. Any answer's request is forgotten here, read or not.
+/// request asked for.
 fn read_awaited(
-    awaited: &mut HashMap<RequestId, Awaited>,
+    awaited: &HashMap<RequestId, Awaited>,
     line: &[u8],
 ) -> Option<RxJsonRpcMessage<RoleClient>> {
     let frame: Frame = serde_json::from_slice(line).ok()?;
-    if frame.method.is_some() {
+    if frame.method.is_some() || frame.jsonrpc != Some("2.0") || frame.error.is_some() {
         return None;
     }
     let id = frame.id?;
-    let kind = awaited.remove(&id)?;
-    if frame.jsonrpc != Some("2.0") || frame.error.is_some() {
-        return None;
-    }
+    let kind = *awaited.get(&id)?;
     let result = kind.read(frame.result?.get())?;
     Some(JsonRpcMessage::Response(JsonRpcResponse {
         jsonrpc: JsonRpcVersion2_0,
@@ -511,14 +511,9 @@ mod tests {
             let JsonRpcMessage::Request(sent) = sent else {
                 panic!("{request} is a request")
             };
-            let mut awaited =
-                HashMap::from([(sent.id.clone(), Awaited::of(&sent.request).unwrap())]);
+            let awaited = HashMap::from([(sent.id.clone(), Awaited::of(&sent.request).unwrap())]);
             let line = serde_json::to_vec(&answer).unwrap();
-            assert_eq!(
-                read_awaited(&mut awaited, &line).is_some(),
-                direct,
-                "{answer}"
-            );
+            assert_eq!(read_awaited(&awaited, &line).is_some(), direct, "{answer}");
             let (read, sdk) = answered(request.clone(), answer.clone()).await;
             assert_eq!(read, sdk, "{answer}");
         }
