@@ -78,7 +78,8 @@ impl Hub {
     }
 
     /// A tool call by exposed name from an MCP client: refused when the tool is
-    /// unknown or filtered out for that session, else routed to its backend.
+    /// unknown or filtered out for that session, else routed to its backend (an
+    /// unlisted name to the server whose namespace holds it).
     ///
     /// A stateless (2026-07-28) caller of a 2025-era backend is bridged: the call runs
     /// on while the backend's requests go to the client as `input_required` rounds,
@@ -98,30 +99,37 @@ impl Hub {
         let exposed = params.name.to_string();
         let exposed = exposed.as_str();
         let listing = self.listing();
-        let route =
-            listing
-                .catalog
-                .tool(exposed)
-                .cloned()
-                .ok_or_else(|| HubError::UnknownTool {
-                    tool: exposed.to_owned(),
-                })?;
-        self.authorize(&listing, exposed, Some(view))?;
+        let (server, name) = match listing.catalog.tool(exposed) {
+            Some(route) => {
+                self.authorize(&listing, exposed, Some(view))?;
+                (route.server.clone(), route.name.clone())
+            }
+            // A tool added since the hub last read its server's list (a client told
+            // of the change may call it before the re-read lands), or one the server
+            // does not list: the server that owns the namespace answers, as it would
+            // directly. A filter cannot judge a tool it has not seen, so with one on
+            // the name stays unknown.
+            None => match listing.catalog.unlisted_tool(exposed) {
+                Some((server, name)) if !listing.filtering_active => {
+                    (server.to_owned(), name.to_owned())
+                }
+                _ => {
+                    return Err(HubError::UnknownTool {
+                        tool: exposed.to_owned(),
+                    });
+                }
+            },
+        };
         drop(listing);
-        params.name = route.name.clone().into();
+        params.name = name.into();
         // A 2025-era caller is served in its own era by every backend.
-        if caller.modern.is_none() || self.handle(&route.server)?.0.serves_era_of(&caller) {
-            return self
-                .call_backend_tool(&route.server, params, caller, None)
-                .await;
+        if caller.modern.is_none() || self.handle(&server)?.0.serves_era_of(&caller) {
+            return self.call_backend_tool(&server, params, caller, None).await;
         }
         let (asks, questions) = crate::mcp::rounds::channel();
         caller.rounds = Some(asks);
         let hub = self.clone();
-        let call = async move {
-            hub.call_backend_tool(&route.server, params, caller, None)
-                .await
-        };
+        let call = async move { hub.call_backend_tool(&server, params, caller, None).await };
         bridged(self.rounds.start(questions, call).await)
     }
 

@@ -99,6 +99,9 @@ pub struct Catalog {
     resource_servers: Vec<String>,
     /// `<prefix>__` → server, for URIs in mcp-hub's form (`<server>__<uri>`).
     resource_prefixes: HashMap<String, String>,
+    /// Every connected server's tool namespace, `<prefix>__` (empty for a server
+    /// exposed without one) → server: who owns a name the hub has not listed.
+    tool_namespaces: Vec<(String, String)>,
     pub collisions: Vec<String>,
 }
 
@@ -116,6 +119,13 @@ impl Catalog {
         let mut tool_names = HashSet::new();
         let mut prompt_names = HashSet::new();
         for part in parts {
+            // Sanitized as the names in it are.
+            let namespace = if part.prefix.is_empty() {
+                String::new()
+            } else {
+                exposed_name(part.prefix, "")
+            };
+            c.tool_namespaces.push((namespace, part.server.to_owned()));
             for (at, tool) in part.offer.tools.iter().enumerate() {
                 let exposed = unique_name(
                     &exposed_name(part.prefix, &tool.name),
@@ -200,6 +210,27 @@ impl Catalog {
 
     pub fn tool(&self, exposed: &str) -> Option<&Route> {
         self.tool_routes.get(exposed)
+    }
+
+    /// The server whose namespace holds `exposed`, a name no server listed, and the
+    /// name to call it by there: the server with the longest `<prefix>__` it starts
+    /// with, else the one server exposed without a prefix. None when no server's
+    /// namespace holds it, or two unprefixed servers could.
+    pub fn unlisted_tool<'n>(&self, exposed: &'n str) -> Option<(&str, &'n str)> {
+        let prefixed = self
+            .tool_namespaces
+            .iter()
+            .filter(|(ns, _)| !ns.is_empty() && exposed.len() > ns.len())
+            .filter(|(ns, _)| exposed.starts_with(ns.as_str()))
+            .max_by_key(|(ns, _)| ns.len());
+        if let Some((ns, server)) = prefixed {
+            return Some((server, &exposed[ns.len()..]));
+        }
+        let mut unprefixed = self.tool_namespaces.iter().filter(|(ns, _)| ns.is_empty());
+        match (unprefixed.next(), unprefixed.next()) {
+            (Some((_, server)), None) => Some((server, exposed)),
+            _ => None,
+        }
     }
 
     /// The exposed tool named `exposed`.
@@ -375,6 +406,23 @@ mod tests {
         assert_eq!(long.len(), MAX_NAME_LEN);
         let other = exposed_name("a-very-long-server-name-indeed", &"x".repeat(81));
         assert_ne!(long, other, "truncated names keep distinct hashes");
+    }
+
+    #[test]
+    fn a_name_no_server_listed_belongs_to_the_namespace_it_is_in() {
+        let c = Catalog::build(&[
+            part("git", "git", &["log"]),
+            part("git hub", "git hub", &[]),
+            part("time", "", &["now"]),
+        ]);
+        assert_eq!(c.unlisted_tool("git__blame"), Some(("git", "blame")));
+        assert_eq!(c.unlisted_tool("git_hub__pr"), Some(("git hub", "pr")));
+        assert_eq!(c.unlisted_tool("zone"), Some(("time", "zone")));
+        assert_eq!(c.unlisted_tool("git__"), Some(("time", "git__")));
+        let two_unprefixed = Catalog::build(&[part("a", "", &[]), part("b", "", &[])]);
+        assert_eq!(two_unprefixed.unlisted_tool("zone"), None);
+        let all_prefixed = Catalog::build(&[part("git", "git", &["log"])]);
+        assert_eq!(all_prefixed.unlisted_tool("blame"), None);
     }
 
     #[test]

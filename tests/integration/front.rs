@@ -109,6 +109,50 @@ async fn unknown_tool_is_an_invalid_params_error_naming_the_tool() {
 }
 
 #[tokio::test]
+async fn a_name_in_a_servers_namespace_that_it_did_not_list_is_the_servers_to_answer() {
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    let client = hub.mcp().await;
+    assert!(
+        !client
+            .tool_names()
+            .await
+            .contains(&format!("{a}__unlisted"))
+    );
+    let text = client.call_text(&format!("{a}__unlisted"), json!({})).await;
+    assert_eq!(text, format!("{a} answers a tool it does not list"));
+    // A name the server does not know either: the server's own error, passed on.
+    let err = client
+        .call(&format!("{a}__missing"), json!({}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no tool missing"), "{err}");
+
+    // A filter cannot judge a tool it never saw: with one on, the name stays unknown.
+    let filtered = HubBuilder::new()
+        .fixture(&a)
+        .top(
+            "toolFiltering",
+            json!({"enabled": true, "mode": "server-allowlist",
+                   "serverFilter": {"mode": "allowlist", "servers": [&a]}}),
+        )
+        .start()
+        .await;
+    let client = filtered.mcp().await;
+    assert!(client.tool_names().await.contains(&format!("{a}__echo")));
+    let err = client
+        .call(&format!("{a}__unlisted"), json!({}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown tool") && err.contains("-32602"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn backend_progress_reaches_the_client_that_made_the_call() {
     let a = random_name("a");
     let hub = HubBuilder::new().fixture(&a).start().await;
