@@ -1,7 +1,7 @@
 //! Backends: one supervisor task per configured server that connects it, watches it,
 //! and reconnects it with exponential backoff and jitter when it dies.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -56,6 +56,9 @@ pub struct Backend {
     offer_stale: AtomicBool,
     /// A re-read of the offer after list_changed notices is under way.
     refreshing: AtomicBool,
+    /// The kinds of list (`Notice::bit`) the server said changed since the hub last
+    /// took them: clients are told of those even when a re-read shows the same list.
+    announced: AtomicU8,
     /// A sign-in (OAuth) handed out and not completed yet.
     sign_in: Mutex<Option<Arc<crate::mcp::oauth::SignIn>>>,
     /// A call's refusal (`WWW-Authenticate`) that asks for a new sign-in, and the
@@ -107,6 +110,7 @@ impl Backend {
             stop: CancellationToken::new(),
             offer_stale: AtomicBool::new(false),
             refreshing: AtomicBool::new(false),
+            announced: AtomicU8::new(0),
             kick: Notify::new(),
             paused: Mutex::new(false),
             sign_in: Mutex::new(None),
@@ -354,9 +358,15 @@ impl Backend {
     /// fetches it once connected (servers announce list changes as they start, before
     /// there is an offer to refresh). The flag is set before the status is read, and
     /// the supervisor reads it after setting the status: one of them sees the other.
-    pub fn offer_changed(&self) -> bool {
+    pub fn offer_changed(&self, notice: Notice) -> bool {
+        self.announced.fetch_or(notice.bit(), Ordering::SeqCst);
         self.offer_stale.store(true, Ordering::SeqCst);
         self.status() == ServerStatus::Connected && !self.refreshing.swap(true, Ordering::SeqCst)
+    }
+
+    /// The kinds of list the server said changed since this was last called.
+    pub fn take_announced(&self) -> u8 {
+        self.announced.swap(0, Ordering::SeqCst)
     }
 
     /// Ends a re-read started by `offer_changed`; true when notices came during it, so
@@ -421,6 +431,7 @@ impl Backend {
             });
             // What a previous connection announced is in the new one's first offer.
             self.offer_stale.store(false, Ordering::SeqCst);
+            self.announced.store(0, Ordering::SeqCst);
             changed();
             tracing::info!(event = events::SERVER_STARTING, server = %self.name, transport = self.entry.transport_kind(), "starting server {}", self.name);
             let connected = tokio::select! {

@@ -560,17 +560,18 @@ impl Hub {
     /// many notices come meanwhile (`Backend::refresh_again`), and the next one no
     /// sooner than `REREAD_SPACING` after: a flood costs re-reads by its length, not
     /// by how fast the server answers (each re-read rebuilds the whole catalog).
-    fn on_notice(self: &Arc<Self>, server: &str, _: Notice) {
+    fn on_notice(self: &Arc<Self>, server: &str, notice: Notice) {
         if let Some(b) = self.backend(server)
-            && b.offer_changed()
+            && b.offer_changed(notice)
         {
             let hub = self.clone();
             tokio::spawn(async move {
                 loop {
+                    let announced = b.take_announced();
                     if let Err(e) = b.refresh_offer().await {
                         tracing::warn!(server = %b.name, error = %e, "refreshing the offer of {} failed: {e}", b.name);
                     }
-                    hub.rebuild_catalog();
+                    hub.rebuild(true, announced);
                     if !b.refresh_again() {
                         break;
                     }
@@ -582,7 +583,7 @@ impl Hub {
 
     /// Rebuilds the aggregated catalog and tells clients what changed.
     pub fn rebuild_catalog(&self) {
-        self.rebuild(true);
+        self.rebuild(true, 0);
     }
 
     /// Whether the hub is in its first start, within the start-up timeout.
@@ -602,10 +603,15 @@ impl Hub {
 
     /// Rebuilds only when a server connected, went away or got a new offer.
     fn rebuild_catalog_if_offers_changed(&self) {
-        self.rebuild(false);
+        self.rebuild(false, 0);
     }
 
-    fn rebuild(&self, always: bool) {
+    /// `announced`: the kinds of list (`Notice::bit`) a server said changed, told to
+    /// clients even when the rebuilt catalog shows them the same (a tool added and
+    /// removed again, a change the comparison does not see): the server knows its
+    /// lists better than the hub's comparison does. mcp-hub's events stay for what
+    /// changed.
+    fn rebuild(&self, always: bool, announced: u8) {
         let _one_at_a_time = self.rebuilding.lock().unwrap_or_else(|p| p.into_inner());
         let offers: Vec<CatalogInput> = self
             .backends()
@@ -661,16 +667,17 @@ impl Hub {
         // A server coming or going is told by `servers_updated` and `server_status`,
         // as mcp-hub tells it. Only a change of what the filter lets through, with the
         // same tools, is told as a tool list change without a server (mcphub's own).
-        if tools_changed {
+        let said = |notice: Notice| announced & notice.bit() != 0;
+        if tools_changed || said(Notice::ToolsChanged) {
             self.sessions.broadcast_tools_changed();
-            if !per_server.tools && old.shows_same_tools(&new) {
-                self.emit("subscription_event", json!({"type": "tool_list_changed"}));
-            }
         }
-        if prompts_changed {
+        if tools_changed && !per_server.tools && old.shows_same_tools(&new) {
+            self.emit("subscription_event", json!({"type": "tool_list_changed"}));
+        }
+        if prompts_changed || said(Notice::PromptsChanged) {
             self.sessions.broadcast_prompts_changed();
         }
-        if resources_changed {
+        if resources_changed || said(Notice::ResourcesChanged) {
             self.sessions.broadcast_resources_changed();
         }
     }

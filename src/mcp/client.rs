@@ -45,7 +45,8 @@ pub enum Notice {
 }
 
 impl Notice {
-    fn bit(self) -> u8 {
+    /// Its bit in a set of kinds kept in one byte.
+    pub fn bit(self) -> u8 {
         1 << self as u8
     }
 }

@@ -166,6 +166,22 @@ async fn backend_progress_reaches_the_client_that_made_the_call() {
 }
 
 #[tokio::test]
+async fn a_server_that_says_its_tools_changed_is_relayed_though_the_list_reads_the_same() {
+    // A server may change its list and change it back before the hub re-reads it (the
+    // conformance suite's `test_trigger_tool_change` does): its clients are told all
+    // the same, as they would be directly.
+    let a = random_name("a");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    let mut client = hub.mcp().await;
+    let before = client.tool_names().await;
+    client
+        .call_text(&format!("{a}__flood"), json!({"count": 1, "list": true}))
+        .await;
+    client.tools_list_changed("the server said so").await;
+    assert_eq!(client.tool_names().await, before);
+}
+
+#[tokio::test]
 async fn a_server_that_appears_sends_tools_list_changed_to_connected_clients() {
     let a = random_name("a");
     let late = random_name("late");
