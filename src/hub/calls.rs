@@ -102,7 +102,7 @@ impl Hub {
         let (server, name) = match listing.catalog.tool(exposed) {
             Some(route) => {
                 self.authorize(&listing, exposed, Some(view))?;
-                (route.server.clone(), route.name.clone())
+                (route.server.to_owned(), route.name.to_owned())
             }
             // A tool added since the hub last read its server's list (a client told
             // of the change may call it before the re-read lands), or one the server

@@ -32,7 +32,7 @@ pub fn page<I: Iterator, T>(
     (page, next)
 }
 
-/// Where an exposed name leads.
+/// Where an exposed prompt's name leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub server: String,
@@ -41,17 +41,34 @@ pub struct Route {
     pub at: usize,
 }
 
-/// A tool as the catalog lists it: the name clients see, over the backend's own
-/// definition, which stays in its offer. A copy per catalog would hold every
-/// description and schema twice (20 MB for 20,000 tools of 1 kB).
+/// Where an exposed tool's name leads: its server, the server's own name for it, and
+/// its place in the catalog's tools. Borrowed from the catalog, which keeps each name
+/// once (20,000 tools held six strings each where they now hold one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolRoute<'a> {
+    pub server: &'a str,
+    pub name: &'a str,
+    pub at: usize,
+}
+
+/// A tool as the catalog lists it: the name clients see and its server, over the
+/// backend's own definition, which stays in its offer. A copy per catalog would hold
+/// every description and schema twice (20 MB for 20,000 tools of 1 kB).
 #[derive(Debug, Clone)]
 pub struct ExposedTool {
-    pub name: String,
+    /// Shared with the catalog's index of names.
+    pub name: Arc<str>,
+    /// One per server, shared by its tools.
+    server: Arc<str>,
     offer: Arc<Offer>,
     at: usize,
 }
 
 impl ExposedTool {
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
     /// The backend's definition of the tool, under the server's own name.
     pub fn definition(&self) -> &Tool {
         &self.offer.tools[self.at]
@@ -69,7 +86,7 @@ impl ExposedTool {
     /// The definition under the exposed name: what a client is shown.
     pub fn renamed(&self) -> Tool {
         let mut tool = self.definition().clone();
-        tool.name = self.name.clone().into();
+        tool.name = self.name.to_string().into();
         tool
     }
 }
@@ -88,9 +105,12 @@ pub struct Catalog {
     pub prompts: Vec<Prompt>,
     pub resources: Vec<Resource>,
     pub templates: Vec<ResourceTemplate>,
-    tool_routes: HashMap<String, Route>,
-    /// server → its own tool name → exposed name (REST calls name tools that way).
-    exposed_by_server: HashMap<String, HashMap<String, String>>,
+    /// Exposed name → its place in `tools`.
+    tool_index: HashMap<Arc<str>, usize>,
+    /// (server, its own tool name) → exposed name, for the tools whose exposed name
+    /// is not the one their prefix makes (a collision's `_2`): REST calls name tools
+    /// by server and own name.
+    renamed: HashMap<(Arc<str>, String), Arc<str>>,
     prompt_routes: HashMap<String, Route>,
     resource_routes: HashMap<String, String>,
     /// (literal prefix of a URI template, server), longest prefix first.
@@ -99,10 +119,20 @@ pub struct Catalog {
     resource_servers: Vec<String>,
     /// `<prefix>__` → server, for URIs in mcp-hub's form (`<server>__<uri>`).
     resource_prefixes: HashMap<String, String>,
-    /// Every connected server's tool namespace, `<prefix>__` (empty for a server
-    /// exposed without one) → server: who owns a name the hub has not listed.
-    tool_namespaces: Vec<(String, String)>,
+    /// Every connected server's tool namespace: who owns a name the hub has not
+    /// listed, and how the server's own names are exposed.
+    tool_namespaces: Vec<Namespace>,
     pub collisions: Vec<String>,
+}
+
+/// A server's tool namespace.
+#[derive(Debug)]
+struct Namespace {
+    /// `<prefix>__`, sanitized as the names in it are; empty for a server exposed
+    /// without a prefix.
+    start: String,
+    prefix: String,
+    server: Arc<str>,
 }
 
 /// One connected backend's part of the catalog. Callers pass them sorted by server
@@ -116,52 +146,65 @@ pub struct Part<'a> {
 impl Catalog {
     pub fn build(parts: &[Part<'_>]) -> Catalog {
         let mut c = Catalog::default();
-        let mut tool_names = HashSet::new();
         let mut prompt_names = HashSet::new();
+        let tools: usize = parts.iter().map(|p| p.offer.tools.len()).sum();
+        c.tools.reserve_exact(tools);
+        c.tool_index.reserve(tools);
         for part in parts {
-            // Sanitized as the names in it are.
-            let namespace = if part.prefix.is_empty() {
-                String::new()
-            } else {
-                exposed_name(part.prefix, "")
-            };
-            c.tool_namespaces.push((namespace, part.server.to_owned()));
+            let server: Arc<str> = part.server.into();
+            c.tool_namespaces.push(Namespace {
+                start: if part.prefix.is_empty() {
+                    String::new()
+                } else {
+                    exposed_name(part.prefix, "")
+                },
+                prefix: part.prefix.to_owned(),
+                server: server.clone(),
+            });
             for (at, tool) in part.offer.tools.iter().enumerate() {
-                let exposed = unique_name(
-                    &exposed_name(part.prefix, &tool.name),
-                    &mut tool_names,
-                    part.server,
-                    &tool.name,
-                    "tool",
-                    &mut c.collisions,
-                );
-                c.exposed_by_server
-                    .entry(part.server.to_owned())
-                    .or_default()
-                    .insert(tool.name.to_string(), exposed.clone());
-                c.tool_routes.insert(
-                    exposed.clone(),
-                    Route {
-                        server: part.server.to_owned(),
-                        name: tool.name.to_string(),
-                        at: c.tools.len(),
-                    },
-                );
+                let wanted = exposed_name(part.prefix, &tool.name);
+                let exposed: Arc<str> = if c.tool_index.contains_key(wanted.as_str()) {
+                    let name = unique_name(&wanted, |n| c.tool_index.contains_key(n));
+                    collided(
+                        part.server,
+                        &tool.name,
+                        &wanted,
+                        &name,
+                        "tool",
+                        &mut c.collisions,
+                    );
+                    let name: Arc<str> = name.into();
+                    c.renamed
+                        .insert((server.clone(), tool.name.to_string()), name.clone());
+                    name
+                } else {
+                    wanted.into()
+                };
+                c.tool_index.insert(exposed.clone(), c.tools.len());
                 c.tools.push(ExposedTool {
                     name: exposed,
+                    server: server.clone(),
                     offer: part.offer.clone(),
                     at,
                 });
             }
             for prompt in &part.offer.prompts {
-                let exposed = unique_name(
-                    &exposed_name(part.prefix, &prompt.name),
-                    &mut prompt_names,
-                    part.server,
-                    &prompt.name,
-                    "prompt",
-                    &mut c.collisions,
-                );
+                let wanted = exposed_name(part.prefix, &prompt.name);
+                let exposed = if prompt_names.contains(&wanted) {
+                    let name = unique_name(&wanted, |n| prompt_names.contains(n));
+                    collided(
+                        part.server,
+                        &prompt.name,
+                        &wanted,
+                        &name,
+                        "prompt",
+                        &mut c.collisions,
+                    );
+                    name
+                } else {
+                    wanted
+                };
+                prompt_names.insert(exposed.clone());
                 let mut p = prompt.clone();
                 p.name = exposed.clone();
                 c.prompt_routes.insert(
@@ -208,8 +251,14 @@ impl Catalog {
         c
     }
 
-    pub fn tool(&self, exposed: &str) -> Option<&Route> {
-        self.tool_routes.get(exposed)
+    pub fn tool(&self, exposed: &str) -> Option<ToolRoute<'_>> {
+        let at = *self.tool_index.get(exposed)?;
+        let tool = &self.tools[at];
+        Some(ToolRoute {
+            server: &tool.server,
+            name: &tool.definition().name,
+            at,
+        })
     }
 
     /// The server whose namespace holds `exposed`, a name no server listed, and the
@@ -220,30 +269,39 @@ impl Catalog {
         let prefixed = self
             .tool_namespaces
             .iter()
-            .filter(|(ns, _)| !ns.is_empty() && exposed.len() > ns.len())
-            .filter(|(ns, _)| exposed.starts_with(ns.as_str()))
-            .max_by_key(|(ns, _)| ns.len());
-        if let Some((ns, server)) = prefixed {
-            return Some((server, &exposed[ns.len()..]));
+            .filter(|ns| !ns.start.is_empty() && exposed.len() > ns.start.len())
+            .filter(|ns| exposed.starts_with(ns.start.as_str()))
+            .max_by_key(|ns| ns.start.len());
+        if let Some(ns) = prefixed {
+            return Some((&ns.server, &exposed[ns.start.len()..]));
         }
-        let mut unprefixed = self.tool_namespaces.iter().filter(|(ns, _)| ns.is_empty());
+        let mut unprefixed = self.tool_namespaces.iter().filter(|ns| ns.start.is_empty());
         match (unprefixed.next(), unprefixed.next()) {
-            (Some((_, server)), None) => Some((server, exposed)),
+            (Some(ns), None) => Some((&ns.server, exposed)),
             _ => None,
         }
     }
 
     /// The exposed tool named `exposed`.
     pub fn exposed_tool(&self, exposed: &str) -> Option<&ExposedTool> {
-        self.tools.get(self.tool(exposed)?.at)
+        self.tools.get(*self.tool_index.get(exposed)?)
     }
 
     /// The exposed name of `server`'s tool `tool`.
     pub fn exposed_tool_name(&self, server: &str, tool: &str) -> Option<&str> {
-        self.exposed_by_server
-            .get(server)?
-            .get(tool)
-            .map(String::as_str)
+        let ns = self
+            .tool_namespaces
+            .iter()
+            .find(|ns| &*ns.server == server)?;
+        if let Some(t) = self.exposed_tool(&exposed_name(&ns.prefix, tool))
+            && t.server() == server
+            && t.definition().name == tool
+        {
+            return Some(&t.name);
+        }
+        self.renamed
+            .get(&(ns.server.clone(), tool.to_owned()))
+            .map(|n| &**n)
     }
 
     pub fn prompt(&self, exposed: &str) -> Option<&Route> {
@@ -287,17 +345,13 @@ impl Catalog {
     pub fn tool_names_of(&self, server: &str) -> Vec<&str> {
         self.tools
             .iter()
-            .filter(|t| {
-                self.tool_routes
-                    .get(t.name.as_str())
-                    .is_some_and(|r| r.server == server)
-            })
-            .map(|t| t.name.as_str())
+            .filter(|t| t.server() == server)
+            .map(|t| &*t.name)
             .collect()
     }
 
     pub fn tool_name_set(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.tools.iter().map(|t| t.name.as_str()).collect();
+        let mut v: Vec<&str> = self.tools.iter().map(|t| &*t.name).collect();
         v.sort_unstable();
         v
     }
@@ -334,17 +388,8 @@ pub fn exposed_name(prefix: &str, name: &str) -> String {
     format!("{}_{hash}", &clean[..MAX_NAME_LEN - 9])
 }
 
-fn unique_name(
-    wanted: &str,
-    taken: &mut HashSet<String>,
-    server: &str,
-    original: &str,
-    kind: &str,
-    collisions: &mut Vec<String>,
-) -> String {
-    if taken.insert(wanted.to_owned()) {
-        return wanted.to_owned();
-    }
+/// `wanted`, which is taken, made unique with the first free `_2`, `_3`…
+fn unique_name(wanted: &str, taken: impl Fn(&str) -> bool) -> String {
     for n in 2.. {
         let suffix = format!("_{n}");
         let base = if wanted.len() + suffix.len() > MAX_NAME_LEN {
@@ -353,16 +398,33 @@ fn unique_name(
             wanted
         };
         let candidate = format!("{base}{suffix}");
-        if taken.insert(candidate.clone()) {
-            let msg = format!(
-                "{kind} `{original}` of server `{server}` would be `{wanted}`, which is taken; exposed as `{candidate}`"
-            );
-            tracing::warn!(event = crate::api::events::TOOL_NAME_COLLISION, server, tool = original, exposed = %candidate, "{msg}");
-            collisions.push(msg);
+        if !taken(&candidate) {
             return candidate;
         }
     }
     unreachable!("the integers are not exhausted")
+}
+
+/// Logs and keeps the collision that renamed `server`'s `original` to `exposed`.
+fn collided(
+    server: &str,
+    original: &str,
+    wanted: &str,
+    exposed: &str,
+    kind: &str,
+    collisions: &mut Vec<String>,
+) {
+    let msg = format!(
+        "{kind} `{original}` of server `{server}` would be `{wanted}`, which is taken; exposed as `{exposed}`"
+    );
+    tracing::warn!(
+        event = crate::api::events::TOOL_NAME_COLLISION,
+        server,
+        tool = original,
+        exposed,
+        "{msg}"
+    );
+    collisions.push(msg);
 }
 
 /// FNV-1a, 64-bit: stable across runs and platforms (names, cache keys).
@@ -432,7 +494,7 @@ mod tests {
         assert_eq!(c.tool_name_set(), vec!["echo", "echo_2", "x"]);
         assert_eq!(c.tool("echo").unwrap().server, "a");
         let r = c.tool("echo_2").unwrap();
-        assert_eq!((r.server.as_str(), r.name.as_str()), ("b", "echo"));
+        assert_eq!((r.server, r.name), ("b", "echo"));
         assert_eq!(c.collisions.len(), 1);
         let again = Catalog::build(&parts);
         assert_eq!(again.tool_name_set(), c.tool_name_set());

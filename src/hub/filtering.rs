@@ -296,9 +296,7 @@ impl Filtering {
             let mut offer_guesses: Option<(*const Offer, Arc<[Guess]>)> = None;
             for tool in &catalog.tools {
                 let exposed = &tool.name;
-                let (server, own) = catalog.tool(exposed).map_or(("", exposed.as_str()), |r| {
-                    (r.server.as_str(), r.name.as_str())
-                });
+                let (server, own) = (tool.server(), &*tool.definition().name);
                 // The namespaced name is made only when there is a mapping to match.
                 let namespaced = if settings.custom_mappings.is_empty() {
                     String::new()
@@ -330,10 +328,10 @@ impl Filtering {
                     let g = guesses
                         .get(at)
                         .cloned()
-                        .unwrap_or_else(|| heuristic::guess(&listing::brief(&catalog, tool)));
+                        .unwrap_or_else(|| heuristic::guess(&listing::brief(tool)));
                     match ttl_threshold {
                         Some((ttl, threshold)) if g.confidence < threshold => {
-                            let brief = listing::brief(&catalog, tool);
+                            let brief = listing::brief(tool);
                             let key = cache::key(&brief);
                             let first = counted.insert(key.clone());
                             match cache.get(&key, ttl) {
@@ -441,11 +439,11 @@ impl Filtering {
         let tools: Vec<Value> = listing
             .tools()
             .map(|(t, v)| {
-                let name = t.name.as_str();
+                let name = &*t.name;
                 let c = &v.categorized;
                 json!({
                     "name": name,
-                    "server": listing.catalog.tool(name).map(|r| r.server.clone()),
+                    "server": t.server(),
                     "category": c.category,
                     "confidence": c.confidence,
                     "source": c.source,
@@ -562,7 +560,7 @@ mod tests {
         assert!(Arc::ptr_eq(&ahead, &f.prepare("gh", &gh)), "guessed twice");
         let listing = f.apply(catalog_of(&gh));
         for (tool, verdict) in listing.tools() {
-            let fresh = heuristic::guess(&listing::brief(&listing.catalog, tool));
+            let fresh = heuristic::guess(&listing::brief(tool));
             assert_eq!(
                 verdict.categorized.category, fresh.category,
                 "{}",

@@ -111,9 +111,7 @@ impl Listing {
     /// Whether the hub-wide filter lets the same tools through in both.
     pub fn lets_same_tools_through(&self, other: &Listing) -> bool {
         fn through(l: &Listing) -> impl Iterator<Item = &str> {
-            l.tools()
-                .filter(|(_, v)| v.allowed)
-                .map(|(t, _)| t.name.as_str())
+            l.tools().filter(|(_, v)| v.allowed).map(|(t, _)| &*t.name)
         }
         self.allowed == other.allowed && through(self).eq(through(other))
     }
@@ -129,14 +127,10 @@ impl Listing {
 }
 
 /// `tool` of `catalog` as the categorizers see it (the server's own name).
-pub fn brief(catalog: &Catalog, tool: &ExposedTool) -> ToolBrief {
-    let (server, name) = match catalog.tool(&tool.name) {
-        Some(route) => (route.server.clone(), route.name.clone()),
-        None => (String::new(), tool.name.clone()),
-    };
+pub fn brief(tool: &ExposedTool) -> ToolBrief {
     ToolBrief {
-        server,
-        name,
+        server: tool.server().to_owned(),
+        name: tool.definition().name.to_string(),
         description: tool.description().to_owned(),
         input_schema: Value::Object((*tool.definition().input_schema).clone()),
     }

@@ -117,7 +117,7 @@ pub fn search(
         let docs: Vec<Doc> = candidates
             .iter()
             .map(|t| Doc {
-                name: t.name.clone(),
+                name: t.name.to_string(),
                 description: t.description().to_owned(),
                 category: category_of(t),
             })
@@ -138,7 +138,7 @@ pub fn search(
                 "name": t.name,
                 "description": one_line(t.description()),
                 "category": category_of(t),
-                "server": listing.catalog.tool(&t.name).map(|r| r.server.clone()),
+                "server": t.server(),
                 "score": (score * 1000.0).round() / 1000.0,
             })
         })
@@ -163,7 +163,7 @@ pub fn describe(
         o.insert("category".into(), json!(listing.category(name)));
         o.insert(
             "server".into(),
-            json!(listing.catalog.tool(name).map(|r| r.server.clone())),
+            json!(listing.catalog.tool(name).map(|r| r.server)),
         );
     }
     Ok(v)
