@@ -28,6 +28,7 @@ const INNER: &[(&str, &[&[&str]])] = &[
             &["model", "oversize", "stdio"],
             &["rounds"],
             &["sessions", "legacy_sse_client", "oauth"],
+            &["polling"],
             &["client"],
             &["server", "legacy_sse"],
         ],
