@@ -14,6 +14,7 @@ pub mod legacy_sse_client;
 pub mod model;
 pub mod oauth;
 pub mod oversize;
+pub mod polling;
 pub mod rounds;
 pub mod server;
 pub mod sessions;

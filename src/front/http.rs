@@ -17,6 +17,7 @@ use http_body_util::BodyExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::hub::lifecycle::Hub;
+use crate::mcp::sessions::StreamCut;
 
 /// Default request body limit (SPEC: bodies are size-limited): tool arguments of a few
 /// MB are plausible, tens of MB are not.
@@ -368,8 +369,16 @@ const COALESCE_BELOW: usize = 16 * 1024;
 /// more per call for nothing: the priming event is held, within `PRIMING_HOLD`, until a
 /// message can go with it. Written by hand because this is a property of rmcp's stream,
 /// which no middleware crate knows about.
-async fn one_write_for_a_quick_answer(req: Request, next: Next) -> Response {
+///
+/// A session's POST stream can also be cut short: a backend that closes its call's
+/// stream before the answer has the hub close its client's the same way (`StreamCut`),
+/// and the client resumes it with `Last-Event-ID` from the replay.
+async fn one_write_for_a_quick_answer(mut req: Request, next: Next) -> Response {
     let post = req.method() == axum::http::Method::POST;
+    let cut = (post && req.headers().contains_key("mcp-session-id")).then(StreamCut::default);
+    if let Some(cut) = &cut {
+        req.extensions_mut().insert(cut.clone());
+    }
     let resp = next.run(req).await;
     let sse = resp
         .headers()
@@ -415,12 +424,17 @@ async fn one_write_for_a_quick_answer(req: Request, next: Next) -> Response {
     let first = (!held.is_empty()).then(|| Ok(http_body::Frame::data(held.freeze())));
     let head = futures::stream::iter(first.into_iter().chain(after));
     let rest = http_body_util::BodyStream::new(body);
-    let body = if ended {
-        Body::new(http_body_util::StreamBody::new(head))
-    } else {
-        Body::new(http_body_util::StreamBody::new(futures::StreamExt::chain(
+    let body = match (ended, cut) {
+        (true, _) => Body::new(http_body_util::StreamBody::new(head)),
+        (false, None) => Body::new(http_body_util::StreamBody::new(futures::StreamExt::chain(
             head, rest,
-        )))
+        ))),
+        (false, Some(cut)) => {
+            let rest = futures::StreamExt::take_until(rest, cut.cut_off());
+            Body::new(http_body_util::StreamBody::new(futures::StreamExt::chain(
+                head, rest,
+            )))
+        }
     };
     Response::from_parts(parts, body)
 }

@@ -27,7 +27,7 @@ use crate::hub::filtering::listing::{Listing, SessionView};
 use crate::hub::lifecycle::Hub;
 use crate::mcp::client::Answer;
 use crate::mcp::model::McpError;
-use crate::mcp::sessions::{Caller, ListKind, SessionId};
+use crate::mcp::sessions::{Caller, ListKind, SessionId, StreamCut};
 
 /// The handler of one client session.
 pub struct HubService {
@@ -210,6 +210,11 @@ impl HubService {
             peer: Some(context.peer.clone()),
             modern: stateless.then(|| context.meta.clone()),
             rounds: None,
+            cut: context
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<StreamCut>())
+                .cloned(),
         }
     }
 }

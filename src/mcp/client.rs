@@ -831,6 +831,7 @@ impl Connection {
             + Sync
             + 'static,
     {
+        let http = crate::mcp::polling::Polled::new(http, &relay.server, relay.sessions.clone());
         let custom: HashMap<_, _> = headers
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))

@@ -60,8 +60,28 @@ pub struct Sessions {
     dropped: DroppedNotifications,
 }
 
-/// The call a backend's progress token belongs to, and the caller's own token.
-type ProgressRoute = (Arc<Link>, ProgressToken);
+/// The call a backend's progress token belongs to, and the caller's own token (none
+/// when the caller asked for no progress, and the route is there for a stream cut).
+type ProgressRoute = (Arc<Link>, Option<ProgressToken>);
+
+/// Ends one call's response stream to its client early, as the call's backend ended
+/// its own (SEP-1699 polling: a server may close a call's SSE stream before the answer
+/// and have the client resume with `Last-Event-ID`). The front makes one for each
+/// request of a session; what comes after the cut waits in the hub's replay for the
+/// client that resumes.
+#[derive(Debug, Clone, Default)]
+pub struct StreamCut(tokio_util::sync::CancellationToken);
+
+impl StreamCut {
+    pub fn cut(&self) {
+        self.0.cancel();
+    }
+
+    /// Done once the stream is to end.
+    pub fn cut_off(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.0.clone().cancelled_owned()
+    }
+}
 
 /// Counts one relay from a server for as long as it lives.
 struct Relaying<'a> {
@@ -316,11 +336,25 @@ impl Sessions {
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
             .cloned();
-        if let Some((link, token)) = target
+        if let Some((link, Some(token))) = target
             && let Some(peer) = &link.peer
         {
             params.progress_token = token;
             let _ = peer.notify_progress(params).await;
+        }
+    }
+
+    /// `server` closed the stream of its call known by `backend_token` before
+    /// answering: the caller's stream is closed too, if the caller has one to close.
+    pub fn cut_stream(&self, server: &str, backend_token: &ProgressToken) {
+        let key = (server.to_owned(), backend_token.clone());
+        let progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cut) = progress.get(&key).and_then(|(link, _)| link.cut.as_ref()) {
+            tracing::debug!(
+                server,
+                "{server} closed a call's stream before its answer: the caller's is closed too"
+            );
+            cut.cut();
         }
     }
 
@@ -357,6 +391,8 @@ pub struct Link {
     /// A stateless caller bridged to a backend with server-to-client requests: those
     /// requests become `input_required` rounds through here.
     pub rounds: Option<AskSender>,
+    /// Closes the caller's response stream when the backend closes the call's.
+    pub cut: Option<StreamCut>,
 }
 
 /// The routes of one call on a backend, for as long as the call lasts: dropped when
@@ -415,6 +451,7 @@ impl Sessions {
             stateless: caller.modern.is_some(),
             peer: caller.peer,
             rounds: caller.rounds,
+            cut: caller.cut,
         });
         if link.peer.is_some() || link.rounds.is_some() {
             self.inflight
@@ -479,6 +516,8 @@ pub struct Caller {
     /// Set by the hub when a stateless call reaches a backend that asks with
     /// server-to-client requests (see [`super::rounds`]).
     pub rounds: Option<AskSender>,
+    /// The front's handle on the request's response stream (a session's request).
+    pub cut: Option<StreamCut>,
 }
 
 impl Caller {
@@ -507,7 +546,8 @@ impl CallRoutes {
     /// The backend's progress token for this call (one per round of a multi-round
     /// call): its progress goes to the caller under the caller's own token.
     pub fn progress_token(&mut self, backend_token: &ProgressToken) {
-        if let (Some(_), Some(token)) = (&self.link.peer, self.progress.clone()) {
+        let token = self.progress.clone();
+        if self.link.peer.is_some() && (token.is_some() || self.link.cut.is_some()) {
             self.sessions
                 .progress
                 .lock()

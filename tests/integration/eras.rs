@@ -37,6 +37,27 @@ fn python_2026_server() -> Value {
     json!({"command": deps().venv_bin("python"), "args": [script]})
 }
 
+/// The same server over streamable HTTP, with resumable streams; its URL.
+async fn python_2026_server_over_http() -> (tokio::process::Child, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixture/server_2026.py");
+    let port = free_port();
+    let child = tokio::process::Command::new(deps().venv_bin("python"))
+        .args([script, "--http", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    eventually("the Python server to listen", async || {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+            .map(drop)
+    })
+    .await;
+    (child, format!("http://127.0.0.1:{port}/mcp"))
+}
+
 /// The events of one kind the client saw during its call.
 fn seen<'a>(answer: &'a Value, kind: &str) -> Vec<&'a Value> {
     answer["events"]
@@ -301,5 +322,45 @@ async fn a_task_reaches_a_2026_client_and_tasks_get_reaches_its_server() {
             .as_str()
             .is_some_and(|m| m.contains("unknown task")),
         "{unknown}"
+    );
+}
+
+/// SEP-1699 polling through the hub: a server that closes a call's stream before its
+/// answer (for its client to come back with `Last-Event-ID`) has the hub close its
+/// client's stream the same way, and the client that resumes gets the answer, once.
+#[tokio::test]
+async fn a_call_whose_server_closes_its_stream_is_closed_for_the_client_and_resumed() {
+    let (_server, url) = python_2026_server_over_http().await;
+    let hub = HubBuilder::new()
+        .server("py", json!({"url": url}))
+        .start()
+        .await;
+    hub.wait_connected("py").await;
+    let session = RawSession::open(&hub).await;
+    let call = session
+        .post(json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+            "params": {"name": "py__closes_its_stream", "arguments": {}}}))
+        .await;
+    assert_eq!(call.status(), 200);
+    let cut = call.text().await.unwrap();
+    assert!(
+        answers_to(&cut, 5).is_empty(),
+        "the stream ends before the answer, as the server's did: {cut}"
+    );
+    let last_id = cut
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("id:"))
+        .unwrap_or_else(|| panic!("an event id to resume from in {cut:?}"))
+        .trim()
+        .to_owned();
+    let resumed = session.stream(Some(&last_id)).await;
+    assert_eq!(resumed.status(), 200);
+    let replay = resumed.text().await.unwrap();
+    let answers = answers_to(&replay, 5);
+    assert_eq!(answers.len(), 1, "the answer, once: {replay}");
+    assert_eq!(
+        answers[0]["result"]["content"][0]["text"], "answered after the stream closed",
+        "{replay}"
     );
 }
