@@ -104,6 +104,9 @@ fn is_answer(data: &str) -> bool {
         .is_ok_and(|m| m.method.is_none() && (m.result.is_some() || m.error.is_some()))
 }
 
+/// The SDK's transport posts with `post_message_with_response_limits` and resumes with
+/// `get_stream_with_max_sse_event_size`: those two go to the inner client's own, with
+/// their limits; the rest are the trait's required ones.
 impl<C: StreamableHttpClient + Sync> StreamableHttpClient for Polled<C> {
     type Error = C::Error;
 
@@ -123,29 +126,6 @@ impl<C: StreamableHttpClient + Sync> StreamableHttpClient for Polled<C> {
                 session_id,
                 auth_header,
                 custom_headers,
-            )
-            .await;
-        self.watch(&message, posted)
-    }
-
-    async fn post_message_with_max_sse_event_size(
-        &self,
-        uri: Arc<str>,
-        message: ClientJsonRpcMessage,
-        session_id: Option<Arc<str>>,
-        auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-        max_sse_event_size: usize,
-    ) -> Posted<C::Error> {
-        let posted = self
-            .inner
-            .post_message_with_max_sse_event_size(
-                uri,
-                message.clone(),
-                session_id,
-                auth_header,
-                custom_headers,
-                max_sse_event_size,
             )
             .await;
         self.watch(&message, posted)
