@@ -1,7 +1,7 @@
 //! The aggregated offer of every connected backend: tools and prompts renamed to
 //! `<prefix>__<name>`, resources routed by URI, collisions resolved deterministically.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::mcp::client::Offer;
@@ -146,7 +146,6 @@ pub struct Part<'a> {
 impl Catalog {
     pub fn build(parts: &[Part<'_>]) -> Catalog {
         let mut c = Catalog::default();
-        let mut prompt_names = HashSet::new();
         let tools: usize = parts.iter().map(|p| p.offer.tools.len()).sum();
         c.tools.reserve_exact(tools);
         c.tool_index.reserve(tools);
@@ -190,8 +189,8 @@ impl Catalog {
             }
             for prompt in &part.offer.prompts {
                 let wanted = exposed_name(part.prefix, &prompt.name);
-                let exposed = if prompt_names.contains(&wanted) {
-                    let name = unique_name(&wanted, |n| prompt_names.contains(n));
+                let exposed = if c.prompt_routes.contains_key(&wanted) {
+                    let name = unique_name(&wanted, |n| c.prompt_routes.contains_key(n));
                     collided(
                         part.server,
                         &prompt.name,
@@ -204,7 +203,6 @@ impl Catalog {
                 } else {
                     wanted
                 };
-                prompt_names.insert(exposed.clone());
                 let mut p = prompt.clone();
                 p.name = exposed.clone();
                 c.prompt_routes.insert(

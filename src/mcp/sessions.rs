@@ -544,7 +544,8 @@ impl Caller {
 
 impl CallRoutes {
     /// The backend's progress token for this call (one per round of a multi-round
-    /// call): its progress goes to the caller under the caller's own token.
+    /// call): its progress goes to the caller under the caller's own token, and the
+    /// end of its stream before the answer to the caller's stream (`cut_stream`).
     pub fn progress_token(&mut self, backend_token: &ProgressToken) {
         let token = self.progress.clone();
         if self.link.peer.is_some() && (token.is_some() || self.link.cut.is_some()) {
