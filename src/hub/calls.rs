@@ -217,7 +217,7 @@ impl Hub {
         &self,
         server: &str,
         params: CallToolRequestParams,
-        caller: Caller,
+        mut caller: Caller,
         timeout: Option<Duration>,
     ) -> Result<Answer<CallToolResult>, HubError> {
         let tool = params.name.to_string();
@@ -230,6 +230,10 @@ impl Hub {
                 .record_call(server, Outcome::Unavailable, started.elapsed());
         })?;
         let timeout = timeout.unwrap_or(configured);
+        if !handle.may_close_streams() {
+            // Nothing to route a stream's early end for (most calls: stdio).
+            caller.cut = None;
+        }
         let mut routes = self.sessions.begin_call(server, caller.clone());
         let result = handle
             .call_tool(params, timeout, &caller, |backend_token| {

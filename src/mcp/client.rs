@@ -253,6 +253,9 @@ impl Relay {
     }
 }
 
+/// `ServerIdentity::transport` of a server reached over streamable HTTP.
+const STREAMABLE_HTTP: &str = "streamable-http";
+
 /// What the backend said about itself in `initialize`.
 #[derive(Debug, Clone, Default)]
 pub struct ServerIdentity {
@@ -885,7 +888,7 @@ impl Connection {
                 );
             }
         };
-        let mut connection = Connection::from_service(service, None, "streamable-http");
+        let mut connection = Connection::from_service(service, None, STREAMABLE_HTTP);
         if connection.modern {
             // A server that speaks both eras keeps its 2025-era behaviour (requests in
             // the middle of a call, resources/subscribe, logging/setLevel) for sessions
@@ -990,6 +993,7 @@ impl Connection {
             peer: self.peer.clone(),
             modern: self.modern,
             legacy: self.legacy.as_ref().map(|l| l.peer.clone()),
+            polled: self.identity.transport == STREAMABLE_HTTP,
         }
     }
 
@@ -1091,6 +1095,9 @@ pub struct Handle {
     modern: bool,
     /// Its 2025-era session, when it has both: for 2025-era callers.
     legacy: Option<Peer<RoleClient>>,
+    /// Streamable HTTP: a call's answer comes on a stream the server may close before
+    /// answering (SEP-1699), which `polling` passes on to the caller.
+    polled: bool,
 }
 
 /// A backend's answer to a request that may take rounds.
@@ -1147,6 +1154,12 @@ impl Handle {
     /// Whether the backend was reached at 2026-07-28.
     pub fn is_modern(&self) -> bool {
         self.modern
+    }
+
+    /// Whether the server may close a call's stream before its answer: only then does
+    /// a caller's stream need a way to be closed likewise.
+    pub fn may_close_streams(&self) -> bool {
+        self.polled
     }
 
     /// Whether `caller` is served in its own era (else across, by translation).
