@@ -41,17 +41,18 @@ impl<C> Polled<C> {
         }
     }
 
-    /// The call's answer stream, watched for an end before the answer.
+    /// The answer stream of the call known by `token` (a tool call's), watched for an
+    /// end before the answer.
     fn watch<E: std::error::Error + Send + Sync + 'static>(
         &self,
-        message: &ClientJsonRpcMessage,
+        token: Option<ProgressToken>,
         posted: Posted<E>,
     ) -> Posted<E> {
-        let Ok(StreamableHttpPostResponse::Sse(stream, session)) = posted else {
+        let Some(token) = token else {
             return posted;
         };
-        let Some(token) = call_token(message) else {
-            return Ok(StreamableHttpPostResponse::Sse(stream, session));
+        let Ok(StreamableHttpPostResponse::Sse(stream, session)) = posted else {
+            return posted;
         };
         let (server, sessions) = (self.server.clone(), self.sessions.clone());
         let answered = Arc::new(AtomicBool::new(false));
@@ -118,17 +119,12 @@ impl<C: StreamableHttpClient + Sync> StreamableHttpClient for Polled<C> {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Posted<C::Error> {
+        let token = call_token(&message);
         let posted = self
             .inner
-            .post_message(
-                uri,
-                message.clone(),
-                session_id,
-                auth_header,
-                custom_headers,
-            )
+            .post_message(uri, message, session_id, auth_header, custom_headers)
             .await;
-        self.watch(&message, posted)
+        self.watch(token, posted)
     }
 
     async fn post_message_with_response_limits(
@@ -140,18 +136,19 @@ impl<C: StreamableHttpClient + Sync> StreamableHttpClient for Polled<C> {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         limits: StreamableHttpResponseLimits,
     ) -> Posted<C::Error> {
+        let token = call_token(&message);
         let posted = self
             .inner
             .post_message_with_response_limits(
                 uri,
-                message.clone(),
+                message,
                 session_id,
                 auth_header,
                 custom_headers,
                 limits,
             )
             .await;
-        self.watch(&message, posted)
+        self.watch(token, posted)
     }
 
     async fn delete_session(
