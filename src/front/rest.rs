@@ -914,22 +914,28 @@ async fn authorize(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> ApiR
     Ok(Json(json!({"authorizationUrl": url})))
 }
 
-/// The `code`, `state` and `server_name` of an authorization server's redirect.
+/// The `code`, `state`, `iss` and `server_name` of an authorization server's redirect.
 #[derive(Deserialize, Default)]
 struct Callback {
     code: Option<String>,
     state: Option<String>,
+    /// RFC 9207: the authorization server names itself in its redirect, and a server
+    /// whose metadata says it does is refused without it (a mix-up attack's defence).
+    iss: Option<String>,
     server_name: Option<String>,
 }
 
 impl Callback {
-    /// `(code, server, state)`; `state` may be absent (mcp-hub's callbacks were
+    /// `(code, server, state, iss)`; `state` may be absent (mcp-hub's callbacks were
     /// written without it), and then the exchange is refused by the state check.
-    fn parts(&self) -> Result<(&str, &str, &str), ApiError> {
+    fn parts(&self) -> Result<(&str, &str, &str, Option<&str>), ApiError> {
         match (self.code.as_deref(), self.server_name.as_deref()) {
-            (Some(code), Some(server)) if !code.is_empty() && !server.is_empty() => {
-                Ok((code, server, self.state.as_deref().unwrap_or("")))
-            }
+            (Some(code), Some(server)) if !code.is_empty() && !server.is_empty() => Ok((
+                code,
+                server,
+                self.state.as_deref().unwrap_or(""),
+                self.iss.as_deref(),
+            )),
             _ => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "VALIDATION_ERROR",
@@ -945,8 +951,8 @@ async fn oauth_callback(
     axum::extract::Query(cb): axum::extract::Query<Callback>,
 ) -> Response {
     let outcome = match cb.parts() {
-        Ok((code, server, state)) => hub
-            .finish_authorization(server, code, state)
+        Ok((code, server, state, iss)) => hub
+            .finish_authorization(server, code, state, iss)
             .await
             .map(|()| server.to_owned())
             .map_err(|e| e.to_string()),
@@ -1010,12 +1016,13 @@ async fn oauth_manual_callback(State(hub): State<Arc<Hub>>, body: axum::body::By
         match &*k {
             "code" => cb.code = Some(v.into_owned()),
             "state" => cb.state = Some(v.into_owned()),
+            "iss" => cb.iss = Some(v.into_owned()),
             "server_name" => cb.server_name = Some(v.into_owned()),
             _ => {}
         }
     }
-    let (code, server, state) = cb.parts().map_err(|e| e.with_data(json!({"url": raw})))?;
-    hub.finish_authorization(server, code, state)
+    let (code, server, state, iss) = cb.parts().map_err(|e| e.with_data(json!({"url": raw})))?;
+    hub.finish_authorization(server, code, state, iss)
         .await
         .map_err(|e| {
             let mut api = api_error("oauth callback", server, e);
@@ -1158,4 +1165,25 @@ async fn filtering_mode(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) ->
     })?;
     hub.update_filtering(|s| s.mode = mode);
     Ok(filtering_stats(State(hub)).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An authorization server that names itself in its redirect (RFC 9207) is refused
+    /// by the SDK unless the name reaches it: the callback keeps it.
+    #[test]
+    fn a_redirect_keeps_the_issuer_the_authorization_server_named_itself_by() {
+        let uri: axum::http::Uri =
+            "/api/oauth/callback?server_name=gh&code=c&state=s&iss=https%3A%2F%2Fauth.example"
+                .parse()
+                .unwrap();
+        let axum::extract::Query(cb) =
+            axum::extract::Query::<Callback>::try_from_uri(&uri).unwrap();
+        assert_eq!(
+            cb.parts().ok(),
+            Some(("c", "gh", "s", Some("https://auth.example")))
+        );
+    }
 }

@@ -307,14 +307,19 @@ impl Backend {
 
     /// Completes the pending sign-in with the authorization server's answer, then
     /// reconnects with the tokens.
-    pub async fn finish_sign_in(&self, code: &str, state: &str) -> Result<(), String> {
+    pub async fn finish_sign_in(
+        &self,
+        code: &str,
+        state: &str,
+        issuer: Option<&str>,
+    ) -> Result<(), String> {
         let pending = self
             .sign_in
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(|| format!("server `{}` has no OAuth sign-in pending", self.name))?;
-        let finished = pending.finish(code, state).await;
+        let finished = pending.finish(code, state, issuer).await;
         // Either way this sign-in is spent (the SDK forgets its PKCE state at the
         // exchange): a failed one gives way to a fresh one on the next connect.
         self.drop_sign_in();

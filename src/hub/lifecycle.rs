@@ -842,17 +842,19 @@ impl Hub {
         self.signing_in(server).map(|(_, url)| url)
     }
 
-    /// Completes `server`'s sign-in with the code (and state) its authorization
-    /// server sent back (`/api/oauth/callback`, `/api/oauth/manual_callback`).
+    /// Completes `server`'s sign-in with the code (and state, and issuer) its
+    /// authorization server sent back (`/api/oauth/callback`,
+    /// `/api/oauth/manual_callback`).
     pub async fn finish_authorization(
         &self,
         server: &str,
         code: &str,
         state: &str,
+        issuer: Option<&str>,
     ) -> Result<(), HubError> {
         let (backend, _) = self.signing_in(server)?;
         backend
-            .finish_sign_in(code, state)
+            .finish_sign_in(code, state, issuer)
             .await
             .map_err(|reason| HubError::AuthorizationFailed {
                 server: server.into(),

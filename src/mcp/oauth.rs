@@ -179,11 +179,16 @@ impl SignIn {
         self.session.get_authorization_url()
     }
 
-    /// Exchanges the authorization server's `code` (with the `state` it echoed) for
-    /// tokens, kept in the token file.
-    pub async fn finish(&self, code: &str, state: &str) -> Result<(), String> {
+    /// Exchanges the authorization server's `code` (with the `state` it echoed, and
+    /// the `issuer` it named itself by, RFC 9207) for tokens, kept in the token file.
+    pub async fn finish(
+        &self,
+        code: &str,
+        state: &str,
+        issuer: Option<&str>,
+    ) -> Result<(), String> {
         self.session
-            .handle_callback(code, state)
+            .handle_callback_with_issuer(code, state, issuer)
             .await
             .map(|_| ())
             .map_err(|e| describe(&e))
