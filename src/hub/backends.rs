@@ -244,7 +244,7 @@ impl Backend {
         let wants_scope = refused
             .challenge
             .as_deref()
-            .is_some_and(|c| c.contains("insufficient_scope"));
+            .is_some_and(crate::mcp::oauth::asks_for_scope);
         if tokens.exists()
             && !wants_scope
             && crate::mcp::oauth::refresh(&url, &tokens, &client).await

@@ -864,16 +864,24 @@ impl Connection {
                 if let Some(why) = &unreachable {
                     message = format!("{why} (initialize failed)");
                 }
-                let mut challenge = challenge_of(&e);
+                let mut challenge = challenge_of(&e).or_else(|| http.refusal());
                 let unauthorized = e.is_authorization_required() || challenge.is_some();
                 if unauthorized && challenge.is_none() {
-                    // The SDK keeps the header in its worker's quit reason, out of
-                    // reach: ask the server again for it.
+                    // Refused before asking the server (kept tokens that no longer
+                    // refresh): ask it for the challenge a sign-in starts from.
                     challenge = challenge_again(url, &headers).await;
                 }
                 if unauthorized {
                     // The SDK's chain of transport errors says nothing more useful.
-                    message = "the server wants authorization (HTTP 401 to initialize)".into();
+                    message = if challenge
+                        .as_deref()
+                        .is_some_and(crate::mcp::oauth::asks_for_scope)
+                    {
+                        "the server wants more scope than was granted (HTTP 403 insufficient_scope)"
+                    } else {
+                        "the server wants authorization (HTTP 401 to initialize)"
+                    }
+                    .into();
                 }
                 return Err(ConnectError {
                     unauthorized,

@@ -99,6 +99,12 @@ pub fn step_up_scopes(tokens: &TokenFile, challenge: Option<&str>) -> Vec<String
     scopes
 }
 
+/// Whether a `WWW-Authenticate` challenge refuses the token for want of scope (a
+/// step-up: sign in again for more, no refresh will do).
+pub fn asks_for_scope(challenge: &str) -> bool {
+    challenge.contains("insufficient_scope")
+}
+
 /// The `scope` parameter of a `WWW-Authenticate: Bearer …` challenge.
 fn challenge_scope(challenge: &str) -> Option<Vec<String>> {
     let at = challenge.find("scope=")? + "scope=".len();

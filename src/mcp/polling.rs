@@ -5,11 +5,16 @@
 //! same way ([`Sessions::cut_stream`]), so a client of the hub sees what it would see
 //! directly, and gets the answer from the hub's replay when it resumes.
 //!
+//! It also keeps the `WWW-Authenticate` of the last request the server refused (401,
+//! or 403 `insufficient_scope`): the SDK ends its transport on such an answer and
+//! keeps the header in its worker's quit reason, out of reach of the `initialize`
+//! that then fails, and a sign-in must ask for the scope the server named.
+//!
 //! Written by hand: it wraps the SDK's own client trait, which no crate extends.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use http::{HeaderName, HeaderValue};
@@ -30,6 +35,8 @@ pub struct Polled<C> {
     inner: C,
     server: Arc<str>,
     sessions: Arc<Sessions>,
+    /// Shared by the clones the SDK makes of its client.
+    refused: Arc<Mutex<Option<String>>>,
 }
 
 impl<C> Polled<C> {
@@ -38,7 +45,26 @@ impl<C> Polled<C> {
             inner,
             server: server.into(),
             sessions,
+            refused: Arc::default(),
         }
+    }
+
+    /// The `WWW-Authenticate` of the last refusal for want of authorization or scope,
+    /// taken.
+    pub fn refusal(&self) -> Option<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    fn note_refusal<E: std::error::Error + Send + Sync + 'static>(&self, posted: &Posted<E>) {
+        let challenge = match posted {
+            Err(StreamableHttpError::AuthRequired(e)) => &e.www_authenticate_header,
+            Err(StreamableHttpError::InsufficientScope(e)) => &e.www_authenticate_header,
+            _ => return,
+        };
+        *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(challenge.clone());
     }
 
     /// The answer stream of the call known by `token` (a tool call's), watched for an
@@ -124,6 +150,7 @@ impl<C: StreamableHttpClient + Sync> StreamableHttpClient for Polled<C> {
             .inner
             .post_message(uri, message, session_id, auth_header, custom_headers)
             .await;
+        self.note_refusal(&posted);
         self.watch(token, posted)
     }
 
@@ -148,6 +175,7 @@ impl<C: StreamableHttpClient + Sync> StreamableHttpClient for Polled<C> {
                 limits,
             )
             .await;
+        self.note_refusal(&posted);
         self.watch(token, posted)
     }
 

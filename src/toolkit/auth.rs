@@ -63,8 +63,9 @@ pub enum SignedIn {
     Now { tools: usize },
 }
 
-/// Signs `name` in: `show` is given the address to open (once); returns when the hub
-/// has connected the server, or fails after `wait`.
+/// Signs `name` in: `show` is given the address to open (and each new one the server
+/// asks for on the way, as when it wants more scope); returns when the hub has
+/// connected the server, or fails after `wait`.
 pub async fn sign_in(
     probe: &Probe,
     name: &str,
@@ -95,13 +96,23 @@ pub async fn sign_in(
         }
     };
     show(&url);
+    let mut shown = url;
     let started = Instant::now();
     loop {
         let s = server(probe, name).await?;
-        if s.status() == Some(ServerStatus::Connected) {
+        if s.status() == Some(ServerStatus::Connected) && s.authorization_url.is_none() {
             return Ok(SignedIn::Now {
                 tools: s.tool_count(),
             });
+        }
+        // Signed in, and the server wants more (a step-up to the scope it names, or a
+        // sign-in that failed and was prepared again): the new address is the one to
+        // open.
+        if let Some(next) = s.authorization_url
+            && next != shown
+        {
+            show(&next);
+            shown = next;
         }
         if started.elapsed() >= wait {
             return Err(AuthError::TimedOut {
@@ -197,4 +208,59 @@ pub fn open_browser(url: &str) -> bool {
         .stderr(std::process::Stdio::null())
         .spawn()
         .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::toolkit::discovery::{Target, UrlSource};
+    use std::sync::{Arc, Mutex};
+
+    /// The hub's word on one server, after the user has opened `opened` addresses:
+    /// a first sign-in, then a second for more scope, then connected.
+    fn said_after(opened: usize) -> serde_json::Value {
+        let server = match opened {
+            0 => json!({"name": "s", "status": "unauthorized", "authorizationUrl": "http://as/1"}),
+            1 => json!({"name": "s", "status": "unauthorized", "authorizationUrl": "http://as/2"}),
+            _ => {
+                json!({"name": "s", "status": "connected", "capabilities": {"tools": [{"name": "t"}]}})
+            }
+        };
+        json!({"status": "ok", "servers": [server]})
+    }
+
+    #[tokio::test]
+    async fn an_address_the_server_asks_for_on_the_way_is_shown_too() {
+        let opened = Arc::new(Mutex::new(0));
+        let seen = opened.clone();
+        let app = axum::Router::new().route(
+            "/api/health",
+            axum::routing::get(move || {
+                let said = said_after(*seen.lock().unwrap());
+                async move { axum::Json(said) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let probe = Probe::new(
+            Target {
+                url,
+                source: UrlSource::Flag,
+                port: None,
+                workspace: None,
+            },
+            None,
+        );
+        let mut shown = vec![];
+        let done = sign_in(&probe, "s", Duration::from_secs(30), |url| {
+            shown.push(url.to_owned());
+            // The user opens it, and the hub moves on.
+            *opened.lock().unwrap() += 1;
+        })
+        .await
+        .unwrap();
+        assert_eq!(shown, ["http://as/1", "http://as/2"]);
+        assert!(matches!(done, SignedIn::Now { tools: 1 }));
+    }
 }

