@@ -621,7 +621,9 @@ async fn hostile(minutes: f64) -> bool {
             while Instant::now() < end {
                 let mut p = rmcp::model::CallToolRequestParams::new("noisy__flood");
                 p.arguments = json!({"count": 20000, "bytes": 1000}).as_object().cloned();
-                let _ = client.peer().call_tool(p).await;
+                // Bounded: a lost answer must show as a short count, not hang the run.
+                let _ = tokio::time::timeout(Duration::from_secs(120), client.peer().call_tool(p))
+                    .await;
                 counts[2].fetch_add(1, Ordering::Relaxed);
             }
             let _ = client.cancel().await;

@@ -273,7 +273,7 @@ pub fn router(
     security: Security,
     cancel: tokio_util::sync::CancellationToken,
 ) -> Router {
-    let mcp = crate::front::mcp::streamable_http_service(
+    let (mcp, idle) = crate::front::mcp::streamable_http_service(
         hub.clone(),
         // Host validation happens in `guard` for every route; the SDK's own check
         // would only duplicate it with a different error body.
@@ -282,6 +282,7 @@ pub fn router(
         security.session_idle,
         cancel.clone(),
     );
+    tokio::spawn(idle.clone().expire(cancel.clone()));
     let legacy = crate::front::mcp::legacy_sse(hub.clone(), cancel);
     let security = Arc::new(security);
     // A GET of /mcp without a session is an old-SSE client's (a streamable HTTP client
@@ -290,6 +291,10 @@ pub fn router(
     let mcp = Router::new()
         .route_service("/mcp", mcp)
         .layer(axum::middleware::from_fn(one_write_for_a_quick_answer))
+        .layer(axum::middleware::from_fn_with_state(
+            idle,
+            busy_while_answering,
+        ))
         .layer(axum::middleware::from_fn(
             move |req: Request, next: Next| {
                 let legacy = legacy_get.clone();
@@ -350,6 +355,57 @@ async fn session_cap(
         );
     }
     next.run(req).await
+}
+
+/// Counts a session's request as an exchange until its response's body ends (a call's
+/// answer written, a GET stream closed): a session is idle only without any.
+async fn busy_while_answering(
+    State(idle): State<Arc<crate::mcp::server::IdleSessions>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(exchange) = req
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|id| idle.exchange(id))
+    else {
+        return next.run(req).await;
+    };
+    let (parts, body) = next.run(req).await.into_parts();
+    Response::from_parts(
+        parts,
+        Body::new(Holding {
+            body,
+            _exchange: exchange,
+        }),
+    )
+}
+
+/// A response body that holds its session's exchange until it ends.
+struct Holding {
+    body: Body,
+    _exchange: crate::mcp::server::Exchange,
+}
+
+impl http_body::Body for Holding {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// Where old-SSE clients POST their messages (mcp-hub's path).

@@ -553,10 +553,13 @@ pub fn streamable_http_service(
     max_body: usize,
     session_idle: std::time::Duration,
     cancel: tokio_util::sync::CancellationToken,
-) -> rmcp::transport::streamable_http_server::StreamableHttpService<
-    HubService,
-    rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
-> {
+) -> (
+    rmcp::transport::streamable_http_server::StreamableHttpService<
+        HubService,
+        rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
+    >,
+    Arc<crate::mcp::server::IdleSessions>,
+) {
     crate::mcp::server::streamable_http_service(
         move || HubService::new(hub.clone()),
         allowed_hosts,

@@ -1,7 +1,9 @@
 //! The hub as an MCP server, independent of what answers: its identity and
 //! capabilities, and the transports a handler is served on (streamable HTTP, stdio).
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rmcp::model::{Implementation, InitializeResult, ServerCapabilities, ServerConfig};
 use rmcp::transport::common::server_side_http::ServerSseMessage;
@@ -36,21 +38,142 @@ pub fn server_info() -> ServerConfig {
 
 /// The `/mcp` endpoint as a tower service: sessions for 2025-06-18 and 2025-11-25
 /// clients, stateless for 2026-07-28 ones (the SDK decides per request). `handler`
-/// makes the handler of one session.
+/// makes the handler of one session. Its sessions end when idle for `session_idle`
+/// once [`IdleSessions::expire`] runs, and the front counts their exchanges.
 pub fn streamable_http_service<S: rmcp::ServerHandler>(
     handler: impl Fn() -> S + Send + Sync + 'static,
     allowed_hosts: Vec<String>,
     max_body: usize,
-    session_idle: std::time::Duration,
+    session_idle: Duration,
     cancel: tokio_util::sync::CancellationToken,
-) -> StreamableHttpService<S, LocalSessionManager> {
+) -> (
+    StreamableHttpService<S, LocalSessionManager>,
+    Arc<IdleSessions>,
+) {
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts)
         .with_max_request_body_bytes(max_body)
         .with_cancellation_token(cancel);
     let mut sessions = LocalSessionManager::default().with_event_store(Arc::new(Replay::default()));
-    sessions.session_config.keep_alive = Some(session_idle);
-    StreamableHttpService::new(move || Ok(handler()), Arc::new(sessions), config)
+    // The SDK's keep-alive counts messages only: see `IdleSessions`.
+    sessions.session_config.keep_alive = None;
+    let sessions = Arc::new(sessions);
+    let idle = Arc::new(IdleSessions {
+        manager: sessions.clone(),
+        idle: session_idle,
+        activity: Mutex::default(),
+    });
+    (
+        StreamableHttpService::new(move || Ok(handler()), sessions, config),
+        idle,
+    )
+}
+
+/// Ends the sessions nobody uses: none of their requests in flight, none of their
+/// streams open, and nothing asked of them for the idle time. The SDK's own
+/// keep-alive ends a session after that long without a message, which closed a
+/// session under a call that took longer (its backend working, nothing sent
+/// meanwhile) and lost the call's answer. Written by hand: the SDK's session manager
+/// has no notion of an exchange in flight.
+pub struct IdleSessions {
+    manager: Arc<LocalSessionManager>,
+    idle: Duration,
+    activity: Mutex<HashMap<Arc<str>, Activity>>,
+}
+
+#[derive(Clone, Copy)]
+struct Activity {
+    in_flight: usize,
+    /// When the last exchange ended, or the session was first seen.
+    since: Instant,
+}
+
+/// One exchange with a session, from its request to the end of its response's body
+/// (a call's answer, or a GET stream held open): the session is not idle meanwhile.
+pub struct Exchange {
+    sessions: Arc<IdleSessions>,
+    id: Arc<str>,
+}
+
+impl IdleSessions {
+    /// An exchange with the session `id` begins.
+    pub fn exchange(self: &Arc<Self>, id: &str) -> Exchange {
+        let mut activity = self.activity.lock().unwrap_or_else(|p| p.into_inner());
+        let id: Arc<str> = match activity.get_key_value(id) {
+            Some((known, _)) => known.clone(),
+            None => id.into(),
+        };
+        activity
+            .entry(id.clone())
+            .or_insert(Activity {
+                in_flight: 0,
+                since: Instant::now(),
+            })
+            .in_flight += 1;
+        Exchange {
+            sessions: self.clone(),
+            id,
+        }
+    }
+
+    /// Ends idle sessions, looking a few times per idle time, until `cancel`.
+    pub async fn expire(self: Arc<Self>, cancel: tokio_util::sync::CancellationToken) {
+        let every = (self.idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(10));
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let open: HashSet<Arc<str>> =
+                self.manager.sessions.read().await.keys().cloned().collect();
+            for id in self.idle_among(&open, Instant::now()) {
+                // A session the client deleted meanwhile is gone already: nothing to do.
+                let _ = rmcp::transport::streamable_http_server::session::SessionManager::close_session(
+                    &*self.manager,
+                    &id,
+                )
+                .await;
+            }
+        }
+    }
+
+    /// The sessions of `open` idle at `now`, forgotten here; the sessions no longer
+    /// open are forgotten too.
+    fn idle_among(&self, open: &HashSet<Arc<str>>, now: Instant) -> Vec<Arc<str>> {
+        let mut activity = self.activity.lock().unwrap_or_else(|p| p.into_inner());
+        activity.retain(|id, _| open.contains(id));
+        for id in open {
+            activity.entry(id.clone()).or_insert(Activity {
+                in_flight: 0,
+                since: now,
+            });
+        }
+        let idle: Vec<Arc<str>> = activity
+            .iter()
+            .filter(|(_, a)| a.in_flight == 0 && now.duration_since(a.since) >= self.idle)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &idle {
+            activity.remove(id);
+        }
+        idle
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        let mut activity = self
+            .sessions
+            .activity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = activity.get_mut(&self.id) {
+            a.in_flight = a.in_flight.saturating_sub(1);
+            a.since = Instant::now();
+        }
+    }
 }
 
 /// The last events of each SSE stream, so that a client whose stream broke (a network
@@ -333,6 +456,35 @@ mod tests {
                 .err()
                 .is_some_and(|e| e.to_string().contains("too old to replay")),
             "the oldest stream is forgotten"
+        );
+    }
+
+    #[test]
+    fn a_session_is_idle_only_with_nothing_in_flight_for_the_idle_time() {
+        let idle = Arc::new(IdleSessions {
+            manager: Arc::new(LocalSessionManager::default()),
+            idle: Duration::from_secs(60),
+            activity: Mutex::default(),
+        });
+        let open: HashSet<Arc<str>> = ["waiting".into(), "quiet".into()].into();
+        let start = Instant::now();
+        // First seen now: not idle yet.
+        assert!(idle.idle_among(&open, start).is_empty());
+        let call = idle.exchange("waiting");
+        let later = start + Duration::from_secs(61);
+        assert_eq!(idle.idle_among(&open, later), [Arc::<str>::from("quiet")]);
+        // A call in flight for longer than the idle time keeps its session.
+        let open: HashSet<Arc<str>> = ["waiting".into()].into();
+        assert!(
+            idle.idle_among(&open, later + Duration::from_secs(600))
+                .is_empty()
+        );
+        drop(call);
+        // Idle from the end of its last exchange on.
+        assert!(idle.idle_among(&open, Instant::now()).is_empty());
+        assert_eq!(
+            idle.idle_among(&open, Instant::now() + Duration::from_secs(61)),
+            [Arc::<str>::from("waiting")]
         );
     }
 }

@@ -158,6 +158,34 @@ async fn sessions_past_the_cap_are_refused_and_idle_ones_expire() {
     assert_eq!(initialize(&hub).await.status(), 200);
 }
 
+/// A session waiting on a call is not idle: a call that takes longer than the idle
+/// timeout, with nothing sent meanwhile, gets its answer, and the session lives on.
+#[tokio::test]
+async fn a_session_waiting_on_a_long_call_is_not_expired_as_idle() {
+    let a = random_name("a");
+    let hub = HubBuilder::new()
+        .server(&a, fixture(&a, &[]))
+        .arg("--session-idle-timeout")
+        .arg("1s")
+        .start()
+        .await;
+    let client = hub.mcp().await;
+    // Bounded so that a lost answer fails the test instead of hanging it.
+    let answer = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.call_text(&format!("{a}__slow"), json!({"ms": 3000})),
+    )
+    .await
+    .expect("the answer of a call longer than the idle timeout never came");
+    assert_eq!(answer, "waited 3000 ms");
+    assert_eq!(
+        client
+            .call_text(&format!("{a}__echo"), json!({"text": "same session"}))
+            .await,
+        "same session"
+    );
+}
+
 /// An answer over the server's `maxMessageBytes` fails its call at once, saying how
 /// big it was and what the limit is; the server's next answer comes as usual.
 #[tokio::test]
