@@ -368,7 +368,7 @@ async fn busy_while_answering(
         .headers()
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok())
-        .map(|id| idle.exchange(id))
+        .and_then(|id| idle.exchange(id))
     else {
         return next.run(req).await;
     };

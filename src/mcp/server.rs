@@ -96,8 +96,14 @@ pub struct Exchange {
 }
 
 impl IdleSessions {
-    /// An exchange with the session `id` begins.
-    pub fn exchange(self: &Arc<Self>, id: &str) -> Exchange {
+    /// An exchange with the session `id` begins; none with an id no session has (a
+    /// stale or made-up one, answered 404), so that such ids are not kept.
+    pub fn exchange(self: &Arc<Self>, id: &str) -> Option<Exchange> {
+        if let Ok(open) = self.manager.sessions.try_read()
+            && !open.contains_key(id)
+        {
+            return None;
+        }
         let mut activity = self.activity.lock().unwrap_or_else(|p| p.into_inner());
         let id: Arc<str> = match activity.get_key_value(id) {
             Some((known, _)) => known.clone(),
@@ -110,10 +116,10 @@ impl IdleSessions {
                 since: Instant::now(),
             })
             .in_flight += 1;
-        Exchange {
+        Some(Exchange {
             sessions: self.clone(),
             id,
-        }
+        })
     }
 
     /// Ends idle sessions, looking a few times per idle time, until `cancel`.
@@ -459,22 +465,27 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_session_is_idle_only_with_nothing_in_flight_for_the_idle_time() {
+    #[tokio::test]
+    async fn a_session_is_idle_only_with_nothing_in_flight_for_the_idle_time() {
+        use rmcp::transport::streamable_http_server::session::SessionManager;
+        let manager = Arc::new(LocalSessionManager::default());
         let idle = Arc::new(IdleSessions {
-            manager: Arc::new(LocalSessionManager::default()),
+            manager: manager.clone(),
             idle: Duration::from_secs(60),
             activity: Mutex::default(),
         });
-        let open: HashSet<Arc<str>> = ["waiting".into(), "quiet".into()].into();
+        let (waiting, _t1) = manager.create_session().await.unwrap();
+        let (quiet, _t2) = manager.create_session().await.unwrap();
+        let open: HashSet<Arc<str>> = [waiting.clone(), quiet.clone()].into();
         let start = Instant::now();
         // First seen now: not idle yet.
         assert!(idle.idle_among(&open, start).is_empty());
-        let call = idle.exchange("waiting");
+        let call = idle.exchange(&waiting).expect("an open session");
+        assert!(idle.exchange("made-up").is_none(), "no session has this id");
         let later = start + Duration::from_secs(61);
-        assert_eq!(idle.idle_among(&open, later), [Arc::<str>::from("quiet")]);
+        assert_eq!(idle.idle_among(&open, later), [quiet]);
         // A call in flight for longer than the idle time keeps its session.
-        let open: HashSet<Arc<str>> = ["waiting".into()].into();
+        let open: HashSet<Arc<str>> = [waiting.clone()].into();
         assert!(
             idle.idle_among(&open, later + Duration::from_secs(600))
                 .is_empty()
@@ -484,7 +495,7 @@ mod tests {
         assert!(idle.idle_among(&open, Instant::now()).is_empty());
         assert_eq!(
             idle.idle_among(&open, Instant::now() + Duration::from_secs(61)),
-            [Arc::<str>::from("waiting")]
+            [waiting]
         );
     }
 }
