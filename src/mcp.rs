@@ -13,6 +13,7 @@ pub mod legacy_sse;
 pub mod legacy_sse_client;
 pub mod model;
 pub mod oauth;
+pub mod offer;
 pub mod oversize;
 pub mod polling;
 pub mod rounds;

@@ -13,8 +13,9 @@ use crate::api::ServerStatus;
 use crate::api::events;
 use crate::config::{Placeholders, ServerEntry, Transport};
 use crate::mcp::client::{
-    ConnectError, Connection, Handle, Notice, Offer, Relay, ServerIdentity, StdioSpec,
+    ConnectError, Connection, Handle, Notice, Relay, ServerIdentity, StdioSpec,
 };
+use crate::mcp::offer::Offer;
 use crate::mcp::sessions::Sessions;
 
 /// A backend's observable state.

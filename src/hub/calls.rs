@@ -549,7 +549,7 @@ mod tests {
         use crate::hub::catalog::{Catalog, Part};
         let offer = |tool: &str| {
             let tool = serde_json::json!({"name": tool, "inputSchema": {"type": "object"}});
-            Arc::new(crate::mcp::client::Offer {
+            Arc::new(crate::mcp::offer::Offer {
                 tools: vec![serde_json::from_value(tool).unwrap()],
                 ..Default::default()
             })

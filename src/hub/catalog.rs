@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::mcp::client::Offer;
 use crate::mcp::model::{Prompt, Resource, ResourceTemplate, Tool};
+use crate::mcp::offer::Offer;
 
 /// Longest name MCP clients accept for a tool (and the charset below).
 pub const MAX_NAME_LEN: usize = 64;

@@ -36,7 +36,7 @@ use crate::config::Placeholders;
 use crate::config::filtering as settings;
 use crate::config::filtering::{Exposure, FilterSettings, Mode};
 use crate::hub::catalog::Catalog;
-use crate::mcp::client::Offer;
+use crate::mcp::offer::Offer;
 use crate::telemetry::metrics::Metrics;
 use cache::Cache;
 use category::{Categorized, Guess, Source};

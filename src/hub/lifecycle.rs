@@ -25,7 +25,7 @@ use crate::state::{StateDir, WorkspaceEntry, Workspaces};
 use crate::telemetry::metrics::Metrics;
 
 /// One connected server as the catalog is built from it: name, tool-name prefix, offer.
-type CatalogInput = (String, String, Arc<crate::mcp::client::Offer>);
+type CatalogInput = (String, String, Arc<crate::mcp::offer::Offer>);
 
 /// Something a subscriber of `/api/events` (and the front) wants to know.
 #[derive(Debug, Clone, Serialize)]

@@ -26,7 +26,7 @@ const INNER: &[(&str, &[&[&str]])] = &[
         "mcp",
         &[
             &["model", "oversize", "stdio"],
-            &["rounds"],
+            &["rounds", "offer"],
             &["sessions", "legacy_sse_client", "oauth"],
             &["polling"],
             &["client"],
