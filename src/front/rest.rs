@@ -698,8 +698,12 @@ async fn server_tool(State(hub): State<Arc<Hub>>, body: axum::body::Bytes) -> Ap
             // mcp-hub's: with the tools the server has, for the caller to pick from.
             HubError::NoSuchTool { .. } => {
                 let mut api = api_error("tools/call", &b.name, e);
-                let available: Vec<String> =
-                    b.offer().tools.iter().map(|t| t.name.to_string()).collect();
+                let available: Vec<String> = b
+                    .offer()
+                    .tools
+                    .iter()
+                    .map(|t| t.name().to_string())
+                    .collect();
                 api.data = json!({"server": b.name, "tool": tool, "availableTools": available});
                 api
             }

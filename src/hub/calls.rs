@@ -163,7 +163,7 @@ impl Hub {
             None => {}
         }
         drop(listing);
-        if !backend.offer().tools.iter().any(|t| t.name == tool) {
+        if !backend.offer().tools.iter().any(|t| t.name() == tool) {
             return Err(HubError::NoSuchTool {
                 server: server.to_owned(),
                 tool: tool.to_owned(),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::mcp::model::{Prompt, Resource, ResourceTemplate, Tool};
-use crate::mcp::offer::Offer;
+use crate::mcp::offer::{Offer, OfferedTool};
 
 /// Longest name MCP clients accept for a tool (and the charset below).
 pub const MAX_NAME_LEN: usize = 64;
@@ -70,12 +70,12 @@ impl ExposedTool {
     }
 
     /// The backend's definition of the tool, under the server's own name.
-    pub fn definition(&self) -> &Tool {
+    pub fn definition(&self) -> &OfferedTool {
         &self.offer.tools[self.at]
     }
 
     pub fn description(&self) -> &str {
-        self.definition().description.as_deref().unwrap_or_default()
+        self.definition().description().unwrap_or_default()
     }
 
     /// The backend's offer the tool comes from, and its place in the offer's tools.
@@ -85,7 +85,7 @@ impl ExposedTool {
 
     /// The definition under the exposed name: what a client is shown.
     pub fn renamed(&self) -> Tool {
-        let mut tool = self.definition().clone();
+        let mut tool = self.definition().to_tool();
         tool.name = self.name.to_string().into();
         tool
     }
@@ -161,12 +161,12 @@ impl Catalog {
                 server: server.clone(),
             });
             for (at, tool) in part.offer.tools.iter().enumerate() {
-                let wanted = exposed_name(part.prefix, &tool.name);
+                let wanted = exposed_name(part.prefix, tool.name());
                 let exposed: Arc<str> = if c.tool_index.contains_key(wanted.as_str()) {
                     let name = unique_name(&wanted, |n| c.tool_index.contains_key(n));
                     collided(
                         part.server,
-                        &tool.name,
+                        tool.name(),
                         &wanted,
                         &name,
                         "tool",
@@ -174,7 +174,7 @@ impl Catalog {
                     );
                     let name: Arc<str> = name.into();
                     c.renamed
-                        .insert((server.clone(), tool.name.to_string()), name.clone());
+                        .insert((server.clone(), tool.name().to_string()), name.clone());
                     name
                 } else {
                     wanted.into()
@@ -254,7 +254,7 @@ impl Catalog {
         let tool = &self.tools[at];
         Some(ToolRoute {
             server: &tool.server,
-            name: &tool.definition().name,
+            name: tool.definition().name(),
             at,
         })
     }
@@ -293,7 +293,7 @@ impl Catalog {
             .find(|ns| &*ns.server == server)?;
         if let Some(t) = self.exposed_tool(&exposed_name(&ns.prefix, tool))
             && t.server() == server
-            && t.definition().name == tool
+            && t.definition().name() == tool
         {
             return Some(&t.name);
         }
@@ -436,7 +436,7 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
-    fn tool(name: &str) -> Tool {
+    fn tool(name: &str) -> OfferedTool {
         serde_json::from_value(serde_json::json!({
             "name": name, "inputSchema": {"type": "object"}
         }))

@@ -296,7 +296,7 @@ impl Filtering {
             let mut offer_guesses: Option<(*const Offer, Arc<[Guess]>)> = None;
             for tool in &catalog.tools {
                 let exposed = &tool.name;
-                let (server, own) = (tool.server(), &*tool.definition().name);
+                let (server, own) = (tool.server(), tool.definition().name());
                 // The namespaced name is made only when there is a mapping to match.
                 let namespaced = if settings.custom_mappings.is_empty() {
                     String::new()
@@ -391,9 +391,9 @@ impl Filtering {
             .map(|t| {
                 heuristic::guess_text(&heuristic::ToolText {
                     server,
-                    name: &t.name,
-                    description: t.description.as_deref().unwrap_or_default(),
-                    input_schema: Some(&t.input_schema),
+                    name: t.name(),
+                    description: t.description().unwrap_or_default(),
+                    input_schema: Some(&t.input_schema()),
                 })
             })
             .collect();

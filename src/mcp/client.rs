@@ -31,7 +31,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 
 use super::model::McpError;
-use super::offer::Offer;
+use super::offer::{Offer, OfferedTool};
 use super::rounds;
 use super::sessions::{Caller, Link, Sessions};
 use crate::config::RemoteMode;
@@ -1176,7 +1176,7 @@ impl Handle {
             optional(id.has_prompts, list_all::<Prompt>(&self.peer)),
         )?;
         Ok(Offer {
-            tools,
+            tools: OfferedTool::all(tools),
             resources,
             templates,
             prompts,

@@ -130,9 +130,9 @@ impl Listing {
 pub fn brief(tool: &ExposedTool) -> ToolBrief {
     ToolBrief {
         server: tool.server().to_owned(),
-        name: tool.definition().name.to_string(),
+        name: tool.definition().name().to_string(),
         description: tool.description().to_owned(),
-        input_schema: Value::Object((*tool.definition().input_schema).clone()),
+        input_schema: Value::Object(tool.definition().input_schema()),
     }
 }
 
