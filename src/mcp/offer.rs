@@ -5,6 +5,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::model::{JsonObject, Prompt, Resource, ResourceTemplate, Tool};
 
@@ -57,9 +58,16 @@ impl Offer {
         if let Some(json) = self.json.get() {
             return json.get().len();
         }
-        *self
-            .json_len
-            .get_or_init(|| crate::util::json_len::json_len(&self.view()))
+        *self.json_len.get_or_init(|| {
+            // The tools are counted from their text, not serialized: the health
+            // summary asks this of every offer as it comes.
+            let without_tools = crate::util::json_len::json_len(&CapabilitiesView {
+                tools: &[],
+                ..self.view()
+            });
+            let tools: usize = self.tools.iter().map(OfferedTool::json_len).sum();
+            without_tools + tools + self.tools.len().saturating_sub(1)
+        })
     }
 }
 
@@ -80,9 +88,18 @@ pub struct OfferedTool {
     texts: Arc<str>,
     /// The definition as the SDK serializes it, without its description.
     definition: Range<usize>,
+    /// Where in the definition the SDK writes the description (before
+    /// `"inputSchema"`), for `Serialize` to put it back without parsing.
+    description_at: usize,
     name: Range<usize>,
     description: Option<Range<usize>>,
 }
+
+/// What follows the description in the SDK's serialization of a tool.
+const INPUT_SCHEMA_KEY: &[u8] = br#","inputSchema":"#;
+
+/// What the description follows in it.
+const DESCRIPTION_KEY: &str = r#","description":"#;
 
 /// Reads only the input schema of a definition.
 #[derive(Deserialize)]
@@ -105,6 +122,11 @@ impl OfferedTool {
                 texts.truncate(start);
             }
             let definition = start..texts.len();
+            // The key, its quotes unescaped, cannot be inside a string of the text.
+            let description_at = texts[definition.clone()]
+                .windows(INPUT_SCHEMA_KEY.len())
+                .position(|w| w == INPUT_SCHEMA_KEY)
+                .unwrap_or(definition.len().saturating_sub(1));
             let mut append = |text: &str| {
                 let start = texts.len();
                 texts.extend_from_slice(text.as_bytes());
@@ -112,7 +134,7 @@ impl OfferedTool {
             };
             let name = append(&tool.name);
             let description = description.map(|d| append(&d));
-            spans.push((definition, name, description));
+            spans.push((definition, description_at, name, description));
         }
         // Names and descriptions are `str`s and serde_json writes UTF-8: the lossy
         // path is never taken.
@@ -122,12 +144,15 @@ impl OfferedTool {
         };
         spans
             .into_iter()
-            .map(|(definition, name, description)| OfferedTool {
-                texts: texts.clone(),
-                definition,
-                name,
-                description,
-            })
+            .map(
+                |(definition, description_at, name, description)| OfferedTool {
+                    texts: texts.clone(),
+                    definition,
+                    description_at,
+                    name,
+                    description,
+                },
+            )
             .collect()
     }
 
@@ -149,6 +174,14 @@ impl OfferedTool {
         serde_json::from_str::<InputSchema>(self.definition())
             .map(|s| s.input_schema)
             .unwrap_or_default()
+    }
+
+    /// How long the tool's JSON is, in bytes, without writing it.
+    fn json_len(&self) -> usize {
+        self.definition().len()
+            + self.description().map_or(0, |d| {
+                DESCRIPTION_KEY.len() + crate::util::json_len::json_len(d)
+            })
     }
 
     /// The whole definition, as the SDK holds it.
@@ -179,10 +212,24 @@ impl PartialEq for OfferedTool {
     }
 }
 
-/// As the SDK's `Tool` serializes.
+/// As the SDK's `Tool` serializes, written from the text: `/api/servers` and the
+/// health summary's sizes go through here for every tool of every offer.
 impl Serialize for OfferedTool {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.to_tool().serialize(serializer)
+        let definition = self.definition();
+        let (head, tail) = definition.split_at(self.description_at.min(definition.len()));
+        let mut json = String::with_capacity(
+            definition.len() + self.description().map_or(0, |d| d.len() + 20),
+        );
+        json.push_str(head);
+        if let Some(description) = self.description() {
+            json.push_str(DESCRIPTION_KEY);
+            json.push_str(&serde_json::to_string(description).map_err(serde::ser::Error::custom)?);
+        }
+        json.push_str(tail);
+        RawValue::from_string(json)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
     }
 }
 
@@ -231,8 +278,11 @@ mod tests {
             .map(|i| {
                 let mut t = every_field();
                 t["name"] = json!(format!("t{i}"));
-                t["description"] = json!(format!("number {i}"));
+                t["description"] = json!(format!("number {i}, é"));
                 t["inputSchema"]["properties"] = json!({format!("p{i}"): {"type": "string"}});
+                if i == 0 {
+                    t["title"] = json!(r#"looks like a key: ,"inputSchema":{}"#);
+                }
                 if i == 1 {
                     t.as_object_mut().unwrap().remove("description");
                     t.as_object_mut().unwrap().remove("outputSchema");
@@ -245,13 +295,30 @@ mod tests {
             kept.iter().map(OfferedTool::to_tool).collect::<Vec<_>>(),
             sdk
         );
+        assert_eq!(
+            serde_json::to_string(&kept).unwrap(),
+            serde_json::to_string(&sdk).unwrap()
+        );
         assert_eq!(kept[1].description(), None);
         assert_eq!(kept[2].name(), "t2");
-        assert_eq!(kept[2].description(), Some("number 2"));
+        assert_eq!(kept[2].description(), Some("number 2, é"));
         assert_eq!(
             Value::Object(kept[2].input_schema()),
             json!({"type": "object", "properties": {"p2": {"type": "string"}}, "required": ["q"]})
         );
+        let offer = Offer {
+            tools: kept,
+            ..Offer::default()
+        };
+        assert_eq!(
+            offer.json_len(),
+            serde_json::to_string(
+                &json!({"tools": sdk, "resources": [], "resourceTemplates": [], "prompts": []})
+            )
+            .unwrap()
+            .len()
+        );
+        assert_eq!(offer.json_len(), offer.json().get().len());
     }
 
     #[test]
