@@ -290,6 +290,10 @@ pub fn router(
     let legacy_get = legacy.clone();
     let mcp = Router::new()
         .route_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn_with_state(
+            (hub.clone(), idle.clone()),
+            crate::front::mcp::tools_list_from_text,
+        ))
         .layer(axum::middleware::from_fn(one_write_for_a_quick_answer))
         .layer(axum::middleware::from_fn_with_state(
             idle,

@@ -7,6 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use axum::response::IntoResponse;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams,
     GetPromptResponse, InitializeRequestParams, InitializeResult, InputRequiredResult,
@@ -566,6 +567,123 @@ pub fn streamable_http_service(
         max_body,
         session_idle,
         cancel,
+    )
+}
+
+/// The largest body of a `tools/list` request answered by `tools_list_from_text`; a
+/// request is a few dozen bytes, and bodies past this go to the SDK unread.
+const TOOLS_LIST_BODY: usize = 4096;
+
+/// Revisions whose sessions `tools_list_from_text` answers: those with `initialize`.
+const SESSION_REVISIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+
+/// A `tools/list` request, as much of it as is read to answer it.
+#[derive(serde::Deserialize)]
+struct ToolsListRequest<'a> {
+    jsonrpc: &'a str,
+    id: &'a serde_json::value::RawValue,
+    method: &'a str,
+    #[serde(default)]
+    params: Option<PaginatedRequestParams>,
+}
+
+/// Answers `tools/list` of an open session with the tools written from their texts:
+/// the SDK's server takes each tool as its objects, which the hub would make from the
+/// texts only for the SDK to write them again (a page of 1000 tools took 2 ms more
+/// that way). Written by hand because the SDK's handler can only answer with its
+/// `ListToolsResult`. The answer is a stream of one event, as the SDK's are, without
+/// the SDK's priming event and event id: a client cut off before it has the whole
+/// page lists again rather than resuming. Anything else, and any `tools/list` this does
+/// not answer exactly as the SDK would (no session, another revision, a body that is
+/// not one plain request, a cursor that is not the hub's, sessions shown different
+/// tools), goes on to the SDK as it came.
+pub async fn tools_list_from_text(
+    axum::extract::State((hub, idle)): axum::extract::State<(
+        Arc<Hub>,
+        Arc<crate::mcp::server::IdleSessions>,
+    )>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{Method, header};
+    let headers = req.headers();
+    let header_is = |name: header::HeaderName, ok: &dyn Fn(&str) -> bool| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(ok)
+    };
+    let candidate = req.method() == Method::POST
+        && header_is(header::CONTENT_LENGTH, &|v| {
+            v.parse::<usize>().is_ok_and(|n| n <= TOOLS_LIST_BODY)
+        })
+        && header_is(header::CONTENT_TYPE, &|v| v.starts_with("application/json"))
+        && header_is(header::ACCEPT, &|v| {
+            v.contains("application/json") && v.contains("text/event-stream")
+        })
+        && headers.get("mcp-protocol-version").is_none_or(|v| {
+            SESSION_REVISIONS
+                .iter()
+                .any(|r| v.as_bytes() == r.as_bytes())
+        })
+        && headers
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|id| idle.is_open(id));
+    if !candidate {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, TOOLS_LIST_BODY).await else {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            "the request body is not as long as its Content-Length says: send it whole",
+        )
+            .into_response();
+    };
+    if let Some(answer) = answer_tools_list(&hub, &bytes).await {
+        return answer;
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
+}
+
+/// The answer to `body` if it is one `tools/list` request this can answer.
+async fn answer_tools_list(hub: &Hub, body: &[u8]) -> Option<axum::response::Response> {
+    let request: ToolsListRequest = serde_json::from_slice(body).ok()?;
+    let id_ok = matches!(
+        request.id.get().as_bytes().first(),
+        Some(b'"' | b'-' | b'0'..=b'9')
+    );
+    if request.jsonrpc != "2.0" || request.method != "tools/list" || !id_ok {
+        return None;
+    }
+    let from = cursor(&request.params).ok()?;
+    hub.until_started().await;
+    let page = hub.shared_tools_page(from)?;
+    let mut out = Vec::with_capacity(64 * 1024);
+    out.extend_from_slice(br#"data: {"jsonrpc":"2.0","id":"#);
+    out.extend_from_slice(request.id.get().as_bytes());
+    out.extend_from_slice(br#","result":{"#);
+    if let Some(next) = page.next {
+        out.extend_from_slice(format!(r#""nextCursor":"{next}","#).as_bytes());
+    }
+    out.extend_from_slice(br#""tools":"#);
+    page.write_json(&mut out);
+    // serde_json writes no line breaks: the answer is one `data` line.
+    out.extend_from_slice(b"}}\n\n");
+    Some(
+        (
+            [
+                (axum::http::header::CONTENT_TYPE, "text/event-stream"),
+                (axum::http::header::CACHE_CONTROL, "no-cache"),
+            ],
+            out,
+        )
+            .into_response(),
     )
 }
 

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::api::events;
-use crate::hub::catalog::{ExposedTool, page};
+use crate::hub::catalog::page;
 use crate::hub::error::HubError;
-use crate::hub::filtering::listing::{Listing, SessionView, ToolVerdict};
+use crate::hub::filtering::listing::{Listing, SessionView};
 use crate::hub::lifecycle::Hub;
 use crate::mcp::client::{Answer, CallError, Handle};
 #[allow(deprecated)] // `logging/setLevel`: still in the revisions the hub serves
@@ -187,29 +187,56 @@ impl Hub {
     /// What `tools/list` shows one session: the page that starts at `from`, and where
     /// the next one starts.
     pub fn visible_tools(&self, view: &SessionView, from: usize) -> (Vec<Tool>, Option<usize>) {
+        let page = self.tools_page(Some(view), from);
+        let next = page.next;
+        (page.into_tools(), next)
+    }
+
+    /// The page of `tools/list` that starts at `from` as every session of an earlier
+    /// revision than 2026-07-28 is shown it, or `None` while sessions may be shown
+    /// different tools (prompt-based filtering: each session its own categories).
+    pub fn shared_tools_page(&self, from: usize) -> Option<ToolsPage> {
+        let page = self.tools_page(None, from);
+        page.shared.then_some(page)
+    }
+
+    /// `view` `None`: as a session that chose nothing sees it.
+    fn tools_page(&self, view: Option<&SessionView>, from: usize) -> ToolsPage {
         use crate::config::filtering::{Exposure, Mode};
         use crate::hub::filtering::meta;
         let settings = self.filtering.settings();
         let listing = self.listing();
-        let analyze =
-            listing.filtering_active && settings.mode == Mode::PromptBased && settings.meta_tools;
-        let meta_tools = analyze.then(meta::analyze_prompt_tool);
-        if settings.exposure == Exposure::Search {
+        let per_session = listing.filtering_active && settings.mode == Mode::PromptBased;
+        let meta_tools = (per_session && settings.meta_tools).then(meta::analyze_prompt_tool);
+        let search_mode = settings.exposure == Exposure::Search;
+        let (entries, next) = if search_mode {
             let search = meta::search_mode_tools(&settings.known_categories());
-            return page(meta_tools.into_iter().chain(search), from, |t| t);
+            page(meta_tools.into_iter().chain(search), from, |t| {
+                PageEntry::Hub(Box::new(t))
+            })
+        } else {
+            let nothing_chosen = SessionView::default();
+            let view = view.unwrap_or(&nothing_chosen);
+            let exposed = listing
+                .tools()
+                .enumerate()
+                .filter(|(_, (_, verdict))| view.allows_verdict(&settings, &listing, verdict))
+                .map(|(at, _)| Entry::Backend(at));
+            page(
+                meta_tools.iter().map(Entry::Hub).chain(exposed),
+                from,
+                |entry| match entry {
+                    Entry::Hub(tool) => PageEntry::Hub(Box::new(tool.clone())),
+                    Entry::Backend(at) => PageEntry::Backend(at),
+                },
+            )
+        };
+        ToolsPage {
+            listing,
+            entries,
+            next,
+            shared: search_mode || !per_session,
         }
-        let exposed = listing
-            .tools()
-            .filter(|(_, verdict)| view.allows_verdict(&settings, &listing, verdict))
-            .map(|(tool, verdict)| Entry::Backend(tool, verdict));
-        page(
-            meta_tools.iter().map(Entry::Hub).chain(exposed),
-            from,
-            |entry| match entry {
-                Entry::Hub(tool) => tool.clone(),
-                Entry::Backend(tool, verdict) => listing.listed(tool, verdict),
-            },
-        )
     }
 
     /// Calls `server`'s tool `tool`, counted in the metrics and the log.
@@ -508,11 +535,72 @@ impl Hub {
     }
 }
 
-/// One entry of a `tools/list` page before it is made (copied; a backend's also
-/// renamed): only the entries of the page asked for are.
+/// One entry of a `tools/list` page before it is chosen: only the entries of the
+/// page asked for are copied.
 enum Entry<'a> {
     Hub(&'a Tool),
-    Backend(&'a ExposedTool, &'a ToolVerdict),
+    /// Its place in the listing.
+    Backend(usize),
+}
+
+enum PageEntry {
+    Hub(Box<Tool>),
+    Backend(usize),
+}
+
+/// A page of `tools/list`, over the listing it was chosen from: its backend tools
+/// are made (as the SDK's objects, or as JSON from their texts) only as it is shown.
+pub struct ToolsPage {
+    listing: Arc<Listing>,
+    entries: Vec<PageEntry>,
+    /// Where the next page starts.
+    pub next: Option<usize>,
+    /// Whether every session that chose nothing is shown the same.
+    shared: bool,
+}
+
+impl ToolsPage {
+    /// The page's tools, as the SDK's objects.
+    pub fn into_tools(self) -> Vec<Tool> {
+        let listing = &self.listing;
+        self.entries
+            .into_iter()
+            .filter_map(|entry| match entry {
+                PageEntry::Hub(tool) => Some(*tool),
+                PageEntry::Backend(at) => listing
+                    .tool_at(at)
+                    .map(|(tool, verdict)| listing.listed(tool, verdict)),
+            })
+            .collect()
+    }
+
+    /// The page's tools as a JSON array, as a client of a revision before 2026-07-28
+    /// is shown them: the same as the SDK's server writes `into_tools`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'[');
+        let mut first = true;
+        for entry in &self.entries {
+            let backend = match entry {
+                PageEntry::Backend(at) => match self.listing.tool_at(*at) {
+                    Some(found) => Some(found),
+                    None => continue,
+                },
+                PageEntry::Hub(_) => None,
+            };
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+            match (entry, backend) {
+                (_, Some((tool, verdict))) => self.listing.write_listed(tool, verdict, out),
+                // The hub's own tools are JSON values with string keys.
+                (PageEntry::Hub(tool), None) => {
+                    let _ = serde_json::to_writer(&mut *out, tool);
+                }
+                (PageEntry::Backend(_), None) => {}
+            }
+        }
+        out.push(b']');
+    }
 }
 
 #[cfg(test)]
@@ -523,6 +611,7 @@ mod tests {
     use crate::config::filtering::FilterSettings;
     use crate::config::{HubConfig, Placeholders};
     use crate::hub::filtering::category::{Categorized, Source};
+    use crate::hub::filtering::listing::ToolVerdict;
     use crate::hub::lifecycle::HubOptions;
     use crate::state::StateDir;
 

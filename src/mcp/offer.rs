@@ -93,6 +93,10 @@ pub struct OfferedTool {
     description_at: usize,
     name: Range<usize>,
     description: Option<Range<usize>>,
+    /// Without `_meta` or `outputSchema`, the two fields a listing may change (a
+    /// category added, a schema an earlier revision cannot read taken out): such a
+    /// tool is listed straight from its text (`write_listed`).
+    plain: bool,
 }
 
 /// What follows the description in the SDK's serialization of a tool.
@@ -100,6 +104,9 @@ const INPUT_SCHEMA_KEY: &[u8] = br#","inputSchema":"#;
 
 /// What the description follows in it.
 const DESCRIPTION_KEY: &str = r#","description":"#;
+
+/// How the SDK's serialization of a tool begins: its name comes first.
+const NAME_KEY: &str = r#"{"name":"#;
 
 /// Reads only the input schema of a definition.
 #[derive(Deserialize)]
@@ -117,6 +124,7 @@ impl OfferedTool {
         for mut tool in tools {
             let start = texts.len();
             let description = tool.description.take();
+            let plain = tool.meta.is_none() && tool.output_schema.is_none();
             // A definition of JSON values with string keys always serializes.
             if serde_json::to_writer(&mut texts, &tool).is_err() {
                 texts.truncate(start);
@@ -134,7 +142,7 @@ impl OfferedTool {
             };
             let name = append(&tool.name);
             let description = description.map(|d| append(&d));
-            spans.push((definition, description_at, name, description));
+            spans.push((definition, description_at, name, description, plain));
         }
         // Names and descriptions are `str`s and serde_json writes UTF-8: the lossy
         // path is never taken.
@@ -145,12 +153,13 @@ impl OfferedTool {
         spans
             .into_iter()
             .map(
-                |(definition, description_at, name, description)| OfferedTool {
+                |(definition, description_at, name, description, plain)| OfferedTool {
                     texts: texts.clone(),
                     definition,
                     description_at,
                     name,
                     description,
+                    plain,
                 },
             )
             .collect()
@@ -182,6 +191,40 @@ impl OfferedTool {
             + self.description().map_or(0, |d| {
                 DESCRIPTION_KEY.len() + crate::util::json_len::json_len(d)
             })
+    }
+
+    /// Writes the tool as the SDK would write it renamed `name`, with `_meta` holding
+    /// only `meta`, straight from its text: a `tools/list` page of 1000 tools made
+    /// as the SDK's objects and written again took about 2 ms more than the text.
+    /// False, with nothing written, for a tool that is not `plain`: its listing is
+    /// made as objects.
+    pub fn write_listed(&self, out: &mut Vec<u8>, name: &str, meta: (&str, &str)) -> bool {
+        let definition = self.definition();
+        // Names are `str`s: they always serialize.
+        let own = serde_json::to_string(self.name()).unwrap_or_default();
+        let name_end = NAME_KEY.len() + own.len();
+        let well_formed = definition.starts_with(NAME_KEY)
+            && definition[NAME_KEY.len()..].starts_with(&own)
+            && definition.len() > name_end
+            && definition.ends_with('}');
+        if !self.plain || !well_formed {
+            return false;
+        }
+        let at = self.description_at.clamp(name_end, definition.len() - 1);
+        out.extend_from_slice(NAME_KEY.as_bytes());
+        let _ = serde_json::to_writer(&mut *out, name);
+        out.extend_from_slice(&definition.as_bytes()[name_end..at]);
+        if let Some(description) = self.description() {
+            out.extend_from_slice(DESCRIPTION_KEY.as_bytes());
+            let _ = serde_json::to_writer(&mut *out, description);
+        }
+        out.extend_from_slice(&definition.as_bytes()[at..definition.len() - 1]);
+        out.extend_from_slice(br#","_meta":{"#);
+        let _ = serde_json::to_writer(&mut *out, meta.0);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, meta.1);
+        out.extend_from_slice(b"}}");
+        true
     }
 
     /// The whole definition, as the SDK holds it.
@@ -319,6 +362,67 @@ mod tests {
             .len()
         );
         assert_eq!(offer.json_len(), offer.json().get().len());
+    }
+
+    /// What `write_listed` must write: the SDK's tool, renamed, `_meta` added.
+    fn listed_by_the_sdk(tool: &Tool, name: &str, meta: (&str, &str)) -> String {
+        let mut t = tool.clone();
+        t.name = name.to_owned().into();
+        t.meta
+            .get_or_insert_with(Default::default)
+            .insert(meta.0.into(), Value::from(meta.1));
+        serde_json::to_string(&t).unwrap()
+    }
+
+    #[test]
+    fn a_plain_tool_is_listed_from_its_text_as_the_sdk_would_list_it() {
+        let mut plain = every_field();
+        plain.as_object_mut().unwrap().remove("_meta");
+        plain.as_object_mut().unwrap().remove("outputSchema");
+        let variants = [
+            plain.clone(),
+            json!({"name": "bare", "inputSchema": {"type": "object"}}),
+            json!({"name": "no \"schema\" é", "description": "d", "inputSchema": {}}),
+            {
+                let mut t = plain.clone();
+                t.as_object_mut().unwrap().remove("description");
+                t["title"] = json!(r#"looks like a key: ,"inputSchema":{}"#);
+                t
+            },
+        ];
+        let sdk: Vec<Tool> = variants
+            .iter()
+            .map(|v| serde_json::from_value(v.clone()).unwrap())
+            .collect();
+        for (tool, kept) in sdk.iter().zip(OfferedTool::all(sdk.clone())) {
+            for (name, meta) in [
+                ("srv__x", ("mcphub/category", "search")),
+                ("s\"q\"__\u{1}", ("k", "v \" é")),
+            ] {
+                let mut out = Vec::new();
+                assert!(kept.write_listed(&mut out, name, meta), "{tool:?}");
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    listed_by_the_sdk(tool, name, meta)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_tool_with_its_own_meta_or_output_schema_is_not_listed_from_text() {
+        for field in ["_meta", "outputSchema"] {
+            let mut t = every_field();
+            t.as_object_mut().unwrap().remove(if field == "_meta" {
+                "outputSchema"
+            } else {
+                "_meta"
+            });
+            let kept: OfferedTool = serde_json::from_value(t).unwrap();
+            let mut out = Vec::new();
+            assert!(!kept.write_listed(&mut out, "n", ("k", "v")), "{field}");
+            assert!(out.is_empty());
+        }
     }
 
     #[test]

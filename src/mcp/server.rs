@@ -96,6 +96,14 @@ pub struct Exchange {
 }
 
 impl IdleSessions {
+    /// Whether a session `id` is open now (false while that cannot be read at once).
+    pub fn is_open(&self, id: &str) -> bool {
+        self.manager
+            .sessions
+            .try_read()
+            .is_ok_and(|open| open.contains_key(id))
+    }
+
     /// An exchange with the session `id` begins; none with an id no session has (a
     /// stale or made-up one, answered 404), so that such ids are not kept.
     pub fn exchange(self: &Arc<Self>, id: &str) -> Option<Exchange> {

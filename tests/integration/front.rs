@@ -1,5 +1,6 @@
-use serde_json::json;
+use serde_json::{Value, json};
 
+use crate::deps::deps;
 use crate::support::*;
 
 #[tokio::test]
@@ -502,4 +503,103 @@ async fn a_broken_stream_is_resumed_with_last_event_id_and_the_answer_comes_once
     let forged = format!("{stream}.{:032x}.0", 1u128);
     let (_, replay) = session.resume(&forged).await;
     assert!(answers_to(&replay, 8).is_empty(), "{replay}");
+}
+
+/// `tools/list` of a session is written by the hub from the tools' texts, as a stream
+/// of one event; every page of it is the same, byte for byte, as the SDK's server
+/// writes for the same request (which it is handed when the request's body is past the size
+/// the hub reads itself). Tools the hub lists as objects (with an output schema or
+/// `_meta` of their own: server-everything's) are in it too.
+#[tokio::test]
+async fn a_sessions_tools_list_is_written_from_text_as_the_sdk_would_write_it() {
+    let many = random_name("many");
+    let hub = HubBuilder::new()
+        .server(&many, fixture(&many, &["--vague-tools", "1200"]))
+        .server(
+            "everything",
+            json!({"command": deps().npm_bin("mcp-server-everything"), "args": ["stdio"]}),
+        )
+        .start()
+        .await;
+    hub.wait_connected(&many).await;
+    hub.wait_connected("everything").await;
+    let session = RawSession::open(&hub).await;
+    let mut cursor: Option<String> = None;
+    let (mut pages, mut tools) = (0, Vec::new());
+    loop {
+        let mut request = json!({"jsonrpc": "2.0", "id": pages + 1, "method": "tools/list"});
+        if let Some(c) = &cursor {
+            request["params"] = json!({"cursor": c});
+        }
+        let quick = session.post(request.clone()).await;
+        assert_eq!(quick.status(), 200);
+        assert_eq!(quick.headers()["content-type"], "text/event-stream");
+        let quick = quick.text().await.unwrap();
+        let events: Vec<&str> = quick.split_terminator("\n\n").collect();
+        assert_eq!(events.len(), 1, "one event, without the SDK's priming one");
+        let quick = events[0].strip_prefix("data: ").expect("a data line");
+        // The same request, padded past what the hub reads itself: the SDK answers.
+        let mut padded = serde_json::to_string(&request).unwrap();
+        padded.push_str(&" ".repeat(5000));
+        let by_sdk = session
+            .http
+            .post(hub.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .header("content-type", "application/json")
+            .header("mcp-session-id", &session.id)
+            .body(padded)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(by_sdk.headers()["content-type"], "text/event-stream");
+        let by_sdk = by_sdk.text().await.unwrap();
+        let by_sdk = by_sdk
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .find(|d| d.contains(r#""result""#))
+            .expect("the SDK's answer");
+        assert_eq!(quick, by_sdk, "page {pages}");
+        let page: Value = serde_json::from_str(quick).unwrap();
+        tools.extend(page["result"]["tools"].as_array().unwrap().iter().cloned());
+        pages += 1;
+        match page["result"]["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 2);
+    let of = |server: &str| {
+        tools
+            .iter()
+            .filter(|t| {
+                t["name"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("{server}__"))
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(of(&many).len() > 1200, "{}", of(&many).len());
+    assert!(
+        of(&many)
+            .iter()
+            .all(|t| t["_meta"]["mcphub/category"].is_string())
+    );
+    assert!(
+        of("everything")
+            .iter()
+            .any(|t| t["outputSchema"].is_object() && t["_meta"]["mcphub/category"].is_string()),
+        "a tool with an output schema, listed as objects"
+    );
+    // A cursor the hub never gave is answered by the SDK's handler, with its error.
+    let bad = session
+        .post(
+            json!({"jsonrpc": "2.0", "id": 99, "method": "tools/list", "params": {"cursor": "x"}}),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(bad.contains("is not one this hub gave"), "{bad}");
 }

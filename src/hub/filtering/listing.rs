@@ -91,6 +91,30 @@ impl Listing {
         listed
     }
 
+    /// `listed`, written as JSON for a client of a revision before 2026-07-28 (whose
+    /// tools' output schemas are objects): from the tool's text where it can be.
+    pub fn write_listed(&self, tool: &ExposedTool, verdict: &ToolVerdict, out: &mut Vec<u8>) {
+        let category = verdict.categorized.category.as_str();
+        if tool
+            .definition()
+            .write_listed(out, &tool.name, (META_CATEGORY, category))
+        {
+            return;
+        }
+        let mut listed = self.listed(tool, verdict);
+        // As the SDK's server does for such a client.
+        listed
+            .output_schema
+            .take_if(|schema| schema.get("type").and_then(Value::as_str) != Some("object"));
+        // A tool of JSON values with string keys always serializes.
+        let _ = serde_json::to_writer(out, &listed);
+    }
+
+    /// The tool at `at` in the catalog, and its verdict.
+    pub fn tool_at(&self, at: usize) -> Option<(&ExposedTool, &ToolVerdict)> {
+        Some((self.catalog.tools.get(at)?, self.verdicts.get(at)?))
+    }
+
     /// The tool exposed as `exposed` as `tools/list` shows it.
     pub fn listed_named(&self, exposed: &str) -> Option<Tool> {
         let at = self.catalog.tool(exposed)?.at;
