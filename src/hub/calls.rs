@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::api::events;
-use crate::hub::catalog::page;
+use crate::hub::catalog::{ExposedTool, page};
 use crate::hub::error::HubError;
-use crate::hub::filtering::listing::{Listing, SessionView};
+use crate::hub::filtering::listing::{Listing, SessionView, ToolVerdict};
 use crate::hub::lifecycle::Hub;
 use crate::mcp::client::{Answer, CallError, Handle};
 #[allow(deprecated)] // `logging/setLevel`: still in the revisions the hub serves
@@ -209,11 +209,11 @@ impl Hub {
         let per_session = listing.filtering_active && settings.mode == Mode::PromptBased;
         let meta_tools = (per_session && settings.meta_tools).then(meta::analyze_prompt_tool);
         let search_mode = settings.exposure == Exposure::Search;
+        let hub_tools = meta_tools.into_iter().map(|t| PageEntry::Hub(Box::new(t)));
         let (entries, next) = if search_mode {
             let search = meta::search_mode_tools(&settings.known_categories());
-            page(meta_tools.into_iter().chain(search), from, |t| {
-                PageEntry::Hub(Box::new(t))
-            })
+            let search = search.into_iter().map(|t| PageEntry::Hub(Box::new(t)));
+            page(hub_tools.chain(search), from, |e| e)
         } else {
             let nothing_chosen = SessionView::default();
             let view = view.unwrap_or(&nothing_chosen);
@@ -221,15 +221,8 @@ impl Hub {
                 .tools()
                 .enumerate()
                 .filter(|(_, (_, verdict))| view.allows_verdict(&settings, &listing, verdict))
-                .map(|(at, _)| Entry::Backend(at));
-            page(
-                meta_tools.iter().map(Entry::Hub).chain(exposed),
-                from,
-                |entry| match entry {
-                    Entry::Hub(tool) => PageEntry::Hub(Box::new(tool.clone())),
-                    Entry::Backend(at) => PageEntry::Backend(at),
-                },
-            )
+                .map(|(at, _)| PageEntry::Backend(at));
+            page(hub_tools.chain(exposed), from, |e| e)
         };
         ToolsPage {
             listing,
@@ -535,17 +528,17 @@ impl Hub {
     }
 }
 
-/// One entry of a `tools/list` page before it is chosen: only the entries of the
-/// page asked for are copied.
-enum Entry<'a> {
-    Hub(&'a Tool),
-    /// Its place in the listing.
-    Backend(usize),
-}
-
+/// One entry of a `tools/list` page: a tool of the hub's own, or a backend's by its
+/// place in the listing.
 enum PageEntry {
     Hub(Box<Tool>),
     Backend(usize),
+}
+
+/// An entry of a page, as it is shown.
+enum Shown<'a> {
+    Hub(&'a Tool),
+    Backend(&'a ExposedTool, &'a ToolVerdict),
 }
 
 /// A page of `tools/list`, over the listing it was chosen from: its backend tools
@@ -560,16 +553,22 @@ pub struct ToolsPage {
 }
 
 impl ToolsPage {
+    fn shown(&self) -> impl Iterator<Item = Shown<'_>> {
+        self.entries.iter().filter_map(|entry| match entry {
+            PageEntry::Hub(tool) => Some(Shown::Hub(tool)),
+            PageEntry::Backend(at) => self
+                .listing
+                .tool_at(*at)
+                .map(|(tool, verdict)| Shown::Backend(tool, verdict)),
+        })
+    }
+
     /// The page's tools, as the SDK's objects.
     pub fn into_tools(self) -> Vec<Tool> {
-        let listing = &self.listing;
-        self.entries
-            .into_iter()
-            .filter_map(|entry| match entry {
-                PageEntry::Hub(tool) => Some(*tool),
-                PageEntry::Backend(at) => listing
-                    .tool_at(at)
-                    .map(|(tool, verdict)| listing.listed(tool, verdict)),
+        self.shown()
+            .map(|shown| match shown {
+                Shown::Hub(tool) => tool.clone(),
+                Shown::Backend(tool, verdict) => self.listing.listed(tool, verdict),
             })
             .collect()
     }
@@ -578,25 +577,16 @@ impl ToolsPage {
     /// is shown them: the same as the SDK's server writes `into_tools`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.push(b'[');
-        let mut first = true;
-        for entry in &self.entries {
-            let backend = match entry {
-                PageEntry::Backend(at) => match self.listing.tool_at(*at) {
-                    Some(found) => Some(found),
-                    None => continue,
-                },
-                PageEntry::Hub(_) => None,
-            };
-            if !std::mem::take(&mut first) {
+        for (i, shown) in self.shown().enumerate() {
+            if i > 0 {
                 out.push(b',');
             }
-            match (entry, backend) {
-                (_, Some((tool, verdict))) => self.listing.write_listed(tool, verdict, out),
+            match shown {
                 // The hub's own tools are JSON values with string keys.
-                (PageEntry::Hub(tool), None) => {
+                Shown::Hub(tool) => {
                     let _ = serde_json::to_writer(&mut *out, tool);
                 }
-                (PageEntry::Backend(_), None) => {}
+                Shown::Backend(tool, verdict) => self.listing.write_listed(tool, verdict, out),
             }
         }
         out.push(b']');
@@ -611,7 +601,6 @@ mod tests {
     use crate::config::filtering::FilterSettings;
     use crate::config::{HubConfig, Placeholders};
     use crate::hub::filtering::category::{Categorized, Source};
-    use crate::hub::filtering::listing::ToolVerdict;
     use crate::hub::lifecycle::HubOptions;
     use crate::state::StateDir;
 
