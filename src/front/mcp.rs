@@ -574,6 +574,9 @@ pub fn streamable_http_service(
 /// request is a few dozen bytes, and bodies past this go to the SDK unread.
 const TOOLS_LIST_BODY: usize = 4096;
 
+/// The method `tools_list_from_text` answers, as a body names it.
+const TOOLS_LIST: &[u8] = br#""tools/list""#;
+
 /// Revisions whose sessions `tools_list_from_text` answers: those with `initialize`.
 const SESSION_REVISIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 
@@ -626,10 +629,7 @@ pub async fn tools_list_from_text(
                 .iter()
                 .any(|r| v.as_bytes() == r.as_bytes())
         })
-        && headers
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|id| idle.is_open(id));
+        && headers.contains_key("mcp-session-id");
     if !candidate {
         return next.run(req).await;
     }
@@ -641,7 +641,19 @@ pub async fn tools_list_from_text(
         )
             .into_response();
     };
-    if let Some(answer) = answer_tools_list(&hub, &bytes).await {
+    // Every call comes through here: only a body that names the method is read.
+    let mentions_tools_list = bytes.windows(TOOLS_LIST.len()).any(|w| w == TOOLS_LIST);
+    let open = || {
+        parts
+            .headers
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|id| idle.is_open(id))
+    };
+    if mentions_tools_list
+        && open()
+        && let Some(answer) = answer_tools_list(&hub, &bytes).await
+    {
         return answer;
     }
     next.run(axum::extract::Request::from_parts(
