@@ -577,9 +577,6 @@ const TOOLS_LIST_BODY: usize = 4096;
 /// The method `tools_list_from_text` answers, as a body names it.
 const TOOLS_LIST: &[u8] = br#""tools/list""#;
 
-/// Revisions whose sessions `tools_list_from_text` answers: those with `initialize`.
-const SESSION_REVISIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
-
 /// A `tools/list` request, as much of it as is read to answer it.
 #[derive(serde::Deserialize)]
 struct ToolsListRequest<'a> {
@@ -624,10 +621,11 @@ pub async fn tools_list_from_text(
         && header_is(header::ACCEPT, &|v| {
             v.contains("application/json") && v.contains("text/event-stream")
         })
+        // Revisions with sessions: those with `initialize`.
         && headers.get("mcp-protocol-version").is_none_or(|v| {
-            SESSION_REVISIONS
+            rmcp::model::ProtocolVersion::KNOWN_VERSIONS
                 .iter()
-                .any(|r| v.as_bytes() == r.as_bytes())
+                .any(|known| known.has_initialize() && v.as_bytes() == known.as_str().as_bytes())
         })
         && headers.contains_key("mcp-session-id");
     if !candidate {

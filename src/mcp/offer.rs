@@ -210,21 +210,29 @@ impl OfferedTool {
         if !self.plain || !well_formed {
             return false;
         }
-        let at = self.description_at.clamp(name_end, definition.len() - 1);
         out.extend_from_slice(NAME_KEY.as_bytes());
         let _ = serde_json::to_writer(&mut *out, name);
-        out.extend_from_slice(&definition.as_bytes()[name_end..at]);
-        if let Some(description) = self.description() {
-            out.extend_from_slice(DESCRIPTION_KEY.as_bytes());
-            let _ = serde_json::to_writer(&mut *out, description);
-        }
-        out.extend_from_slice(&definition.as_bytes()[at..definition.len() - 1]);
+        self.write_text(out, name_end..definition.len() - 1);
         out.extend_from_slice(br#","_meta":{"#);
         let _ = serde_json::to_writer(&mut *out, meta.0);
         out.push(b':');
         let _ = serde_json::to_writer(&mut *out, meta.1);
         out.extend_from_slice(b"}}");
         true
+    }
+
+    /// The part `span` of the definition's text, with the description put back in its
+    /// place if that falls in it: the SDK's serialization of the tool, for the whole.
+    fn write_text(&self, out: &mut Vec<u8>, span: Range<usize>) {
+        let definition = self.definition().as_bytes();
+        let at = self.description_at.clamp(span.start, span.end);
+        out.extend_from_slice(&definition[span.start..at]);
+        if let Some(description) = self.description() {
+            out.extend_from_slice(DESCRIPTION_KEY.as_bytes());
+            // A `str` always serializes.
+            let _ = serde_json::to_writer(&mut *out, description);
+        }
+        out.extend_from_slice(&definition[at..span.end]);
     }
 
     /// The whole definition, as the SDK holds it.
@@ -259,17 +267,9 @@ impl PartialEq for OfferedTool {
 /// health summary's sizes go through here for every tool of every offer.
 impl Serialize for OfferedTool {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let definition = self.definition();
-        let (head, tail) = definition.split_at(self.description_at.min(definition.len()));
-        let mut json = String::with_capacity(
-            definition.len() + self.description().map_or(0, |d| d.len() + 20),
-        );
-        json.push_str(head);
-        if let Some(description) = self.description() {
-            json.push_str(DESCRIPTION_KEY);
-            json.push_str(&serde_json::to_string(description).map_err(serde::ser::Error::custom)?);
-        }
-        json.push_str(tail);
+        let mut json = Vec::with_capacity(self.json_len());
+        self.write_text(&mut json, 0..self.definition().len());
+        let json = String::from_utf8(json).map_err(serde::ser::Error::custom)?;
         RawValue::from_string(json)
             .map_err(serde::ser::Error::custom)?
             .serialize(serializer)
