@@ -626,7 +626,9 @@ async fn hostile(minutes: f64) -> bool {
                     .await;
                 counts[2].fetch_add(1, Ordering::Relaxed);
             }
-            let _ = client.cancel().await;
+            // Bounded too: rmcp's client has been seen never to finish closing a session
+            // whose stream it stopped reading mid-flood (the hub had answered).
+            let _ = tokio::time::timeout(Duration::from_secs(10), client.cancel()).await;
         });
     }
     {
