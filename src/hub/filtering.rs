@@ -393,7 +393,7 @@ impl Filtering {
                     server,
                     name: t.name(),
                     description: t.description().unwrap_or_default(),
-                    input_schema: Some(&t.input_schema()),
+                    params: &t.params(),
                 })
             })
             .collect();

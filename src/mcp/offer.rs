@@ -1,6 +1,7 @@
 //! What a backend offers (its tools, resources, templates and prompts), as the hub
 //! keeps it between two listings.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -115,6 +116,80 @@ struct InputSchema {
     input_schema: JsonObject,
 }
 
+/// A parameter of a tool's input schema: its name and its description, borrowed from
+/// the tool's text unless an escape is in the way.
+#[derive(Debug, PartialEq)]
+pub struct Param<'a> {
+    pub name: Cow<'a, str>,
+    pub description: Option<Cow<'a, str>>,
+}
+
+/// How many of a schema's parameters `OfferedTool::params` reads: the categorizer
+/// reads no more.
+pub const PARAMS_READ: usize = 48;
+
+/// Reads only the input schema's `properties` of a definition, as raw text.
+#[derive(Deserialize)]
+struct Properties<'a> {
+    #[serde(rename = "inputSchema", borrow)]
+    input_schema: Option<SchemaProperties<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SchemaProperties<'a> {
+    #[serde(borrow)]
+    properties: Option<&'a RawValue>,
+}
+
+/// A string, borrowed when it has no escapes.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+#[derive(Deserialize)]
+struct ParamDescription<'a> {
+    #[serde(borrow)]
+    description: Option<&'a RawValue>,
+}
+
+/// The first `PARAMS_READ` entries of a `properties` object, in order. The text is
+/// the SDK's serialization of an object, so no name comes twice.
+struct Params<'a>(Vec<Param<'a>>);
+
+impl<'de> Deserialize<'de> for Params<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Params<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of parameters")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut params = Vec::new();
+                while let Some(Text(name)) = map.next_key::<Text<'de>>()? {
+                    if params.len() == PARAMS_READ {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        continue;
+                    }
+                    // A parameter that is not an object, or a description that is
+                    // not a string, has no description.
+                    let raw: &'de RawValue = map.next_value()?;
+                    let description = serde_json::from_str::<ParamDescription>(raw.get())
+                        .ok()
+                        .and_then(|p| p.description)
+                        .and_then(|d| serde_json::from_str::<Text>(d.get()).ok())
+                        .map(|Text(d)| d);
+                    params.push(Param { name, description });
+                }
+                Ok(Params(params))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
+
 impl OfferedTool {
     /// Every tool of one list, kept as text. The SDK's objects are dropped one tool
     /// at a time as their text is written.
@@ -182,6 +257,18 @@ impl OfferedTool {
     pub fn input_schema(&self) -> JsonObject {
         serde_json::from_str::<InputSchema>(self.definition())
             .map(|s| s.input_schema)
+            .unwrap_or_default()
+    }
+
+    /// The input schema's parameters, in order, up to `PARAMS_READ` of them, read
+    /// from the text without making the schema's objects: the categorizer reads
+    /// these of every tool a server lists.
+    pub fn params(&self) -> Vec<Param<'_>> {
+        serde_json::from_str::<Properties>(self.definition())
+            .ok()
+            .and_then(|p| p.input_schema?.properties)
+            .and_then(|p| serde_json::from_str::<Params>(p.get()).ok())
+            .map(|p| p.0)
             .unwrap_or_default()
     }
 
@@ -436,5 +523,69 @@ mod tests {
         let mut no_output = every_field();
         no_output.as_object_mut().unwrap().remove("outputSchema");
         assert_ne!(kept, serde_json::from_value(no_output).unwrap());
+    }
+
+    #[test]
+    fn a_tools_params_are_read_from_its_text_as_from_its_schema() {
+        let mut props = serde_json::Map::new();
+        props.insert(
+            "path".into(),
+            json!({"type": "string", "description": "The \"file\"\nto read"}),
+        );
+        props.insert(
+            "plain".into(),
+            json!({"type": "string", "description": "no escapes"}),
+        );
+        props.insert("flag".into(), json!(true));
+        props.insert("count".into(), json!({"description": 5}));
+        for i in 0..60 {
+            props.insert(
+                format!("p{i}"),
+                json!({"description": format!("param {i}")}),
+            );
+        }
+        let tool = |properties: Value| {
+            let t: OfferedTool = serde_json::from_value(json!({
+                "name": "t",
+                "description": "d",
+                "inputSchema": {"type": "object", "properties": properties}
+            }))
+            .unwrap();
+            t
+        };
+        // What the schema's objects say, the way the categorizer read them before.
+        let from_schema = |t: &OfferedTool| -> Vec<(String, Option<String>)> {
+            let schema = t.input_schema();
+            let Some(props) = schema.get("properties").and_then(|p| p.as_object()) else {
+                return Vec::new();
+            };
+            props
+                .iter()
+                .take(PARAMS_READ)
+                .map(|(k, v)| {
+                    let d = v.get("description").and_then(|d| d.as_str());
+                    (k.clone(), d.map(str::to_owned))
+                })
+                .collect()
+        };
+        let from_text = |t: &OfferedTool| -> Vec<(String, Option<String>)> {
+            t.params()
+                .into_iter()
+                .map(|p| (p.name.into_owned(), p.description.map(Cow::into_owned)))
+                .collect()
+        };
+        let many = tool(Value::Object(props));
+        let read = from_text(&many);
+        assert_eq!(read.len(), PARAMS_READ);
+        assert_eq!(
+            read[0],
+            ("path".into(), Some("The \"file\"\nto read".into()))
+        );
+        assert_eq!(read[2], ("flag".into(), None));
+        assert_eq!(read[3], ("count".into(), None));
+        assert_eq!(read, from_schema(&many));
+        for odd in [json!([1, 2]), json!(null), json!("x"), json!({})] {
+            assert_eq!(from_text(&tool(odd.clone())), Vec::new(), "{odd}");
+        }
     }
 }

@@ -25,6 +25,9 @@ pub(super) const fn vocab_len() -> usize {
 
 pub(super) const LEN: usize = vocab_len();
 
+/// The longest word looked up: no keyword is longer.
+pub(super) const MAX_WORD: usize = 32;
+
 /// `a < b`, bytewise (the order `[u8]` has at run time).
 pub(super) const fn less(a: &[u8], b: &[u8]) -> bool {
     let mut i = 0;
@@ -55,6 +58,10 @@ pub(super) const fn build_table() -> [Entry; LEN] {
         let mut i = 0;
         while i < list.len() {
             assert!(list[i].0.len() >= 2, "keywords have two bytes at least");
+            assert!(
+                list[i].0.len() <= MAX_WORD,
+                "no keyword is longer than MAX_WORD"
+            );
             out[k] = Entry {
                 word: list[i].0,
                 cat: c as u8,
@@ -174,7 +181,6 @@ pub(super) fn entries(w: &[u8]) -> Option<(usize, &'static [Entry])> {
 /// are tried when the word itself is unknown. The index of the first entry comes
 /// along, so callers can remember which keywords they already counted.
 pub(super) fn lookup(w: &[u8]) -> (usize, &'static [Entry]) {
-    const MAXW: usize = 32;
     let n = w.len();
     if n < 2 {
         return (0, &[]);
@@ -187,11 +193,11 @@ pub(super) fn lookup(w: &[u8]) -> (usize, &'static [Entry]) {
     if let Some(h) = hit(w) {
         return h;
     }
-    if !(4..=MAXW).contains(&n) {
+    if !(4..=MAX_WORD).contains(&n) {
         return (0, &[]);
     }
     let ends = |suffix: &[u8]| w.ends_with(suffix);
-    let mut buf = [0u8; MAXW];
+    let mut buf = [0u8; MAX_WORD];
     // plural: files, branches, entities
     if ends(b"ies") && n > 4 {
         buf[..n - 3].copy_from_slice(&w[..n - 3]);
