@@ -70,10 +70,22 @@ pub struct Filtering {
     on_change: Arc<OnceLock<OnChange>>,
     /// The heuristic's guesses for each backend's offer, by the offer's address. An
     /// offer never changes (a new list is a new offer), so its tools are guessed once,
-    /// as it arrives (`prepare`), not again at each rebuild: with 100 servers of 200
-    /// tools the guesses were a fifth of the hub's CPU to ready, all of it after the
-    /// last server had answered.
+    /// as it arrives (`guess_ahead` while the hub starts, `prepare`), not again at
+    /// each rebuild: with 100 servers of 200 tools the guesses were a fifth of the
+    /// hub's CPU to ready, all of it after the last server had answered.
     guesses: Mutex<HashMap<usize, OfferGuesses>>,
+    /// Offers waiting to be guessed ahead (`guess_ahead`).
+    ahead: Arc<Mutex<Ahead>>,
+}
+
+/// An offer's guesses, made once by whichever asks first.
+type GuessSlot = Arc<OnceLock<Arc<[Guess]>>>;
+
+#[derive(Default)]
+struct Ahead {
+    queue: std::collections::VecDeque<(String, Arc<Offer>, GuessSlot)>,
+    /// Whether a blocking task is taking the queue.
+    running: bool,
 }
 
 struct OfferGuesses {
@@ -82,7 +94,8 @@ struct OfferGuesses {
     /// (`forget_gone_offers`).
     offer: Weak<Offer>,
     server: String,
-    guesses: Arc<[Guess]>,
+    /// Another asker waits for whichever asked first.
+    guesses: GuessSlot,
 }
 
 impl Filtering {
@@ -104,6 +117,7 @@ impl Filtering {
             placeholders,
             counted: Mutex::new(HashSet::new()),
             guesses: Mutex::default(),
+            ahead: Arc::default(),
             on_change: Arc::new(OnceLock::new()),
         }
     }
@@ -373,42 +387,64 @@ impl Filtering {
     }
 
     /// The heuristic's guess for each of `offer`'s tools (served by `server`), made
-    /// now unless they were made already.
+    /// now unless they were made already (or waited for while `guess_ahead` makes them).
     pub fn prepare(&self, server: &str, offer: &Arc<Offer>) -> Arc<[Guess]> {
+        let (slot, _) = self.slot(server, offer);
+        slot.get_or_init(|| guess_offer(server, offer)).clone()
+    }
+
+    /// Queues `offer`'s tools to be guessed on the blocking pool, unless that was done
+    /// or begun already: while servers start, their lists are guessed on another core
+    /// than the one reading the next servers' lists. One blocking thread takes the
+    /// queue in turn, not a thread per server.
+    pub fn guess_ahead(&self, server: &str, offer: &Arc<Offer>) {
+        let (slot, fresh) = self.slot(server, offer);
+        if !fresh {
+            return;
+        }
+        let mut ahead = self.ahead.lock().unwrap_or_else(|p| p.into_inner());
+        ahead
+            .queue
+            .push_back((server.to_owned(), offer.clone(), slot));
+        if !ahead.running {
+            ahead.running = true;
+            let ahead = self.ahead.clone();
+            tokio::task::spawn_blocking(move || {
+                loop {
+                    let next = {
+                        let mut a = ahead.lock().unwrap_or_else(|p| p.into_inner());
+                        let next = a.queue.pop_front();
+                        a.running = next.is_some();
+                        next
+                    };
+                    let Some((server, offer, slot)) = next else {
+                        return;
+                    };
+                    slot.get_or_init(|| guess_offer(&server, &offer));
+                }
+            });
+        }
+    }
+
+    /// The memo's slot for `offer`'s guesses, and whether it was made just now.
+    fn slot(&self, server: &str, offer: &Arc<Offer>) -> (GuessSlot, bool) {
         // The same address is the same offer: the memo's weak reference keeps the
         // allocation from being reused while the entry exists.
         let address = Arc::as_ptr(offer) as usize;
-        {
-            let memo = self.guesses.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(g) = memo.get(&address).filter(|g| g.server == server) {
-                return g.guesses.clone();
-            }
+        let mut memo = self.guesses.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(g) = memo.get(&address).filter(|g| g.server == server) {
+            return (g.guesses.clone(), false);
         }
-        // Guessed outside the lock: `apply` may be waiting for it.
-        let guesses: Arc<[Guess]> = offer
-            .tools
-            .iter()
-            .map(|t| {
-                heuristic::guess_text(&heuristic::ToolText {
-                    server,
-                    name: t.name(),
-                    description: t.description().unwrap_or_default(),
-                    params: &t.params(),
-                })
-            })
-            .collect();
-        self.guesses
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                address,
-                OfferGuesses {
-                    offer: Arc::downgrade(offer),
-                    server: server.to_owned(),
-                    guesses: guesses.clone(),
-                },
-            );
-        guesses
+        let slot = Arc::new(OnceLock::new());
+        memo.insert(
+            address,
+            OfferGuesses {
+                offer: Arc::downgrade(offer),
+                server: server.to_owned(),
+                guesses: slot.clone(),
+            },
+        );
+        (slot, true)
     }
 
     /// Drops the guesses of offers no backend holds any more.
@@ -472,6 +508,22 @@ impl Filtering {
             "tools": tools,
         })
     }
+}
+
+/// The heuristic's guess for each of `offer`'s tools.
+fn guess_offer(server: &str, offer: &Offer) -> Arc<[Guess]> {
+    offer
+        .tools
+        .iter()
+        .map(|t| {
+            heuristic::guess_text(&heuristic::ToolText {
+                server,
+                name: t.name(),
+                description: t.description().unwrap_or_default(),
+                params: &t.params(),
+            })
+        })
+        .collect()
 }
 
 fn heuristic_answer(g: Guess) -> Categorized {
@@ -580,5 +632,33 @@ mod tests {
             f.guesses.lock().unwrap().is_empty(),
             "a gone offer's guesses stay"
         );
+    }
+
+    #[tokio::test]
+    async fn an_offer_queued_for_the_blocking_pool_is_guessed_once_and_used_by_the_build() {
+        let f = filtering(json!({}));
+        let gh = offer(&[
+            ("create_pull_request", "Open a pull request on a repository"),
+            ("weather", "Today's forecast for a city"),
+        ]);
+        f.guess_ahead("gh", &gh);
+        f.guess_ahead("gh", &gh);
+        // Waits for the pool's guesses when they are under way, makes them otherwise.
+        let used = f.prepare("gh", &gh);
+        assert!(Arc::ptr_eq(&used, &f.prepare("gh", &gh)), "guessed twice");
+        assert_eq!(used.len(), 2);
+        let listing = f.apply(catalog_of(&gh));
+        assert_eq!(
+            listing.category("gh__create_pull_request"),
+            Some("version-control")
+        );
+        for (tool, verdict) in listing.tools() {
+            let fresh = heuristic::guess(&listing::brief(tool));
+            assert_eq!(
+                verdict.categorized.category, fresh.category,
+                "{}",
+                tool.name
+            );
+        }
     }
 }

@@ -519,10 +519,11 @@ impl Hub {
                     self.rebuild_catalog_if_offers_changed();
                 } else {
                     // Meanwhile the tools of the servers that did answer are guessed
-                    // at, so that the last build has only the last server's to guess.
+                    // at, beside this thread, so that the last build has at most the
+                    // last server's to wait for.
                     for b in self.backends() {
                         if b.status() == ServerStatus::Connected {
-                            self.filtering.prepare(&b.name, &b.offer());
+                            self.filtering.guess_ahead(&b.name, &b.offer());
                         }
                     }
                 }
