@@ -548,6 +548,63 @@ async fn calm_call(http: &reqwest::Client, base: &str) -> Option<f64> {
     ok.then(|| t.elapsed().as_secs_f64() * 1e6)
 }
 
+/// How long the well-behaved client calls.
+enum Calm {
+    Calls(usize),
+    Until(Instant),
+}
+
+struct CalmRun {
+    latencies_us: Vec<f64>,
+    failed: u64,
+    peak_rss: f64,
+    peak_fds: usize,
+}
+
+/// The well-behaved client, on a thread and a runtime of its own, as a client in a
+/// process of its own would be: the attackers share the bench's runtime, and their
+/// work there (rmcp's client reading 20,000 log messages a flood) would otherwise
+/// delay the client's tasks and count as the hub's latency. Samples the hub's RSS and
+/// open descriptors between calls, every half second.
+async fn calm_client(base: String, pid: u32, calm: Calm) -> CalmRun {
+    tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("the client's runtime");
+        runtime.block_on(async {
+            let http = reqwest::Client::new();
+            let mut run = CalmRun {
+                latencies_us: Vec::new(),
+                failed: 0,
+                peak_rss: 0.0,
+                peak_fds: 0,
+            };
+            let mut sampled = Instant::now() - Duration::from_secs(1);
+            loop {
+                let more = match calm {
+                    Calm::Calls(n) => run.latencies_us.len() + (run.failed as usize) < n,
+                    Calm::Until(end) => Instant::now() < end,
+                };
+                if !more {
+                    return run;
+                }
+                if sampled.elapsed() >= Duration::from_millis(500) {
+                    run.peak_rss = run.peak_rss.max(rss_mb(pid));
+                    run.peak_fds = run.peak_fds.max(open_fds(pid));
+                    sampled = Instant::now();
+                }
+                match calm_call(&http, &base).await {
+                    Some(us) => run.latencies_us.push(us),
+                    None => run.failed += 1,
+                }
+            }
+        })
+    })
+    .await
+    .expect("the well-behaved client")
+}
+
 /// `--hostile MINUTES`: mcphub under every hostile peer of the bounds issue at once
 /// while a well-behaved client calls a quiet backend: connections that never finish
 /// their headers, sessions opened and never closed, a server flooding log messages at
@@ -580,10 +637,9 @@ async fn hostile(minutes: f64) -> bool {
     let http = reqwest::Client::new();
     wait_ready(&http, &hub, 2, Duration::from_millis(50)).await;
     let pid = hub.pid();
-    let mut quiet = Vec::new();
-    for _ in 0..3000 {
-        quiet.extend(calm_call(&http, &hub.base).await);
-    }
+    let quiet = calm_client(hub.base.clone(), pid, Calm::Calls(3000))
+        .await
+        .latencies_us;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (rss_before, fds_before) = (rss_mb(pid), open_fds(pid));
     let split_before = anon_and_file_mb(pid);
@@ -678,23 +734,12 @@ async fn hostile(minutes: f64) -> bool {
             }
         });
     }
-    let mut under = Vec::new();
-    let mut failed = 0u64;
-    let mut peak_rss: f64 = 0.0;
-    let mut peak_fds = 0;
-    // Sampled between calls, every half second.
-    let mut sampled = Instant::now() - Duration::from_secs(1);
-    while Instant::now() < end {
-        if sampled.elapsed() >= Duration::from_millis(500) {
-            peak_rss = peak_rss.max(rss_mb(pid));
-            peak_fds = peak_fds.max(open_fds(pid));
-            sampled = Instant::now();
-        }
-        match calm_call(&http, &hub.base).await {
-            Some(us) => under.push(us),
-            None => failed += 1,
-        }
-    }
+    let CalmRun {
+        latencies_us: under,
+        failed,
+        peak_rss,
+        peak_fds,
+    } = calm_client(hub.base.clone(), pid, Calm::Until(end)).await;
     while attacks.join_next().await.is_some() {}
     // Idle sessions expire (5 s here), half-open connections were dropped.
     tokio::time::sleep(Duration::from_secs(8)).await;
