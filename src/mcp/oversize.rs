@@ -48,10 +48,40 @@ impl<R> Limited<R> {
         }
     }
 
+    /// Whether `data` goes on as it is, because no line in it goes over the limit;
+    /// if so, what `filter` would remember of it is remembered. Changes nothing
+    /// otherwise, for `filter` to take it.
+    fn passes(&mut self, data: &[u8]) -> bool {
+        if self.over {
+            return false;
+        }
+        let mut line = self.line;
+        let mut last_start = None;
+        for end in memchr::memchr_iter(b'\n', data) {
+            let start = last_start.unwrap_or(0);
+            if line + (end - start) > self.max {
+                return false;
+            }
+            line = 0;
+            last_start = Some(end + 1);
+        }
+        let rest = &data[last_start.unwrap_or(0)..];
+        if line + rest.len() > self.max {
+            return false;
+        }
+        if last_start.is_some() {
+            self.head.clear();
+        }
+        let take = (KEPT - self.head.len().min(KEPT)).min(rest.len());
+        self.head.extend_from_slice(&rest[..take]);
+        self.line = line + rest.len();
+        true
+    }
+
     /// Passes `data` on (into `out`) up to the limit of each line, and turns the end
     /// of a line over it into the error that answers its request.
     fn filter(&mut self, data: &[u8], out: &mut Vec<u8>) {
-        for chunk in data.split_inclusive(|b| *b == b'\n') {
+        for chunk in split_lines(data) {
             let ends = chunk.last() == Some(&b'\n');
             let body = if ends {
                 &chunk[..chunk.len() - 1]
@@ -114,6 +144,19 @@ impl<R> Limited<R> {
             }
         }
     }
+}
+
+/// `data` in pieces that each end with a newline, but perhaps the last.
+fn split_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', data)
+        .map(|at| at + 1)
+        .chain(std::iter::once(data.len()))
+        .filter_map(move |end| {
+            let piece = (end > start).then(|| &data[start..end]);
+            start = end;
+            piece
+        })
 }
 
 /// The request id an oversized line answers, from its first and last bytes: `None`
@@ -250,17 +293,20 @@ impl<R: AsyncRead + Unpin> AsyncRead for Limited<R> {
                 self.pending.drain(..n);
                 return Poll::Ready(Ok(()));
             }
-            let mut raw = [0u8; 8192];
-            let mut read = ReadBuf::new(&mut raw);
+            let before = buf.filled().len();
             let this = &mut *self;
-            match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
+            match Pin::new(&mut this.inner).poll_read(cx, buf) {
                 Poll::Ready(Ok(())) => {
-                    let data = read.filled();
-                    if data.is_empty() {
+                    let data = &buf.filled()[before..];
+                    // Read in place, and left there when no line in it goes over (a
+                    // flooding server's lines pass through with one scan for their
+                    // ends, no copy).
+                    if data.is_empty() || this.passes(data) {
                         return Poll::Ready(Ok(()));
                     }
-                    let mut out = std::mem::take(&mut this.pending);
                     let data = data.to_vec();
+                    buf.set_filled(before);
+                    let mut out = std::mem::take(&mut this.pending);
                     this.filter(&data, &mut out);
                     this.pending = out;
                     // All of it may have been cut: read on.
@@ -391,5 +437,77 @@ mod tests {
             "only the cut start, which is skipped: {out}"
         );
         assert_eq!(cuts.len(), 1);
+    }
+
+    /// A reader that hands out its bytes `size` at a time, as a pipe does.
+    struct Pieces {
+        data: Vec<u8>,
+        at: usize,
+        size: usize,
+    }
+
+    impl AsyncRead for Pieces {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let n = self
+                .size
+                .min(buf.remaining())
+                .min(self.data.len() - self.at);
+            buf.put_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// The messages (and errors for the cut ones), as a reader gives them: only the
+    /// cut start's length depends on where the pieces fell.
+    fn messages(out: &str) -> Vec<serde_json::Value> {
+        out.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Lines under the limit are left where they were read; however the bytes
+    /// arrive, the same messages and errors come out as from the cut alone.
+    #[tokio::test]
+    async fn reading_gives_what_the_cut_gives_however_the_bytes_arrive() {
+        use tokio::io::AsyncReadExt;
+        let mut input = String::new();
+        for i in 0..40 {
+            let pad = "p".repeat(i * 97 % 1500);
+            input.push_str(&format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":{i},\"result\":{{\"text\":\"{pad}\"}}}}\n"
+            ));
+        }
+        input.push_str("{\"unfinished\":");
+        let (expected, expected_cuts) = run(1024, input.as_bytes());
+        assert!(
+            expected_cuts.len() > 5,
+            "some lines go over: {expected_cuts:?}"
+        );
+        for size in [1, 7, 100, 1023, 1024, 1025, 8192, input.len()] {
+            let cuts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let seen = cuts.clone();
+            let pieces = Pieces {
+                data: input.clone().into_bytes(),
+                at: 0,
+                size,
+            };
+            let mut reader =
+                Limited::new(pieces, 1024, move |a, b| seen.lock().unwrap().push((a, b)));
+            let mut out = String::new();
+            reader.read_to_string(&mut out).await.unwrap();
+            assert_eq!(messages(&out), messages(&expected), "pieces of {size}");
+            assert_eq!(out.lines().count(), expected.lines().count());
+            assert!(
+                out.lines().all(
+                    |l| l.len() <= 1024 || serde_json::from_str::<serde_json::Value>(l).is_ok()
+                )
+            );
+            assert_eq!(*cuts.lock().unwrap(), expected_cuts, "pieces of {size}");
+        }
     }
 }
