@@ -97,7 +97,9 @@ fn sample(metrics: &str, name: &str) -> f64 {
         .lines()
         .filter(|l| l.starts_with(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        // Not `sum()`: an empty float sum is -0, printed as "-0" when nothing was
+        // dropped.
+        .fold(0.0, |total, v| total + v)
 }
 
 /// The heap's live data and the free heap the allocator keeps, in MiB.

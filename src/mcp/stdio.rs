@@ -44,7 +44,8 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// a flooding server come out of the read buffer without waiting on the pipe, so the
 /// SDK's loop would otherwise read (and hand to tasks of their own) a hundred or more
 /// of them in one turn of the hub's one thread while a client's request waits behind
-/// them. Sixteen 1 kB log messages are about a fifth of a millisecond of work.
+/// them. Few enough that a turn is short beside a client's call, enough that the
+/// yield (one reschedule) is spread over many lines; BENCHMARKS.md has its effect.
 const LINES_PER_TURN: u32 = 16;
 
 /// Requests awaiting an answer that are remembered for the direct read. Past this
