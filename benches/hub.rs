@@ -34,6 +34,9 @@
 //! flood, oversized answers) while a well-behaved client calls; its p99 against its
 //! quiet p99, RSS and descriptors after against before; exits 1 if they stay up.
 //!
+//! `cargo bench --bench hub -- --link-order link/hot-functions.txt`: the functions a
+//! start and a working session run, for the linker to lay out together (hub/link_order.rs).
+//!
 //! `cargo bench --bench hub -- --soak 60`: an hour (the number is minutes) of steady
 //! load on mcphub alone (REST calls from 8 clients, MCP sessions opened, used and
 //! closed all along), RSS and open file descriptors sampled; it says whether either
@@ -43,6 +46,8 @@
 #[path = "../tests/integration/deps.rs"]
 #[allow(dead_code)]
 mod deps;
+#[path = "hub/link_order.rs"]
+mod link_order;
 #[path = "hub/peers.rs"]
 mod peers;
 
@@ -2001,7 +2006,9 @@ async fn scale(quick: bool) {
     wait_ready(&http, &hub, 0, Duration::from_millis(20)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_mb = rss_mb(hub.pid());
+    let (_, idle_code_mb) = anon_and_file_mb(hub.pid());
     hub.stop().await;
+    let (ordered, order_listed) = link_order::found_in(&hub_bin());
 
     let servers_json: serde_json::Map<String, Value> = (0..servers)
         .map(|i| {
@@ -2183,8 +2190,8 @@ async fn scale(quick: bool) {
             at_most(median(&ready_rss), 64.0, "≤ 64 MB"),
         ),
         (
-            "RSS idle, no servers (MB)".to_owned(),
-            format!("{idle_mb:.1}"),
+            "RSS idle, no servers (MB; of it the binary's pages; functions of link/hot-functions.txt the binary has)".to_owned(),
+            format!("{idle_mb:.1}; {idle_code_mb:.1}; {ordered} of {order_listed}"),
             at_most(idle_mb, 8.0, "≤ 8 MB"),
         ),
         (
@@ -2232,6 +2239,11 @@ async fn main() {
         // judges nothing.
         let quick = args.iter().any(|a| a == "--quick");
         std::process::exit(if flat || quick { 0 } else { 1 });
+    }
+    if let Some(i) = args.iter().position(|a| a == "--link-order") {
+        let out = args.get(i + 1).map_or(link_order::LIST, String::as_str);
+        link_order::write(Path::new(out)).await;
+        return;
     }
     if args.iter().any(|a| a == "--scale") {
         scale(args.iter().any(|a| a == "--quick")).await;
