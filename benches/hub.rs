@@ -412,10 +412,11 @@ async fn fixture_stdio(extra: &[&str]) -> (Child, McpClient) {
     (child, client)
 }
 
-/// A fixture over streamable HTTP (`--http 0`, it prints its address).
-async fn fixture_http() -> (Child, McpClient) {
+/// A fixture over streamable HTTP named `name` (`--http 0`, it prints its address),
+/// and its `/mcp` address.
+async fn spawn_fixture_http(name: &str) -> (Child, String) {
     let mut child = Command::new(fixture_bin())
-        .args(["--name", "bench", "--http", "0"])
+        .args(["--name", name, "--http", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -433,8 +434,14 @@ async fn fixture_http() -> (Child, McpClient) {
         .expect("`listening on ADDR`")
         .trim()
         .to_owned();
-    let transport =
-        rmcp::transport::StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"));
+    (child, format!("http://{addr}/mcp"))
+}
+
+/// A fixture over streamable HTTP with rmcp's client; returns once its initialize
+/// answer came.
+async fn fixture_http() -> (Child, McpClient) {
+    let (child, url) = spawn_fixture_http("bench").await;
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url);
     let client = ().serve(transport).await.expect("HTTP fixture initialize");
     (child, client)
 }

@@ -36,7 +36,7 @@ pub async fn write(out: &Path) {
     );
     let idle = run(root, "idle", None, |_hub| async {}).await;
 
-    let (mut http_backend, url) = http_fixture().await;
+    let (mut http_backend, url) = spawn_fixture_http("remote").await;
     let config = write_config(
         root,
         "servers.json",
@@ -112,30 +112,6 @@ pub fn defined_functions(binary: &Path) -> std::collections::HashSet<String> {
             matches!(kind, "t" | "T" | "w" | "W").then(|| name.to_owned())
         })
         .collect()
-}
-
-/// The fixture over streamable HTTP, and its `/mcp` address.
-async fn http_fixture() -> (Child, String) {
-    let mut child = Command::new(fixture_bin())
-        .args(["--name", "remote", "--http", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting the HTTP fixture");
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let line = lines
-        .next_line()
-        .await
-        .ok()
-        .flatten()
-        .expect("the fixture's address");
-    let addr = line
-        .strip_prefix("listening on ")
-        .expect("`listening on ADDR`")
-        .trim()
-        .to_owned();
-    (child, format!("http://{addr}/mcp"))
 }
 
 /// Runs the hub under callgrind on `config` (none: no config at all, as a first start
