@@ -273,7 +273,7 @@ pub fn router(
     security: Security,
     cancel: tokio_util::sync::CancellationToken,
 ) -> Router {
-    let (mcp, idle) = crate::front::mcp::streamable_http_service(
+    let (mcp, idle, direct) = crate::front::mcp::streamable_http_service(
         hub.clone(),
         // Host validation happens in `guard` for every route; the SDK's own check
         // would only duplicate it with a different error body.
@@ -291,8 +291,8 @@ pub fn router(
     let mcp = Router::new()
         .route_service("/mcp", mcp)
         .layer(axum::middleware::from_fn_with_state(
-            (hub.clone(), idle.clone()),
-            crate::front::mcp::tools_list_from_text,
+            (hub.clone(), idle.clone(), direct),
+            crate::front::mcp::answered_by_hub,
         ))
         .layer(axum::middleware::from_fn(one_write_for_a_quick_answer))
         .layer(axum::middleware::from_fn_with_state(
@@ -418,7 +418,7 @@ const LEGACY_MESSAGES: &str = "/messages";
 /// How long a POST's SSE answer holds back its head and priming event (an event id and
 /// retry hint, no message) waiting for the first message. A quick call's whole answer
 /// then leaves in one write instead of two; a slow one's priming event is only this late.
-const PRIMING_HOLD: Duration = Duration::from_millis(20);
+const PRIMING_HOLD: Duration = crate::front::mcp::ANSWER_HOLD;
 
 /// A message frame smaller than this is copied behind the held priming event, so the
 /// two leave as one buffer; a larger one is worth more than the write it would save.
@@ -444,7 +444,10 @@ async fn one_write_for_a_quick_answer(mut req: Request, next: Next) -> Response 
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    if !post || !sse {
+    // A body whole from the start (an answer the hub wrote itself) leaves in one
+    // write as it is.
+    let whole = http_body::Body::size_hint(resp.body()).exact().is_some();
+    if !post || !sse || whole {
         return resp;
     }
     let (parts, mut body) = resp.into_parts();

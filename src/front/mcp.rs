@@ -13,6 +13,7 @@ use rmcp::model::{
     GetPromptResponse, InitializeRequestParams, InitializeResult, InputRequiredResult,
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ServerConfig,
+    ServerResult,
 };
 use rmcp::model::{
     CompleteRequestParams, CompleteResult, SetLevelRequestParams, SubscribeRequestParams,
@@ -30,21 +31,36 @@ use crate::mcp::client::Answer;
 use crate::mcp::model::McpError;
 use crate::mcp::sessions::{Caller, ListKind, SessionId, StreamCut};
 
+/// The names of the hub's own tools (each one only in the modes that have it).
+const META_TOOLS: [&str; 4] = [
+    crate::hub::filtering::meta::SEARCH_TOOLS,
+    crate::hub::filtering::meta::DESCRIBE_TOOL,
+    crate::hub::filtering::meta::CALL_TOOL,
+    crate::hub::filtering::meta::ANALYZE_PROMPT,
+];
+
 /// The handler of one client session.
 pub struct HubService {
     hub: Arc<Hub>,
     /// Set by `initialize`; stateless (2026-07-28) clients have none.
     session: Mutex<Option<SessionId>>,
     /// What this session may see beyond the hub-wide filter (prompt-based mode).
-    view: Mutex<SessionView>,
+    view: Arc<Mutex<SessionView>>,
+    /// Where a streamable HTTP session is entered once initialized, for the calls
+    /// the front answers itself; `None` on the other transports.
+    direct: Option<Arc<DirectSessions>>,
+    /// This session's `Mcp-Session-Id`, once entered there.
+    http_id: Mutex<Option<String>>,
 }
 
 impl HubService {
-    pub fn new(hub: Arc<Hub>) -> HubService {
+    pub fn new(hub: Arc<Hub>, direct: Option<Arc<DirectSessions>>) -> HubService {
         HubService {
             hub,
             session: Mutex::new(None),
-            view: Mutex::new(SessionView::default()),
+            view: Arc::default(),
+            direct,
+            http_id: Mutex::new(None),
         }
     }
 
@@ -63,14 +79,7 @@ impl HubService {
         use crate::config::filtering::{Exposure, Mode};
         use crate::hub::filtering::meta;
         // Every other call is a backend's: it pays for none of what follows.
-        if ![
-            meta::SEARCH_TOOLS,
-            meta::DESCRIBE_TOOL,
-            meta::CALL_TOOL,
-            meta::ANALYZE_PROMPT,
-        ]
-        .contains(&name)
-        {
+        if !META_TOOLS.contains(&name) {
             return None;
         }
         let settings = self.hub.filtering.settings();
@@ -242,6 +251,14 @@ fn no_task<R>(answer: Answer<R>) -> Result<Result<R, InputRequiredResult>, McpEr
 
 impl Drop for HubService {
     fn drop(&mut self) {
+        let http_id = self
+            .http_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let (Some(direct), Some(http_id)) = (&self.direct, http_id) {
+            direct.leave(&http_id);
+        }
         let id = self
             .session
             .lock()
@@ -313,7 +330,30 @@ impl rmcp::ServerHandler for HubService {
         self.negotiate_initialize(&request)
     }
 
-    async fn on_initialized(&self, _: NotificationContext<RoleServer>) {}
+    /// A streamable HTTP session is entered for the calls the front answers itself:
+    /// its `notifications/initialized` is the first request that carries its id.
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let (Some(direct), Some(session)) = (&self.direct, self.session()) else {
+            return;
+        };
+        let Some(http_id) = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .and_then(|v| v.to_str().ok())
+        else {
+            return;
+        };
+        direct.enter(
+            http_id,
+            Direct {
+                session,
+                peer: context.peer.clone(),
+                view: self.view.clone(),
+            },
+        );
+        *self.http_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(http_id.to_owned());
+    }
 
     async fn list_tools(
         &self,
@@ -560,22 +600,91 @@ pub fn streamable_http_service(
         rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
     >,
     Arc<crate::mcp::server::IdleSessions>,
+    Arc<DirectSessions>,
 ) {
-    crate::mcp::server::streamable_http_service(
-        move || HubService::new(hub.clone()),
+    let replay = Arc::new(crate::mcp::server::Replay::default());
+    let direct = Arc::new(DirectSessions::new(replay.clone()));
+    let sessions = direct.clone();
+    let (service, idle) = crate::mcp::server::streamable_http_service(
+        move || HubService::new(hub.clone(), Some(sessions.clone())),
+        replay,
         allowed_hosts,
         max_body,
         session_idle,
         cancel,
-    )
+    );
+    (service, idle, direct)
 }
 
-/// The largest body of a `tools/list` request answered by `tools_list_from_text`; a
-/// request is a few dozen bytes, and bodies past this go to the SDK unread.
-const TOOLS_LIST_BODY: usize = 4096;
+/// The streamable HTTP sessions whose requests the front may answer itself, by the
+/// `Mcp-Session-Id` the SDK gave them. A session is entered once initialized and
+/// leaves when its handler goes.
+pub struct DirectSessions {
+    sessions: Mutex<std::collections::HashMap<String, Direct>>,
+    /// Where the SDK keeps its streams for clients that resume them, and a slow call's
+    /// stream written here is kept too.
+    replay: Arc<crate::mcp::server::Replay>,
+    streams: std::sync::atomic::AtomicU64,
+}
 
-/// The method `tools_list_from_text` answers, as a body names it.
+/// What a call of a session needs of it: its hub session and peer (where a backend's
+/// log messages and requests during the call go) and what it chose to see.
+#[derive(Clone)]
+pub struct Direct {
+    session: SessionId,
+    peer: Peer<RoleServer>,
+    view: Arc<Mutex<SessionView>>,
+}
+
+impl DirectSessions {
+    fn new(replay: Arc<crate::mcp::server::Replay>) -> DirectSessions {
+        DirectSessions {
+            sessions: Mutex::default(),
+            replay,
+            streams: Default::default(),
+        }
+    }
+
+    /// A name for a new stream of session `http_id`, unlike any the SDK gives (a
+    /// UUID for a request's stream, `<session>:common` for the standalone one).
+    fn stream_name(&self, http_id: &str) -> String {
+        let n = self
+            .streams
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{http_id}:hub-{n}")
+    }
+
+    fn enter(&self, http_id: &str, session: Direct) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(http_id.to_owned(), session);
+    }
+
+    fn leave(&self, http_id: &str) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(http_id);
+    }
+
+    fn get(&self, http_id: &str) -> Option<Direct> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(http_id)
+            .cloned()
+    }
+}
+
+/// The largest body the front reads to answer a request itself; past it the request
+/// goes to the SDK unread. A `tools/list` is a few dozen bytes, most calls a few
+/// hundred.
+const ANSWERED_BODY: usize = 64 * 1024;
+
+/// The methods `answered_by_hub` answers, as a body names them.
 const TOOLS_LIST: &[u8] = br#""tools/list""#;
+const TOOLS_CALL: &[u8] = br#""tools/call""#;
 
 /// A `tools/list` request, as much of it as is read to answer it.
 #[derive(serde::Deserialize)]
@@ -587,20 +696,38 @@ struct ToolsListRequest<'a> {
     params: Option<PaginatedRequestParams>,
 }
 
-/// Answers `tools/list` of an open session with the tools written from their texts:
-/// the SDK's server takes each tool as its objects, which the hub would make from the
-/// texts only for the SDK to write them again (a page of 1000 tools took 2 ms more
-/// that way). Written by hand because the SDK's handler can only answer with its
-/// `ListToolsResult`. The answer is a stream of one event, as the SDK's are, without
-/// the SDK's priming event and event id: a client cut off before it has the whole
-/// page lists again rather than resuming. Anything else, and any `tools/list` this does
-/// not answer exactly as the SDK would (no session, another revision, a body that is
-/// not one plain request, a cursor that is not the hub's, sessions shown different
-/// tools), goes on to the SDK as it came.
-pub async fn tools_list_from_text(
-    axum::extract::State((hub, idle)): axum::extract::State<(
+/// A `tools/call` request.
+#[derive(serde::Deserialize)]
+struct ToolCallRequest<'a> {
+    jsonrpc: &'a str,
+    id: &'a serde_json::value::RawValue,
+    method: &'a str,
+    params: CallToolRequestParams,
+}
+
+/// `tools/list` and `tools/call` of an open session (the revisions with
+/// `initialize`), answered by the hub rather than the SDK's server, as a stream of one
+/// event. The SDK's server hands each request to the session's task, from there to a
+/// task of its own, and its answer back through the session to a stream of its own:
+/// about 100 µs of the hub's CPU per call, as much again as the call costs over REST.
+/// And it takes each tool as its objects, which the hub would make from the texts only
+/// for the SDK to write them again (a page of 1000 tools took 2 ms more that way).
+/// Written by hand because the SDK's handler can only answer through that machinery,
+/// with its own types.
+///
+/// The answer has no priming event and no event id: a client cut off before it has
+/// the answer asks again rather than resuming. Anything else, and any request this
+/// does not answer exactly as the SDK would, goes on to the SDK as it came: no session
+/// (or one not yet initialized), another revision, a body that is not one plain
+/// request, a cursor that is not the hub's, sessions shown different tools; a call
+/// with `_meta` (progress, a task) or the answers of an `input_required` round, of one
+/// of the hub's own tools, or of a tool whose backend may not answer it in one message
+/// (`Hub::answers_whole`).
+pub async fn answered_by_hub(
+    axum::extract::State((hub, idle, direct)): axum::extract::State<(
         Arc<Hub>,
         Arc<crate::mcp::server::IdleSessions>,
+        Arc<DirectSessions>,
     )>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -615,7 +742,7 @@ pub async fn tools_list_from_text(
     };
     let candidate = req.method() == Method::POST
         && header_is(header::CONTENT_LENGTH, &|v| {
-            v.parse::<usize>().is_ok_and(|n| n <= TOOLS_LIST_BODY)
+            v.parse::<usize>().is_ok_and(|n| n <= ANSWERED_BODY)
         })
         && header_is(header::CONTENT_TYPE, &|v| v.starts_with("application/json"))
         && header_is(header::ACCEPT, &|v| {
@@ -632,26 +759,30 @@ pub async fn tools_list_from_text(
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, TOOLS_LIST_BODY).await else {
+    let Ok(bytes) = axum::body::to_bytes(body, ANSWERED_BODY).await else {
         return (
             axum::http::StatusCode::BAD_REQUEST,
             "the request body is not as long as its Content-Length says: send it whole",
         )
             .into_response();
     };
-    // Every call comes through here: only a body that names the method is read.
-    let mentions_tools_list = bytes.windows(TOOLS_LIST.len()).any(|w| w == TOOLS_LIST);
-    let open = || {
-        parts
-            .headers
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|id| idle.is_open(id))
-    };
-    if mentions_tools_list
-        && open()
-        && let Some(answer) = answer_tools_list(&hub, &bytes).await
+    let session = parts
+        .headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    // Every request comes through here: only a body that names a method is read.
+    let names = |method: &[u8]| memchr::memmem::find(&bytes, method).is_some();
+    let mut answer = None;
+    if names(TOOLS_CALL)
+        && let Some(known) = direct.get(session)
     {
+        answer = answer_tool_call(&hub, &direct, session, &known, &bytes).await;
+    }
+    if answer.is_none() && names(TOOLS_LIST) && idle.is_open(session) {
+        answer = answer_tools_list(&hub, &bytes).await;
+    }
+    if let Some(answer) = answer {
         return answer;
     }
     next.run(axum::extract::Request::from_parts(
@@ -661,14 +792,15 @@ pub async fn tools_list_from_text(
     .await
 }
 
+/// An id the SDK would take as it is: a number or a string.
+fn plain_id(id: &serde_json::value::RawValue) -> bool {
+    matches!(id.get().as_bytes().first(), Some(b'"' | b'-' | b'0'..=b'9'))
+}
+
 /// The answer to `body` if it is one `tools/list` request this can answer.
 async fn answer_tools_list(hub: &Hub, body: &[u8]) -> Option<axum::response::Response> {
     let request: ToolsListRequest = serde_json::from_slice(body).ok()?;
-    let id_ok = matches!(
-        request.id.get().as_bytes().first(),
-        Some(b'"' | b'-' | b'0'..=b'9')
-    );
-    if request.jsonrpc != "2.0" || request.method != "tools/list" || !id_ok {
+    if request.jsonrpc != "2.0" || request.method != "tools/list" || !plain_id(request.id) {
         return None;
     }
     let from = cursor(&request.params).ok()?;
@@ -683,18 +815,168 @@ async fn answer_tools_list(hub: &Hub, body: &[u8]) -> Option<axum::response::Res
     }
     out.extend_from_slice(br#""tools":"#);
     page.write_json(&mut out);
-    // serde_json writes no line breaks: the answer is one `data` line.
     out.extend_from_slice(b"}}\n\n");
+    Some(one_event(out))
+}
+
+/// The answer to `body` if it is one `tools/call` request this can answer: the call
+/// made as the SDK's server would have the hub make it, and its answer shaped as the
+/// SDK shapes it for a session of these revisions.
+async fn answer_tool_call(
+    hub: &Arc<Hub>,
+    direct: &DirectSessions,
+    http_id: &str,
+    session: &Direct,
+    body: &[u8],
+) -> Option<axum::response::Response> {
+    let request: ToolCallRequest = serde_json::from_slice(body).ok()?;
+    let params = request.params;
+    let plain =
+        params.meta.is_none() && params.input_responses.is_none() && params.request_state.is_none();
+    if request.jsonrpc != "2.0"
+        || request.method != "tools/call"
+        || !plain
+        || META_TOOLS.contains(&params.name.as_ref())
+    {
+        return None;
+    }
+    let id: rmcp::model::RequestId = serde_json::from_str(request.id.get()).ok()?;
+    hub.until_started().await;
+    if !hub.answers_whole(&params.name) {
+        return None;
+    }
+    let (hub, session) = (hub.clone(), session.clone());
+    let mut call = Box::pin(async move { call_as_the_sdk_would(&hub, &session, params).await });
+    if let Ok(answer) = tokio::time::timeout(ANSWER_HOLD, &mut call).await {
+        return Some(one_event(quick_answer(&id, answer)));
+    }
+    // A slow call: the stream's head and priming event now, as the SDK's (a client
+    // times out waiting for the head, and resumes a broken stream from the priming
+    // event's id), a keep-alive comment as often as the SDK's while the call runs,
+    // then the answer. The call runs on if the client's stream breaks, and its answer
+    // waits in the replay for the client to resume.
+    let (replay, stream) = (direct.replay.clone(), direct.stream_name(http_id));
+    let priming = replay.prime(&stream).await;
+    let (answered, answer) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let message = match call.await {
+            Ok(result) => rmcp::model::JsonRpcMessage::response(result, id),
+            Err(error) => rmcp::model::JsonRpcMessage::error(error, Some(id)),
+        };
+        let _ = answered.send(replay.answer(&stream, message).await);
+    });
+    let every = crate::mcp::server::SSE_KEEP_ALIVE;
+    let keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let rest = futures::stream::unfold(
+        (Some(answer), keep_alive),
+        |(answer, mut keep_alive)| async move {
+            let mut answer = answer?;
+            tokio::select! {
+                event = &mut answer => Some((event.ok()?, (None, keep_alive))),
+                _ = keep_alive.tick() => {
+                    Some((bytes::Bytes::from_static(b":\n\n"), (Some(answer), keep_alive)))
+                }
+            }
+        },
+    );
+    let events = futures::StreamExt::map(
+        futures::StreamExt::chain(futures::stream::once(async { priming }), rest),
+        Ok::<_, std::convert::Infallible>,
+    );
     Some(
         (
             [
                 (axum::http::header::CONTENT_TYPE, "text/event-stream"),
                 (axum::http::header::CACHE_CONTROL, "no-cache"),
             ],
-            out,
+            axum::body::Body::from_stream(events),
         )
             .into_response(),
     )
+}
+
+/// How long a session's call is waited for before its stream's head is sent, so that
+/// a quick answer leaves in one write with it (a write, a TCP segment and a client
+/// wake-up less per call); a slow call's head is only this late.
+pub const ANSWER_HOLD: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// A session's call made as the SDK's server has the hub make it, and its outcome as
+/// that server shapes it for a session of a revision before 2026-07-28.
+async fn call_as_the_sdk_would(
+    hub: &Arc<Hub>,
+    session: &Direct,
+    params: CallToolRequestParams,
+) -> Result<ServerResult, McpError> {
+    let caller = Caller {
+        session: Some(session.session),
+        peer: Some(session.peer.clone()),
+        ..Caller::default()
+    };
+    let view = session
+        .view
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let answer = hub.call_tool(params, caller, &view).await?;
+    let tasks = || {
+        session
+            .peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.supports_tasks())
+    };
+    match tool_response(answer) {
+        CallToolResponse::InputRequired(_) => Err(McpError::invalid_request(
+            "InputRequiredResult requires negotiated protocol version 2026-07-28 or newer",
+            None,
+        )),
+        CallToolResponse::Task(_) if !tasks() => Err(McpError::missing_required_client_capability(
+            rmcp::model::ClientCapabilities::builder()
+                .enable_tasks()
+                .build(),
+        )),
+        response => {
+            let mut result = ServerResult::from(response);
+            result.strip_result_type_for_legacy_peer();
+            result.strip_non_object_output_for_legacy_peer();
+            Ok(result)
+        }
+    }
+}
+
+/// The event that answers request `id` at once, written straight
+/// from the outcome: a quick answer is not kept for resuming, as its stream has no
+/// priming event to resume from.
+fn quick_answer(id: &rmcp::model::RequestId, answer: Result<ServerResult, McpError>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(br#"data: {"jsonrpc":"2.0","id":"#);
+    // An id, a result or an error is JSON values, strings and numbers: nothing in them
+    // fails to serialize.
+    let _ = serde_json::to_writer(&mut out, id);
+    match answer {
+        Ok(result) => {
+            out.extend_from_slice(br#","result":"#);
+            let _ = serde_json::to_writer(&mut out, &result);
+        }
+        Err(error) => {
+            out.extend_from_slice(br#","error":"#);
+            let _ = serde_json::to_writer(&mut out, &error);
+        }
+    }
+    out.extend_from_slice(b"}\n\n");
+    out
+}
+
+/// An SSE answer of one event already written as `data: …\n\n` (serde_json writes no
+/// line breaks, so a message is one `data` line).
+fn one_event(event: Vec<u8>) -> axum::response::Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/event-stream"),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        event,
+    )
+        .into_response()
 }
 
 /// mcp-hub's old HTTP+SSE transport for `hub`'s clients that still speak it.
@@ -702,12 +984,12 @@ pub fn legacy_sse(
     hub: Arc<Hub>,
     cancel: tokio_util::sync::CancellationToken,
 ) -> Arc<crate::mcp::legacy_sse::LegacySse<HubService>> {
-    crate::mcp::legacy_sse::LegacySse::new(move || HubService::new(hub.clone()), cancel)
+    crate::mcp::legacy_sse::LegacySse::new(move || HubService::new(hub.clone(), None), cancel)
 }
 
 /// `mcphub serve --stdio`: one session over this process's stdin/stdout.
 pub async fn serve_stdio(hub: Arc<Hub>) -> anyhow::Result<()> {
-    crate::mcp::server::serve_stdio(HubService::new(hub)).await
+    crate::mcp::server::serve_stdio(HubService::new(hub, None)).await
 }
 
 /// Where a list request's page starts. The hub's cursors are the index of a page's

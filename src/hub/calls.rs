@@ -34,6 +34,38 @@ fn bridged(
     }
 }
 
+/// Where a call of the tool exposed as `exposed` goes.
+struct Route<'a> {
+    server: &'a str,
+    /// The server's own name for the tool.
+    name: &'a str,
+    /// In the catalog, so a filter has judged it.
+    listed: bool,
+}
+
+/// Where `exposed` goes: the server that lists it, or for a name no server lists the
+/// one whose namespace holds it. That covers a tool added since the hub last read its
+/// server's list (a client told of the change may call it before the re-read lands),
+/// or one the server does not list: that server answers, as it would directly. A
+/// filter cannot judge a tool it has not seen, so with one on the name stays unknown.
+fn route<'a>(listing: &'a Listing, exposed: &'a str) -> Option<Route<'a>> {
+    if let Some(r) = listing.catalog.tool(exposed) {
+        return Some(Route {
+            server: r.server,
+            name: r.name,
+            listed: true,
+        });
+    }
+    match listing.catalog.unlisted_tool(exposed) {
+        Some((server, name)) if !listing.filtering_active => Some(Route {
+            server,
+            name,
+            listed: false,
+        }),
+        _ => None,
+    }
+}
+
 impl Hub {
     /// Whether the tool exposed as `exposed` may be called: the hub-wide filter, and
     /// for an MCP session (`view`) what that session chose to see. REST callers have
@@ -99,27 +131,15 @@ impl Hub {
         let exposed = params.name.to_string();
         let exposed = exposed.as_str();
         let listing = self.listing();
-        let (server, name) = match listing.catalog.tool(exposed) {
-            Some(route) => {
-                self.authorize(&listing, exposed, Some(view))?;
-                (route.server.to_owned(), route.name.to_owned())
-            }
-            // A tool added since the hub last read its server's list (a client told
-            // of the change may call it before the re-read lands), or one the server
-            // does not list: the server that owns the namespace answers, as it would
-            // directly. A filter cannot judge a tool it has not seen, so with one on
-            // the name stays unknown.
-            None => match listing.catalog.unlisted_tool(exposed) {
-                Some((server, name)) if !listing.filtering_active => {
-                    (server.to_owned(), name.to_owned())
-                }
-                _ => {
-                    return Err(HubError::UnknownTool {
-                        tool: exposed.to_owned(),
-                    });
-                }
-            },
+        let Some(route) = route(&listing, exposed) else {
+            return Err(HubError::UnknownTool {
+                tool: exposed.to_owned(),
+            });
         };
+        if route.listed {
+            self.authorize(&listing, exposed, Some(view))?;
+        }
+        let (server, name) = (route.server.to_owned(), route.name.to_owned());
         drop(listing);
         params.name = name.into();
         // A 2025-era caller is served in its own era by every backend.
@@ -131,6 +151,20 @@ impl Hub {
         let hub = self.clone();
         let call = async move { hub.call_backend_tool(&server, params, caller, None).await };
         bridged(self.rounds.start(questions, call).await)
+    }
+
+    /// Whether a 2025-era session's call of `exposed` (one that asks for no progress)
+    /// is answered by its backend in one message: a backend of that era (no
+    /// `input_required` rounds, no tasks) that cannot close the call's stream before
+    /// its answer (not a streamable HTTP server, whose streams the hub follows). The
+    /// front may then write the answer itself, without the SDK's stream machinery.
+    pub fn answers_whole(&self, exposed: &str) -> bool {
+        let listing = self.listing();
+        let Some(route) = route(&listing, exposed) else {
+            return false;
+        };
+        self.handle(route.server)
+            .is_ok_and(|(h, _)| !h.is_modern() && !h.may_close_streams())
     }
 
     /// A tool call by server and the server's own tool name (mcp-hub's REST API);

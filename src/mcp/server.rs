@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rmcp::model::ServerJsonRpcMessage;
 use rmcp::model::{Implementation, InitializeResult, ServerCapabilities, ServerConfig};
 use rmcp::transport::common::server_side_http::ServerSseMessage;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -36,12 +37,22 @@ pub fn server_info() -> ServerConfig {
     info
 }
 
+/// How often a POST's SSE stream that waits for its answer carries a keep-alive
+/// comment: clients time out a stream that stays silent (the SDK's own default).
+pub const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// How long a client waits before it resumes a broken stream, as a stream's priming
+/// event tells it (the SDK's own default).
+pub const SSE_RETRY: Duration = Duration::from_secs(3);
+
 /// The `/mcp` endpoint as a tower service: sessions for 2025-06-18 and 2025-11-25
 /// clients, stateless for 2026-07-28 ones (the SDK decides per request). `handler`
 /// makes the handler of one session. Its sessions end when idle for `session_idle`
-/// once [`IdleSessions::expire`] runs, and the front counts their exchanges.
+/// once [`IdleSessions::expire`] runs, and the front counts their exchanges. Their
+/// streams are kept in `replay` for clients that resume them.
 pub fn streamable_http_service<S: rmcp::ServerHandler>(
     handler: impl Fn() -> S + Send + Sync + 'static,
+    replay: Arc<Replay>,
     allowed_hosts: Vec<String>,
     max_body: usize,
     session_idle: Duration,
@@ -51,12 +62,14 @@ pub fn streamable_http_service<S: rmcp::ServerHandler>(
     Arc<IdleSessions>,
 ) {
     let config = StreamableHttpServerConfig::default()
+        .with_sse_keep_alive(Some(SSE_KEEP_ALIVE))
         .with_allowed_hosts(allowed_hosts)
         .with_max_request_body_bytes(max_body)
         .with_cancellation_token(cancel);
-    let mut sessions = LocalSessionManager::default().with_event_store(Arc::new(Replay::default()));
+    let mut sessions = LocalSessionManager::default().with_event_store(replay);
     // The SDK's keep-alive counts messages only: see `IdleSessions`.
     sessions.session_config.keep_alive = None;
+    sessions.session_config.sse_retry = Some(SSE_RETRY);
     let sessions = Arc::new(sessions);
     let idle = Arc::new(IdleSessions {
         manager: sessions.clone(),
@@ -386,6 +399,38 @@ impl EventStore for Replay {
         });
         Ok(sync_stream(futures::stream::iter(missed).chain(next)))
     }
+}
+
+impl Replay {
+    /// Opens a stream of one request that the front writes itself: its priming event,
+    /// kept so that a client whose stream breaks resumes from it as from the SDK's, as
+    /// SSE text.
+    pub async fn prime(&self, stream: &str) -> bytes::Bytes {
+        self.keep(stream, ServerSseMessage::retry(SSE_RETRY)).await
+    }
+
+    /// `message`, the answer on `stream`, kept for a client that resumes, as SSE text.
+    pub async fn answer(&self, stream: &str, message: ServerJsonRpcMessage) -> bytes::Bytes {
+        self.keep(stream, ServerSseMessage::from_message(message))
+            .await
+    }
+
+    async fn keep(&self, stream: &str, mut event: ServerSseMessage) -> bytes::Bytes {
+        // An event the replay could not keep is still written, with no id to resume from.
+        event.event_id = self.store_event(stream, &event).await.ok();
+        sse_text(&event)
+    }
+}
+
+/// An event as the SDK's server writes it.
+fn sse_text(event: &ServerSseMessage) -> bytes::Bytes {
+    let data = event.message.as_deref().map_or_else(String::new, |m| {
+        serde_json::to_string(m).unwrap_or_default()
+    });
+    let mut sse = sse_stream::Sse::default().data(data);
+    sse.id = event.event_id.clone();
+    sse.retry = event.retry.map(|r| r.as_millis() as u64);
+    sse.into()
 }
 
 /// The SDK wants a `Sync` stream; a stream polled through `&mut` needs no lock to be one.

@@ -505,6 +505,93 @@ async fn a_broken_stream_is_resumed_with_last_event_id_and_the_answer_comes_once
     assert!(answers_to(&replay, 8).is_empty(), "{replay}");
 }
 
+/// A session's plain `tools/call` (no `_meta`) is answered by the hub itself, a quick
+/// one as a stream of one event without the SDK's priming one, and each answer is the
+/// same, byte for byte, as the SDK's server writes for the same request: a result, a
+/// tool's error, a backend's error, a timeout, a tool the server answers but does not
+/// list.
+#[tokio::test]
+async fn a_sessions_tool_call_is_answered_as_the_sdk_would_answer_it() {
+    let a = random_name("calls");
+    let mut entry = fixture(&a, &[]);
+    entry["timeoutMs"] = json!(300);
+    let hub = HubBuilder::new().server(&a, entry).start().await;
+    hub.wait_connected(&a).await;
+    let session = RawSession::open(&hub).await;
+    let calls = [
+        (
+            "echo",
+            json!({"text": "h\u{e9} \"quoted\""}),
+            "\"isError\":false",
+        ),
+        ("add", json!({"a": 2, "b": 3.5}), "5.5"),
+        ("fail", json!({}), "fixture failure on purpose"),
+        ("slow", json!({"ms": 3000}), "300 ms"),
+        ("unlisted", json!({}), "answers a tool it does not list"),
+        ("nope", json!({}), "no tool nope"),
+    ];
+    for (id, (tool, arguments, says)) in calls.into_iter().enumerate() {
+        let id = id as u64 + 1;
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": format!("{a}__{tool}"), "arguments": arguments}});
+        let by_hub = session.post(request.clone()).await;
+        assert_eq!(by_hub.status(), 200, "{tool}");
+        assert_eq!(by_hub.headers()["content-type"], "text/event-stream");
+        let by_hub = by_hub.text().await.unwrap();
+        let events = by_hub.split_terminator("\n\n").count();
+        if tool == "slow" {
+            // Past the hold: a priming event first, as the SDK's.
+            assert_eq!(events, 2, "{tool}: {by_hub}");
+        } else {
+            assert_eq!(events, 1, "{tool}: one event, no priming one: {by_hub}");
+        }
+        let answer = |sse: &str| {
+            sse.lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .find(|d| d.contains(&format!(r#""id":{id},"#)))
+                .unwrap_or_else(|| panic!("{tool}: no answer in {sse}"))
+                .to_owned()
+        };
+        let by_hub = answer(&by_hub);
+        assert!(by_hub.contains(says), "{tool}: {by_hub}");
+        let by_sdk = session.post_to_sdk(request).await.text().await.unwrap();
+        assert_eq!(by_hub, answer(&by_sdk), "{tool}");
+    }
+}
+
+/// A call the hub answers itself that runs long has its stream's head and priming
+/// event (the id a client resumes from) sent at once and a keep-alive comment while
+/// it runs, as the SDK's server does, so that a client that times out a silent
+/// request (the Python SDK's read timeout) keeps waiting.
+#[tokio::test]
+async fn a_long_call_answered_by_the_hub_keeps_its_stream_alive() {
+    let a = random_name("long");
+    let hub = HubBuilder::new().fixture(&a).start().await;
+    hub.wait_connected(&a).await;
+    let session = RawSession::open(&hub).await;
+    // The tool never answers: the head comes without the answer.
+    let mut call = session
+        .post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": format!("{a}__hang"), "arguments": {}}}))
+        .await;
+    assert_eq!(call.status(), 200);
+    assert_eq!(call.headers()["content-type"], "text/event-stream");
+    let mut next_chunk = async || {
+        let chunk = tokio::time::timeout(DEADLINE, call.chunk())
+            .await
+            .expect("an event within the deadline")
+            .unwrap()
+            .expect("the stream stays open");
+        String::from_utf8(chunk.to_vec()).unwrap()
+    };
+    let priming = next_chunk().await;
+    assert!(
+        priming.starts_with("data: \nid: ") && priming.ends_with("\nretry: 3000\n\n"),
+        "{priming:?}"
+    );
+    assert_eq!(next_chunk().await, ":\n\n", "a comment, no message");
+}
+
 /// `tools/list` of a session is written by the hub from the tools' texts, as a stream
 /// of one event; every page of it is the same, byte for byte, as the SDK's server
 /// writes for the same request (which it is handed when the request's body is past the size
@@ -539,19 +626,7 @@ async fn a_sessions_tools_list_is_written_from_text_as_the_sdk_would_write_it() 
         assert_eq!(events.len(), 1, "one event, without the SDK's priming one");
         let quick = events[0].strip_prefix("data: ").expect("a data line");
         // The same request, padded past what the hub reads itself: the SDK answers.
-        let mut padded = serde_json::to_string(&request).unwrap();
-        padded.push_str(&" ".repeat(5000));
-        let by_sdk = session
-            .http
-            .post(hub.url("/mcp"))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .header("content-type", "application/json")
-            .header("mcp-session-id", &session.id)
-            .body(padded)
-            .send()
-            .await
-            .unwrap();
+        let by_sdk = session.post_to_sdk(request.clone()).await;
         assert_eq!(by_sdk.headers()["content-type"], "text/event-stream");
         let by_sdk = by_sdk.text().await.unwrap();
         let by_sdk = by_sdk

@@ -794,6 +794,23 @@ impl<'a> RawSession<'a> {
         req.send().await.unwrap()
     }
 
+    /// `body` padded past the size the hub reads to answer a request itself
+    /// (`tools/list`, `tools/call`), so that the SDK's server answers it.
+    pub async fn post_to_sdk(&self, body: serde_json::Value) -> reqwest::Response {
+        let mut padded = body.to_string();
+        padded.push_str(&" ".repeat(70_000));
+        self.http
+            .post(self.hub.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .header("content-type", "application/json")
+            .header("mcp-session-id", &self.id)
+            .body(padded)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A GET of `/mcp` on the session: its standalone stream, or with `last_event_id`
     /// the stream that id is from, resumed after it.
     pub async fn stream(&self, last_event_id: Option<&str>) -> reqwest::Response {
