@@ -630,7 +630,7 @@ pub struct DirectSessions {
 /// What a call of a session needs of it: its hub session and peer (where a backend's
 /// log messages and requests during the call go) and what it chose to see.
 #[derive(Clone)]
-pub struct Direct {
+struct Direct {
     session: SessionId,
     peer: Peer<RoleServer>,
     view: Arc<Mutex<SessionView>>,
@@ -706,18 +706,19 @@ struct ToolCallRequest<'a> {
 }
 
 /// `tools/list` and `tools/call` of an open session (the revisions with
-/// `initialize`), answered by the hub rather than the SDK's server, as a stream of one
-/// event. The SDK's server hands each request to the session's task, from there to a
-/// task of its own, and its answer back through the session to a stream of its own:
-/// about 100 µs of the hub's CPU per call, as much again as the call costs over REST.
-/// And it takes each tool as its objects, which the hub would make from the texts only
-/// for the SDK to write them again (a page of 1000 tools took 2 ms more that way).
-/// Written by hand because the SDK's handler can only answer through that machinery,
-/// with its own types.
+/// `initialize`), answered by the hub rather than the SDK's server. The SDK's server
+/// hands each request to the session's task, from there to a task of its own, and its
+/// answer back through the session to a stream of its own: about 100 µs of the hub's
+/// CPU per call, as much again as the call costs over REST. And it takes each tool as
+/// its objects, which the hub would make from the texts only for the SDK to write them
+/// again (a page of 1000 tools took 2 ms more that way). Written by hand because the
+/// SDK's handler can only answer through that machinery, with its own types.
 ///
-/// The answer has no priming event and no event id: a client cut off before it has
-/// the answer asks again rather than resuming. Anything else, and any request this
-/// does not answer exactly as the SDK would, goes on to the SDK as it came: no session
+/// A page of tools, and a call answered within [`ANSWER_HOLD`], is a stream of one
+/// event without the SDK's priming event and event id: a client cut off before it has
+/// the answer asks again rather than resuming. A slower call's stream is as the SDK
+/// writes it, resumable. Anything else, and any request this does not answer exactly
+/// as the SDK would, goes on to the SDK as it came: no session
 /// (or one not yet initialized), another revision, a body that is not one plain
 /// request, a cursor that is not the hub's, sessions shown different tools; a call
 /// with `_meta` (progress, a task) or the answers of an `input_required` round, of one
