@@ -415,19 +415,14 @@ impl http_body::Body for Holding {
 /// Where old-SSE clients POST their messages (mcp-hub's path).
 const LEGACY_MESSAGES: &str = "/messages";
 
-/// How long a POST's SSE answer holds back its head and priming event (an event id and
-/// retry hint, no message) waiting for the first message. A quick call's whole answer
-/// then leaves in one write instead of two; a slow one's priming event is only this late.
-const PRIMING_HOLD: Duration = crate::front::mcp::ANSWER_HOLD;
-
 /// A message frame smaller than this is copied behind the held priming event, so the
 /// two leave as one buffer; a larger one is worth more than the write it would save.
 const COALESCE_BELOW: usize = 16 * 1024;
 
 /// The SDK writes a POST's SSE answer as a stream whose priming event comes before the
 /// result. Sent as it comes, that is a write (and a TCP segment, and a client wake-up)
-/// more per call for nothing: the priming event is held, within `PRIMING_HOLD`, until a
-/// message can go with it. Written by hand because this is a property of rmcp's stream,
+/// more per call for nothing: the head and priming event (an event id and retry hint, no
+/// message) are held, within `ANSWER_HOLD`, until a message can go with them. Written by hand because this is a property of rmcp's stream,
 /// which no middleware crate knows about.
 ///
 /// A session's POST stream can also be cut short: a backend that closes its call's
@@ -451,7 +446,7 @@ async fn one_write_for_a_quick_answer(mut req: Request, next: Next) -> Response 
         return resp;
     }
     let (parts, mut body) = resp.into_parts();
-    let deadline = tokio::time::Instant::now() + PRIMING_HOLD;
+    let deadline = tokio::time::Instant::now() + crate::front::mcp::ANSWER_HOLD;
     let mut held = BytesMut::new();
     let mut after: Option<Result<http_body::Frame<Bytes>, axum::Error>> = None;
     let mut ended = false;

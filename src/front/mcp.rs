@@ -849,7 +849,9 @@ async fn answer_tool_call(
     let (hub, session) = (hub.clone(), session.clone());
     let mut call = Box::pin(async move { call_as_the_sdk_would(&hub, &session, params).await });
     if let Ok(answer) = tokio::time::timeout(ANSWER_HOLD, &mut call).await {
-        return Some(one_event(quick_answer(&id, answer)));
+        // Not kept for resuming: the stream has no priming event to resume from.
+        let event = crate::mcp::server::unkept_event(answer_message(id, answer));
+        return Some(one_event(event));
     }
     // A slow call: the stream's head and priming event now, as the SDK's (a client
     // times out waiting for the head, and resumes a broken stream from the priming
@@ -860,10 +862,7 @@ async fn answer_tool_call(
     let priming = replay.prime(&stream).await;
     let (answered, answer) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        let message = match call.await {
-            Ok(result) => rmcp::model::JsonRpcMessage::response(result, id),
-            Err(error) => rmcp::model::JsonRpcMessage::error(error, Some(id)),
-        };
+        let message = answer_message(id, call.await);
         let _ = answered.send(replay.answer(&stream, message).await);
     });
     let every = crate::mcp::server::SSE_KEEP_ALIVE;
@@ -896,9 +895,10 @@ async fn answer_tool_call(
     )
 }
 
-/// How long a session's call is waited for before its stream's head is sent, so that
-/// a quick answer leaves in one write with it (a write, a TCP segment and a client
-/// wake-up less per call); a slow call's head is only this late.
+/// How long the answer to a session's request is waited for before its stream's head
+/// is sent, here for the calls the hub answers and in `front::http` for the SDK's
+/// streams: a quick answer then leaves in one write with the head (a write, a TCP
+/// segment and a client wake-up less per call); a slow one's head is only this late.
 pub const ANSWER_HOLD: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A session's call made as the SDK's server has the hub make it, and its outcome as
@@ -944,32 +944,21 @@ async fn call_as_the_sdk_would(
     }
 }
 
-/// The event that answers request `id` at once, written straight
-/// from the outcome: a quick answer is not kept for resuming, as its stream has no
-/// priming event to resume from.
-fn quick_answer(id: &rmcp::model::RequestId, answer: Result<ServerResult, McpError>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(br#"data: {"jsonrpc":"2.0","id":"#);
-    // An id, a result or an error is JSON values, strings and numbers: nothing in them
-    // fails to serialize.
-    let _ = serde_json::to_writer(&mut out, id);
+/// The message that answers request `id` with `answer`.
+fn answer_message(
+    id: rmcp::model::RequestId,
+    answer: Result<ServerResult, McpError>,
+) -> rmcp::model::ServerJsonRpcMessage {
     match answer {
-        Ok(result) => {
-            out.extend_from_slice(br#","result":"#);
-            let _ = serde_json::to_writer(&mut out, &result);
-        }
-        Err(error) => {
-            out.extend_from_slice(br#","error":"#);
-            let _ = serde_json::to_writer(&mut out, &error);
-        }
+        Ok(result) => rmcp::model::JsonRpcMessage::response(result, id),
+        Err(error) => rmcp::model::JsonRpcMessage::error(error, Some(id)),
     }
-    out.extend_from_slice(b"}\n\n");
-    out
 }
 
 /// An SSE answer of one event already written as `data: …\n\n` (serde_json writes no
 /// line breaks, so a message is one `data` line).
-fn one_event(event: Vec<u8>) -> axum::response::Response {
+fn one_event(event: impl Into<axum::body::Body>) -> axum::response::Response {
+    let event: axum::body::Body = event.into();
     (
         [
             (axum::http::header::CONTENT_TYPE, "text/event-stream"),

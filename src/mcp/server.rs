@@ -422,6 +422,11 @@ impl Replay {
     }
 }
 
+/// `message` as an event with no id: one not kept for resuming.
+pub fn unkept_event(message: ServerJsonRpcMessage) -> bytes::Bytes {
+    sse_text(&ServerSseMessage::from_message(message))
+}
+
 /// An event as the SDK's server writes it.
 fn sse_text(event: &ServerSseMessage) -> bytes::Bytes {
     let data = event.message.as_deref().map_or_else(String::new, |m| {
