@@ -816,8 +816,9 @@ async fn answer_tools_list(hub: &Hub, body: &[u8]) -> Option<axum::response::Res
     }
     out.extend_from_slice(br#""tools":"#);
     page.write_json(&mut out);
+    // serde_json writes no line breaks: the answer is one `data` line.
     out.extend_from_slice(b"}}\n\n");
-    Some(one_event(out))
+    Some(event_stream(out))
 }
 
 /// The answer to `body` if it is one `tools/call` request this can answer: the call
@@ -851,7 +852,7 @@ async fn answer_tool_call(
     if let Ok(answer) = tokio::time::timeout(ANSWER_HOLD, &mut call).await {
         // Not kept for resuming: the stream has no priming event to resume from.
         let event = crate::mcp::server::unkept_event(answer_message(id, answer));
-        return Some(one_event(event));
+        return Some(event_stream(event));
     }
     // A slow call: the stream's head and priming event now, as the SDK's (a client
     // times out waiting for the head, and resumes a broken stream from the priming
@@ -883,16 +884,7 @@ async fn answer_tool_call(
         futures::StreamExt::chain(futures::stream::once(async { priming }), rest),
         Ok::<_, std::convert::Infallible>,
     );
-    Some(
-        (
-            [
-                (axum::http::header::CONTENT_TYPE, "text/event-stream"),
-                (axum::http::header::CACHE_CONTROL, "no-cache"),
-            ],
-            axum::body::Body::from_stream(events),
-        )
-            .into_response(),
-    )
+    Some(event_stream(axum::body::Body::from_stream(events)))
 }
 
 /// How long the answer to a session's request is waited for before its stream's head
@@ -955,16 +947,15 @@ fn answer_message(
     }
 }
 
-/// An SSE answer of one event already written as `data: …\n\n` (serde_json writes no
-/// line breaks, so a message is one `data` line).
-fn one_event(event: impl Into<axum::body::Body>) -> axum::response::Response {
-    let event: axum::body::Body = event.into();
+/// An SSE answer whose events, already written, are `events`, with the SDK's headers.
+fn event_stream(events: impl Into<axum::body::Body>) -> axum::response::Response {
+    let events: axum::body::Body = events.into();
     (
         [
             (axum::http::header::CONTENT_TYPE, "text/event-stream"),
             (axum::http::header::CACHE_CONTROL, "no-cache"),
         ],
-        event,
+        events,
     )
         .into_response()
 }
