@@ -422,8 +422,9 @@ const COALESCE_BELOW: usize = 16 * 1024;
 /// The SDK writes a POST's SSE answer as a stream whose priming event comes before the
 /// result. Sent as it comes, that is a write (and a TCP segment, and a client wake-up)
 /// more per call for nothing: the head and priming event (an event id and retry hint, no
-/// message) are held, within `ANSWER_HOLD`, until a message can go with them. Written by hand because this is a property of rmcp's stream,
-/// which no middleware crate knows about.
+/// message) are held, within `ANSWER_HOLD`, until a message can go with them. Written by
+/// hand because this is a property of rmcp's stream, which no middleware crate knows
+/// about.
 ///
 /// A session's POST stream can also be cut short: a backend that closes its call's
 /// stream before the answer has the hub close its client's the same way (`StreamCut`),

@@ -781,17 +781,21 @@ impl<'a> RawSession<'a> {
         s
     }
 
-    pub async fn post(&self, body: serde_json::Value) -> reqwest::Response {
+    /// A POST of `/mcp` on this session (none before `initialize` has answered).
+    fn request(&self) -> reqwest::RequestBuilder {
         let mut req = self
             .http
             .post(self.hub.url("/mcp"))
             .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .json(&body);
+            .header("mcp-protocol-version", "2025-11-25");
         if !self.id.is_empty() {
             req = req.header("mcp-session-id", &self.id);
         }
-        req.send().await.unwrap()
+        req
+    }
+
+    pub async fn post(&self, body: serde_json::Value) -> reqwest::Response {
+        self.request().json(&body).send().await.unwrap()
     }
 
     /// `body` padded past the size the hub reads to answer a request itself
@@ -799,12 +803,8 @@ impl<'a> RawSession<'a> {
     pub async fn post_to_sdk(&self, body: serde_json::Value) -> reqwest::Response {
         let mut padded = body.to_string();
         padded.push_str(&" ".repeat(70_000));
-        self.http
-            .post(self.hub.url("/mcp"))
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
+        self.request()
             .header("content-type", "application/json")
-            .header("mcp-session-id", &self.id)
             .body(padded)
             .send()
             .await
